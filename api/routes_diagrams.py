@@ -1,0 +1,51 @@
+"""HTTP routes for diagrams and the operators they may use."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, UploadFile, status
+
+from api.deps import Admin, Catalog
+from engine.diagrams import MAX_DIAGRAM_BYTES
+from engine.errors import DiagramInvalid, DiagramProblem
+
+router = APIRouter(prefix="/api", tags=["diagrams"])
+
+
+@router.post("/diagrams", status_code=status.HTTP_201_CREATED)
+async def upload_diagram(file: UploadFile, catalog: Catalog, who: Admin) -> dict[str, Any]:
+    """Check a .bpmn file and store it as a new version; 422 lists every problem."""
+    name = file.filename or "upload.bpmn"
+    data = await file.read(MAX_DIAGRAM_BYTES + 1)
+    if not name.endswith(".bpmn"):
+        raise DiagramInvalid([DiagramProblem(name, None, None, "upload a file ending in .bpmn")])
+    return await catalog.add(data, name, source="upload", created_by=who.name)
+
+
+@router.get("/diagrams")
+async def list_diagrams(catalog: Catalog) -> list[dict[str, Any]]:
+    """Diagrams and their versions."""
+    return await catalog.list()
+
+
+@router.get("/diagrams/{diagram_id}")
+async def get_diagram(diagram_id: str, catalog: Catalog) -> dict[str, Any]:
+    """One diagram: its versions and the newest XML."""
+    return await catalog.get(diagram_id)
+
+
+@router.get("/diagram-versions/{version_id}")
+async def get_diagram_version(version_id: int, catalog: Catalog) -> dict[str, Any]:
+    """One stored version with its XML (what a run pinned)."""
+    return await catalog.version_xml(version_id)
+
+
+@router.get("/operators")
+async def list_operators(request: Request) -> list[dict[str, Any]]:
+    """Operators a service task may name, with their parameters."""
+    return [
+        {"name": op.name, "description": op.description, "decision": op.decision,
+         "parameters": op.input_model.model_json_schema()}
+        for op in request.app.state.engine.operators.all()
+    ]

@@ -1,0 +1,93 @@
+"""The engine's object graph, built once per process by a composition root."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapters.database import EmbeddedPostgres, create_engine, libpq_url
+from adapters.models import ModelRouter, load_models_config
+from engine.catalog import DiagramCatalog
+from engine.migrate import upgrade
+from engine.operators import OperatorRegistry
+from engine.ops import OPERATORS
+from engine.prompts import PromptLibrary
+from engine.runs import RunService
+from engine.settings import Settings
+from engine.state import WorkflowCodec
+from engine.step_runner import StepRunner
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Database:
+    """The run database: its URL, and the embedded server when we started one."""
+
+    url: str
+    embedded: EmbeddedPostgres | None = None
+
+    def close(self) -> None:
+        """Release the embedded server (the last process out stops it)."""
+        if self.embedded is not None:
+            self.embedded.stop()
+            self.embedded = None
+
+
+def open_database(settings: Settings) -> Database:
+    """Connect to DATABASE_URL, or start the embedded PostgreSQL; then migrate the schema."""
+    if settings.database_url is not None:
+        db = Database(settings.database_url.get_secret_value())
+    else:
+        embedded = EmbeddedPostgres(settings.database_dir())
+        db = Database(embedded.start(), embedded)
+    upgrade(db.url)
+    return db
+
+
+@dataclass
+class Engine:
+    """Everything a server or worker process needs to run diagrams."""
+
+    settings: Settings
+    database: Database
+    db: AsyncEngine
+    operators: OperatorRegistry
+    catalog: DiagramCatalog
+    runs: RunService
+    models: ModelRouter
+    prompts: PromptLibrary
+    runner: StepRunner
+    services: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def conninfo(self) -> str:
+        """The database URL in libpq form (for the job queue)."""
+        return libpq_url(self.database.url)
+
+    async def close(self) -> None:
+        """Dispose connections and release the database."""
+        await self.db.dispose()
+        self.database.close()
+
+
+def build_engine(settings: Settings, database: Database, *, pool_size: int = 10) -> Engine:
+    """Wire the engine objects together."""
+    db = create_engine(database.url, pool_size=pool_size)
+    catalog = DiagramCatalog(db, known_operators=OPERATORS.names(),
+                             allow_scripts=settings.allow_scripts)
+    runs = RunService(db, catalog, WorkflowCodec())
+    models = ModelRouter(load_models_config(settings.models_file))
+    prompts = PromptLibrary(settings.templates_dir)
+    services: dict[str, Any] = {
+        "models": models, "prompts": prompts,
+        "validation_timeout": settings.validation_timeout_seconds,
+        "max_iterations": settings.max_iterations,
+    }
+    runner = StepRunner(runs, OPERATORS, services, max_attempts=settings.max_attempts,
+                        retry_base_seconds=settings.retry_base_seconds)
+    return Engine(settings, database, db, OPERATORS, catalog, runs, models, prompts, runner,
+                  services)

@@ -1,0 +1,180 @@
+"""Loading and checking diagrams: hardened XML, schema validation, operators, expressions."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from lxml import etree
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.spiff.parser import VALIDATOR
+
+from engine.errors import DiagramInvalid, DiagramProblem
+from engine.expressions import ExpressionRejected, check
+from engine.specs import WeaverParser, make_serializer
+
+BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
+NS = {"bpmn": BPMN_NS, "spiffworkflow": SPIFF_NS}
+MAX_DIAGRAM_BYTES = 2_000_000
+
+_serializer = make_serializer()
+
+
+@dataclass
+class LoadedDiagram:
+    """A checked diagram: one executable process and its serialized spec."""
+
+    process_id: str
+    name: str
+    filename: str
+    xml: str
+    sha256: str
+    spec: dict[str, Any]
+    calls: list[str] = field(default_factory=list)
+
+
+def _xml_parser() -> etree.XMLParser:
+    # no entities, no DTD, no network: XXE and billion-laughs inputs stop here
+    return etree.XMLParser(
+        resolve_entities=False,
+        load_dtd=False,
+        no_network=True,
+        dtd_validation=False,
+        huge_tree=False,
+        remove_comments=False,
+    )
+
+
+def parse_xml(data: bytes, filename: str) -> etree._ElementTree:
+    """Parse BPMN XML safely; DOCTYPEs are refused outright."""
+    if len(data) > MAX_DIAGRAM_BYTES:
+        raise DiagramInvalid([DiagramProblem(filename, None, None, "file larger than 2 MB")])
+    try:
+        tree = etree.ElementTree(etree.fromstring(data, parser=_xml_parser()))
+    except etree.XMLSyntaxError as exc:
+        line = exc.lineno if exc.lineno else None
+        raise DiagramInvalid(
+            [DiagramProblem(filename, None, line, f"malformed XML: {exc.msg}; fix the XML")]
+        ) from None
+    if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
+        raise DiagramInvalid(
+            [DiagramProblem(filename, None, 1, "DOCTYPE declarations are not allowed "
+                            "(entities and DTDs are refused); remove the <!DOCTYPE …> line")]
+        )
+    return tree
+
+
+def _problems_in_expressions(
+    tree: etree._ElementTree, filename: str, *, known_operators: set[str], allow_scripts: bool
+) -> list[DiagramProblem]:
+    problems: list[DiagramProblem] = []
+
+    def owner_id(node: etree._Element) -> str | None:
+        while node is not None:
+            if node.get("id") and etree.QName(node).namespace == BPMN_NS:
+                return str(node.get("id"))
+            node = node.getparent()
+        return None
+
+    for cond in tree.iterfind(".//bpmn:conditionExpression", NS):
+        text = (cond.text or "").strip()
+        if not text:
+            continue
+        try:
+            check(text, mode="eval")
+        except ExpressionRejected as exc:
+            problems.append(DiagramProblem(filename, owner_id(cond), cond.sourceline,
+                                           f"condition {text!r}: {exc}"))
+    element_ids = {e.get("id") for e in tree.iter() if etree.QName(e).namespace == BPMN_NS}
+    for op in tree.iterfind(".//spiffworkflow:serviceTaskOperator", NS):
+        name = op.get("id", "")
+        if name not in known_operators:
+            problems.append(DiagramProblem(
+                filename, owner_id(op), op.sourceline,
+                f"unknown operator {name!r}; known operators: {', '.join(sorted(known_operators))}",
+            ))
+        for param in op.iterfind(".//spiffworkflow:parameter", NS):
+            value = param.get("value", "")
+            if param.get("id") in element_ids:
+                # SpiffWorkflow indexes parameter ids with element ids; a clash breaks the task
+                problems.append(DiagramProblem(
+                    filename, owner_id(op), param.sourceline,
+                    f"parameter id {param.get('id')!r} is also an element id; rename one of them"))
+            try:
+                check(value, mode="eval")
+            except ExpressionRejected as exc:
+                problems.append(DiagramProblem(
+                    filename, owner_id(op), param.sourceline,
+                    f"parameter {param.get('id')!r} = {value!r}: {exc}"))
+    scripts = [(s, "script") for s in tree.iterfind(".//bpmn:script", NS)]
+    scripts += [(s, "preScript") for s in tree.iterfind(".//spiffworkflow:preScript", NS)]
+    scripts += [(s, "postScript") for s in tree.iterfind(".//spiffworkflow:postScript", NS)]
+    for node, kind in scripts:
+        if not allow_scripts:
+            problems.append(DiagramProblem(
+                filename, owner_id(node), node.sourceline,
+                f"{kind}s are disabled; model the work as a service task, "
+                "or set WEAVERGEN_ALLOW_SCRIPTS=true for trusted diagrams"))
+            continue
+        try:
+            check(node.text or "", mode="exec")
+        except ExpressionRejected as exc:
+            line = node.sourceline + (exc.line or 1) - 1 if exc.line else node.sourceline
+            problems.append(DiagramProblem(filename, owner_id(node), line, f"{kind}: {exc}"))
+    return problems
+
+
+def load_diagram(
+    data: bytes, filename: str, *, known_operators: set[str], allow_scripts: bool = False
+) -> LoadedDiagram:
+    """Parse and check one diagram file; raise DiagramInvalid with every problem found."""
+    tree = parse_xml(data, filename)
+    root = tree.getroot()
+    if etree.QName(root).namespace != BPMN_NS or etree.QName(root).localname != "definitions":
+        raise DiagramInvalid([DiagramProblem(filename, None, root.sourceline,
+                                             "root element must be bpmn:definitions")])
+    processes = [p for p in root.iterfind("bpmn:process", NS) if p.get("isExecutable") == "true"]
+    if len(processes) != 1:
+        raise DiagramInvalid([DiagramProblem(
+            filename, None, root.sourceline,
+            f"a diagram must hold exactly one executable process, found {len(processes)}")])
+    process = processes[0]
+    process_id = process.get("id", "")
+    parser = WeaverParser(validator=VALIDATOR)
+    try:
+        parser.add_bpmn_xml(tree, filename)
+    except ValidationException as exc:
+        raise DiagramInvalid([_problem_from(exc, filename, tree)]) from None
+    problems = _problems_in_expressions(
+        tree, filename, known_operators=known_operators, allow_scripts=allow_scripts)
+    if problems:
+        raise DiagramInvalid(problems)
+    try:
+        spec = parser.get_spec(process_id)
+    except (ValidationException, SpiffWorkflowException) as exc:
+        raise DiagramInvalid([_problem_from(exc, filename, tree)]) from None
+    calls = sorted({str(c.get("calledElement")) for c in process.iterfind(".//bpmn:callActivity", NS)})
+    xml = etree.tostring(tree, encoding="unicode")
+    return LoadedDiagram(
+        process_id=process_id,
+        name=process.get("name") or process_id,
+        filename=filename,
+        xml=xml,
+        sha256=hashlib.sha256(data).hexdigest(),
+        spec=_serializer.to_dict(spec),
+        calls=calls,
+    )
+
+
+def _problem_from(exc: Exception, filename: str, tree: etree._ElementTree) -> DiagramProblem:
+    element_id = getattr(exc, "id", None) or None
+    line = getattr(exc, "line_number", None) or None
+    if element_id and not line:
+        found = tree.xpath("//*[@id=$id]", id=element_id)
+        if found:
+            line = found[0].sourceline
+    message = str(exc.args[0]) if exc.args else str(exc)
+    return DiagramProblem(filename, element_id, int(line) if line else None, message)

@@ -1,0 +1,78 @@
+"""The procrastinate app: step and wake-up jobs, retries with backoff, stalled-job recovery."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from uuid import UUID
+
+from procrastinate import App, JobContext, PsycopgConnector
+from procrastinate.jobs import Job
+from procrastinate.retry import BaseRetryStrategy, RetryDecision
+
+from engine.queue import RUN_STEP_TASK, STEP_QUEUE, WAKE_RUN_TASK
+from engine.runs import RunService
+from engine.step_runner import RetryLater, StepRunner
+
+log = logging.getLogger(__name__)
+
+
+class StepRetry(BaseRetryStrategy):
+    """Retry when the step asked for it (RetryLater), after the delay it named."""
+
+    def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
+        if isinstance(exception, RetryLater):
+            return RetryDecision(retry_in={"seconds": max(exception.delay, 0.0)})
+        # infrastructure trouble (database restarting): a few tries, then the job fails
+        if job.attempts < 5 and isinstance(exception, OSError | ConnectionError):
+            return RetryDecision(retry_in={"seconds": 2 ** job.attempts})
+        return None
+
+
+def build_app(conninfo: str, runner: StepRunner | None, runs: RunService | None) -> App:
+    """A procrastinate app whose tasks call the step runner and the run service."""
+    app = App(connector=PsycopgConnector(conninfo=conninfo))
+
+    @app.task(name=RUN_STEP_TASK, queue=STEP_QUEUE, pass_context=True, retry=StepRetry())
+    async def run_step(context: JobContext, run_id: str, task_id: str) -> str:
+        assert runner is not None
+        return await runner.run(UUID(run_id), UUID(task_id), attempt=context.job.attempts + 1)
+
+    @app.task(name=WAKE_RUN_TASK, queue=STEP_QUEUE)
+    async def wake_run(run_id: str) -> None:
+        assert runs is not None
+        await runs.wake(UUID(run_id))
+
+    return app
+
+
+async def recover_stalled(app: App, *, stalled_after: float, every: float = 5.0) -> None:
+    """Forever: put jobs whose worker stopped sending heartbeats back in the queue."""
+    while True:
+        try:
+            stalled = await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=stalled_after)
+            for job in stalled:
+                log.warning("job %s (%s %s) stalled: its worker died; running it again",
+                            job.id, job.task_name, job.task_kwargs)
+                await app.job_manager.retry_job(job)
+            await app.job_manager.prune_stalled_workers(seconds_since_heartbeat=stalled_after)
+        except Exception:  # keep recovering even when the database blips
+            log.exception("stalled-job recovery failed; trying again")
+        await asyncio.sleep(every)
+
+
+async def run_worker(app: App, *, concurrency: int, stalled_after: float, name: str) -> None:
+    """Run a worker until cancelled, with the stalled-job recovery loop beside it."""
+    async with app.open_async():
+        recovery = asyncio.create_task(recover_stalled(app, stalled_after=stalled_after))
+        try:
+            await app.run_worker_async(
+                queues=[STEP_QUEUE], concurrency=concurrency, name=name,
+                install_signal_handlers=False, update_heartbeat_interval=max(stalled_after / 4, 1),
+                stalled_worker_timeout=stalled_after, delete_jobs="successful",
+                fetch_job_polling_interval=1.0,
+            )
+        finally:
+            recovery.cancel()
+
+

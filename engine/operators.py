@@ -1,0 +1,112 @@
+"""The operator registry: the named async functions behind service tasks.
+
+Extension point: `OperatorRegistry.register`. An operator is an async function
+`(inputs: SomeInput, ctx: StepContext) -> dict` registered under a dotted name
+(`llm.generate`); its pydantic input model validates the parameters the diagram passes.
+Raise `RetryableOperatorError` for failures another attempt may fix and
+`OperatorError` for the rest. A diagram may only name registered operators.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+from uuid import UUID
+
+from pydantic import BaseModel, ValidationError
+
+from engine.errors import OperatorError
+
+
+class StepStore(Protocol):
+    """What an operator may persist for its run: large outputs and artifacts."""
+
+    async def put_blob(self, kind: str, content: str) -> str: ...
+    async def get_blob(self, blob_id: str) -> str: ...
+    async def put_artifact(self, path: str, content: str, kind: str) -> str: ...
+    async def get_artifact(self, artifact_id: str) -> dict[str, Any]: ...
+
+
+@dataclass
+class StepContext:
+    """Everything an operator knows about the step it runs for."""
+
+    run_id: UUID
+    task_id: UUID
+    element_id: str
+    element_name: str
+    process_id: str
+    operator: str
+    request: dict[str, Any]
+    visit: int  # 1 for the first execution of this element in the run, 2 for the next …
+    attempt: int  # 1-based
+    store: StepStore
+    services: Mapping[str, Any] = field(default_factory=dict)
+    usage: dict[str, Any] = field(default_factory=dict)  # tokens, model group, deployment
+
+
+In = TypeVar("In", bound=BaseModel)
+OperatorFn = Callable[[Any, StepContext], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Operator:
+    """A registered operator: name, input model, function, one-line description."""
+
+    name: str
+    input_model: type[BaseModel]
+    fn: OperatorFn
+    description: str
+    decision: bool = False  # its result is a decision {choice, evidence, confidence}
+    finishes: bool = False  # its result declares the run's outcome and final files
+
+    def parse_inputs(self, params: Mapping[str, Any]) -> BaseModel:
+        """Validate diagram parameters against the input model."""
+        try:
+            return self.input_model.model_validate(dict(params))
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}" for e in exc.errors()
+            )
+            raise OperatorError(f"operator {self.name}: bad parameters: {problems}",
+                                code="bad_parameters") from None
+
+
+class OperatorRegistry:
+    """Operators by name; `register` is the decorator that adds one."""
+
+    def __init__(self) -> None:
+        self._operators: dict[str, Operator] = {}
+
+    def register(
+        self, name: str, input_model: type[In], *, decision: bool = False, finishes: bool = False
+    ) -> Callable[[Callable[[In, StepContext], Awaitable[dict[str, Any]]]], OperatorFn]:
+        """Register the decorated async function as operator `name`."""
+
+        def wrap(fn: Callable[[In, StepContext], Awaitable[dict[str, Any]]]) -> OperatorFn:
+            if name in self._operators:
+                raise ValueError(f"operator {name!r} registered twice")
+            doc = (fn.__doc__ or "").strip().splitlines()
+            self._operators[name] = Operator(
+                name, input_model, fn, doc[0] if doc else "", decision, finishes)
+            return fn
+
+        return wrap
+
+    def get(self, name: str) -> Operator:
+        """The operator called `name`, or OperatorError naming the known ones."""
+        try:
+            return self._operators[name]
+        except KeyError:
+            raise OperatorError(
+                f"unknown operator {name!r}; known: {', '.join(sorted(self._operators))}",
+                code="unknown_operator") from None
+
+    def names(self) -> set[str]:
+        """Every registered operator name."""
+        return set(self._operators)
+
+    def all(self) -> list[Operator]:
+        """Every registered operator, sorted by name."""
+        return [self._operators[n] for n in sorted(self._operators)]

@@ -1,0 +1,107 @@
+"""`llm.generate` and `llm.improve`: prompt a model group, keep the answer, extract the files."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from adapters.models import ModelAnswer, ModelCallError
+from engine.codeblocks import extract_files
+from engine.errors import OperatorError, RetryableOperatorError
+from engine.operators import StepContext
+from engine.ops import OPERATORS
+from engine.ops.files import files_of
+
+
+class GenerateInput(BaseModel):
+    """Template, model group, and any further named inputs for the template."""
+
+    model_config = ConfigDict(extra="allow")
+    template: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    group: str = "coder"
+
+
+class ImproveInput(BaseModel):
+    """The result to improve and the validation result that found its problems."""
+
+    code: dict[str, Any]
+    report: dict[str, Any]
+    group: str = "coder"
+
+
+async def ask(ctx: StepContext, group: str, messages: list[dict[str, str]]) -> ModelAnswer:
+    """Call a model group, mapping failures to operator errors (retryable or not)."""
+    try:
+        answer = await ctx.services["models"].complete(group, messages, user=str(ctx.run_id))
+    except ModelCallError as exc:
+        if exc.retryable:
+            raise RetryableOperatorError(exc.message, code="model_unavailable") from exc
+        raise OperatorError(exc.message, code="model_failed") from exc
+    ctx.usage.update(tokens_in=answer.tokens_in, tokens_out=answer.tokens_out,
+                     model_group=answer.model_group, deployment=answer.deployment,
+                     model_ms=answer.duration_ms)
+    return answer
+
+
+async def keep(ctx: StepContext, messages: list[dict[str, str]], answer: ModelAnswer,
+               files: dict[str, str]) -> dict[str, Any]:
+    """Store prompt, answer and files; return the small result that goes into task data."""
+    prompt_id = await ctx.store.put_blob("prompt", messages[-1]["content"])
+    answer_id = await ctx.store.put_blob("answer", answer.text)
+    file_ids = {}
+    for path, content in files.items():
+        kind = "test" if "test" in path.rsplit("/", 1)[-1].lower() else "code"
+        if path.lower().endswith((".md", ".txt", ".rst")):
+            kind = "doc"
+        file_ids[path] = await ctx.store.put_artifact(path, content, kind)
+    return {
+        "prompt": prompt_id, "answer": answer_id, "files": file_ids,
+        "model_group": answer.model_group, "deployment": answer.deployment,
+        "tokens_in": answer.tokens_in, "tokens_out": answer.tokens_out,
+    }
+
+
+async def _template_inputs(extra: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(value.get("files"), dict):
+            text = await ctx.store.get_blob(value["answer"]) if value.get("answer") else ""
+            out[key] = {"files": await files_of(value, ctx), "text": _prose(text)}
+        else:
+            out[key] = value
+    return out
+
+
+def _prose(answer: str) -> str:
+    """The answer without its code blocks (those are shown as files)."""
+    parts = answer.split("```")
+    return "\n".join(p.strip() for p in parts[::2] if p.strip())[:4000]
+
+
+@OPERATORS.register("llm.generate", GenerateInput)
+async def generate(inputs: GenerateInput, ctx: StepContext) -> dict[str, Any]:
+    """Render a prompt template, ask the model group, keep the answer and its files."""
+    language = ctx.request["language"]
+    extra = await _template_inputs(dict(inputs.model_extra or {}), ctx)
+    messages = ctx.services["prompts"].messages(
+        inputs.template, request=ctx.request, language=language, group=inputs.group, inputs=extra)
+    answer = await ask(ctx, inputs.group, messages)
+    return await keep(ctx, messages, answer, extract_files(answer.text, language))
+
+
+@OPERATORS.register("llm.improve", ImproveInput)
+async def improve(inputs: ImproveInput, ctx: StepContext) -> dict[str, Any]:
+    """Ask for a fixed version of the code, given the validation findings."""
+    language = ctx.request["language"]
+    current = await files_of(inputs.code, ctx)
+    findings = inputs.report.get("findings") or []
+    messages = ctx.services["prompts"].messages(
+        "improve", request=ctx.request, language=language, group=inputs.group, inputs={},
+        files=current, findings=findings, report=inputs.report, iteration=ctx.visit)
+    answer = await ask(ctx, inputs.group, messages)
+    new_files = extract_files(answer.text, language)
+    result = await keep(ctx, messages, answer, new_files)
+    # files the model did not return stay as they were
+    result["files"] = {**inputs.code.get("files", {}), **result["files"]}
+    return result

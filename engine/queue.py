@@ -1,0 +1,50 @@
+"""The job queue: procrastinate on the run database, with jobs enqueued inside run transactions.
+
+A step job is inserted in the same transaction that persists the run state which made the
+step READY, so a crash can never leave a waiting step without its job, nor a job for a step
+that was rolled back.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+STEP_QUEUE = "steps"
+RUN_STEP_TASK = "weavergen.run_step"
+WAKE_RUN_TASK = "weavergen.wake_run"
+
+_DEFER_SQL = text(
+    "SELECT procrastinate_defer_jobs_v1(ARRAY[ROW(:queue, :task, 0, NULL, NULL, "
+    "CAST(:args AS jsonb), :at)::procrastinate_job_to_defer_v1])"
+)
+
+
+@dataclass(frozen=True)
+class StepJob:
+    """A job that runs the operator of one waiting service task."""
+
+    run_id: UUID
+    task_id: UUID
+
+
+async def enqueue_step(conn: AsyncConnection, job: StepJob, *, at: datetime | None = None) -> None:
+    """Insert a step job in the caller's transaction."""
+    await _defer(conn, RUN_STEP_TASK, {"run_id": str(job.run_id), "task_id": str(job.task_id)}, at)
+
+
+async def enqueue_wake(conn: AsyncConnection, run_id: UUID, at: datetime) -> None:
+    """Schedule a wake-up of a run (timers) in the caller's transaction."""
+    await _defer(conn, WAKE_RUN_TASK, {"run_id": str(run_id)}, at)
+
+
+async def _defer(conn: AsyncConnection, task: str, args: dict[str, Any], at: datetime | None) -> None:
+    await conn.execute(
+        _DEFER_SQL, {"queue": STEP_QUEUE, "task": task, "args": json.dumps(args), "at": at}
+    )

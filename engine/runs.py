@@ -1,0 +1,420 @@
+"""Runs: start them, apply step results and failures, complete user tasks, retry incidents.
+
+Every change to a run happens in `_advance`: one transaction that locks the run row,
+restores the workflow, applies the change, runs engine steps, records steps and events,
+enqueues the jobs of newly waiting service tasks and stores the new state.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.util import BpmnEvent
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.spiff.specs.event_definitions import ErrorEventDefinition
+from SpiffWorkflow.util.task import TaskState
+
+from engine.catalog import DiagramCatalog
+from engine.errors import Conflict, NotFound, OperatorError
+from engine.expressions import ExpressionRejected, evaluate
+from engine.queue import StepJob, enqueue_step, enqueue_wake
+from engine.specs import JobServiceTask
+from engine.state import STATE_FORMAT, WorkflowCodec
+from engine.steps import FINISHED, TaskView, ready_user_tasks, visible_tasks, waiting_jobs
+from engine.tables import artifacts, blobs, decisions, incidents, runs, step_events, steps
+
+log = logging.getLogger(__name__)
+
+Language = Literal["python", "javascript", "go"]
+RunStatus = Literal["running", "waiting", "incident", "completed", "failed"]
+
+
+class RunRequest(BaseModel):
+    """What a user asks for."""
+
+    text: str = Field(min_length=1, max_length=20_000)
+    language: Language = "python"
+    pattern: str | None = Field(None, pattern=r"^[a-z][a-z0-9_]{0,63}$")
+    files: dict[str, str] = Field(default_factory=dict, max_length=50)
+
+
+@dataclass
+class PreparedStep:
+    """A waiting service task, ready for a worker to run its operator."""
+
+    run_id: UUID
+    task_id: UUID
+    element_id: str
+    element_name: str
+    process_id: str
+    operator: str
+    params: dict[str, Any]
+    request: dict[str, Any]
+    visit: int
+    pattern: str | None
+
+
+class _Drop(Exception):
+    """The change does not apply (a late or duplicate result): persist nothing."""
+
+
+ChangeFn = Callable[[BpmnWorkflow, AsyncConnection, Any], Awaitable[Any]]
+
+
+class RunService:
+    """The one place that changes runs."""
+
+    def __init__(self, db: AsyncEngine, catalog: DiagramCatalog, codec: WorkflowCodec) -> None:
+        self.db = db
+        self.catalog = catalog
+        self.codec = codec
+
+    # ---- starting -------------------------------------------------------------------------
+
+    async def start(self, request: RunRequest, *, created_by: str | None) -> UUID:
+        """Start a run of `orchestrate`, or of the pattern asked for, pinning diagram versions."""
+        entry = request.pattern or "orchestrate"
+        run_id = uuid.uuid4()
+        async with self.db.begin() as conn:
+            pinned = await self.catalog.pin(conn, entry)
+            specs = await self.catalog.specs(conn, pinned)
+            wf = self.codec.new_workflow(entry, specs, {"request": request.model_dump()})
+            await conn.execute(runs.insert().values(
+                id=run_id, diagram_version_id=pinned[entry], entry=entry, spec_versions=pinned,
+                pattern=request.pattern, request=request.model_dump(), status="running",
+                state={}, state_format=STATE_FORMAT, created_by=created_by,
+            ))
+            row = (await conn.execute(select(runs).where(runs.c.id == run_id))).mappings().one()
+            await self._event(conn, run_id, None, None, "run.started", {"entry": entry})
+            await self._settle(conn, row, wf, before={}, jobs_before=set(), timers_before=set())
+        log.info("run %s started (%s)", run_id, entry)
+        return run_id
+
+    # ---- step results ---------------------------------------------------------------------
+
+    async def prepare_step(self, run_id: UUID, task_id: UUID) -> PreparedStep | None:
+        """Load a waiting service task for a worker; None when it no longer waits."""
+        async with self.db.connect() as conn:
+            row = (await conn.execute(select(runs).where(runs.c.id == run_id))).mappings().first()
+            if row is None:
+                return None
+            wf = await self._restore(conn, row)
+            task = _find(wf, task_id)
+            if task is None or task.state != TaskState.STARTED or not isinstance(
+                task.task_spec, JobServiceTask
+            ):
+                return None
+            spec = task.task_spec
+            params = {}
+            for name, param in spec.operation_params.items():
+                try:
+                    params[name] = evaluate(param["value"], task.data)
+                except (ExpressionRejected, NameError, KeyError, TypeError, IndexError) as exc:
+                    params[name] = _ParamError(
+                        f"step {spec.bpmn_id}: parameter {name!r} = {param['value']!r} "
+                        f"could not be evaluated: {type(exc).__name__}: {exc}")
+            visit = (await conn.execute(
+                select(func.count()).select_from(steps).where(
+                    steps.c.run_id == run_id, steps.c.element_id == spec.bpmn_id,
+                    steps.c.process_id == task.workflow.spec.name,
+                    steps.c.started_at <= select(steps.c.started_at)
+                    .where(steps.c.task_id == task_id).scalar_subquery(),
+                ))).scalar_one()
+        return PreparedStep(
+            run_id=run_id, task_id=task_id, element_id=spec.bpmn_id,
+            element_name=spec.bpmn_name or spec.bpmn_id, process_id=task.workflow.spec.name,
+            operator=spec.operation_name, params=params, request=row["request"],
+            visit=max(int(visit), 1), pattern=row["pattern"],
+        )
+
+    async def complete_step(
+        self, run_id: UUID, task_id: UUID, *, operator: str, result: dict[str, Any],
+        usage: dict[str, Any], duration_ms: float, attempt: int, decision: bool, finishes: bool,
+    ) -> bool:
+        """Apply an operator's result; False when the task no longer waits (result dropped)."""
+
+        async def change(wf: BpmnWorkflow, conn: AsyncConnection, row: Any) -> None:
+            task = _waiting_task(wf, task_id)
+            task.data[task.task_spec.result_variable] = result
+            task.complete()
+            ids = list(_uuids(result))
+            if ids:
+                await conn.execute(update(artifacts).where(
+                    artifacts.c.run_id == run_id, artifacts.c.id.in_(ids)).values(applied=True))
+            await conn.execute(update(steps).where(steps.c.task_id == task_id).values(
+                result=result, attempts=attempt, error=None, duration_ms=duration_ms,
+                tokens_in=int(usage.get("tokens_in", 0)), tokens_out=int(usage.get("tokens_out", 0)),
+            ))
+            await conn.execute(update(runs).where(runs.c.id == run_id).values(
+                tokens_in=runs.c.tokens_in + int(usage.get("tokens_in", 0)),
+                tokens_out=runs.c.tokens_out + int(usage.get("tokens_out", 0)),
+            ))
+            if decision:
+                await conn.execute(insert(decisions).values(
+                    run_id=run_id, task_id=task_id, element_id=task.task_spec.bpmn_id,
+                    operator=operator, choice=str(result.get("choice")),
+                    confidence=result.get("confidence"), evidence=result.get("evidence") or {},
+                ).on_conflict_do_nothing())
+            if finishes:
+                await conn.execute(update(runs).where(runs.c.id == run_id).values(
+                    outcome=result.get("status", "completed")))
+                if ids:
+                    await conn.execute(update(artifacts).where(
+                        artifacts.c.run_id == run_id, artifacts.c.id.in_(ids)).values(final=True))
+
+        try:
+            await self._advance(run_id, change)
+        except _Drop:
+            log.info("dropped late or duplicate result for run %s task %s", run_id, task_id)
+            return False
+        return True
+
+    async def fail_step(self, run_id: UUID, task_id: UUID, *, error: OperatorError,
+                        attempts: int, operator: str) -> str:
+        """A step failed for good: a BPMN error on its boundary event, else an incident."""
+
+        async def change(wf: BpmnWorkflow, conn: AsyncConnection, row: Any) -> str:
+            task = _waiting_task(wf, task_id)
+            await conn.execute(update(steps).where(steps.c.task_id == task_id).values(
+                attempts=attempts, error=error.message))
+            if _deliver_error(task, error):
+                await self._event(conn, run_id, task_id, task.task_spec.bpmn_id, "bpmn_error",
+                                  {"code": error.code, "message": error.message})
+                return "boundary"
+            await conn.execute(incidents.insert().values(
+                id=uuid.uuid4(), run_id=run_id, task_id=task_id, element_id=task.task_spec.bpmn_id,
+                operator=operator, message=error.message, status="open", attempts=attempts))
+            await self._event(conn, run_id, task_id, task.task_spec.bpmn_id, "incident",
+                              {"message": error.message, "attempts": attempts})
+            return "incident"
+
+        try:
+            return str(await self._advance(run_id, change))
+        except _Drop:
+            return "dropped"
+
+    async def record_attempt(self, run_id: UUID, task_id: UUID, attempt: int, message: str) -> None:
+        """Note a failed attempt that will be retried."""
+        async with self.db.begin() as conn:
+            await conn.execute(update(steps).where(steps.c.task_id == task_id).values(
+                attempts=attempt, error=message))
+            element = (await conn.execute(
+                select(steps.c.element_id).where(steps.c.task_id == task_id))).scalar()
+            await self._event(conn, run_id, task_id, element, "retry",
+                              {"attempt": attempt, "message": message})
+
+    # ---- people ---------------------------------------------------------------------------
+
+    async def complete_user_task(
+        self, run_id: UUID, task_id: UUID, data: dict[str, Any], *, by: str
+    ) -> None:
+        """Complete a user task with a person's answer (stored under the element id)."""
+
+        async def change(wf: BpmnWorkflow, conn: AsyncConnection, row: Any) -> None:
+            task = _find(wf, task_id)
+            if task is None:
+                raise NotFound(f"run {run_id} has no task {task_id}")
+            if task.state != TaskState.READY or not task.task_spec.manual:
+                raise Conflict(
+                    f"task {task.task_spec.bpmn_id} ({task_id}) is not waiting for input "
+                    f"(state {TaskState.get_name(task.state)})")
+            task.data[task.task_spec.bpmn_id] = data
+            task.run()
+            await conn.execute(update(steps).where(steps.c.task_id == task_id).values(result=data))
+            await self._event(conn, run_id, task_id, task.task_spec.bpmn_id, "user_completed",
+                              {"by": by, "data": data})
+
+        await self._advance(run_id, change)
+
+    async def retry_incident(self, incident_id: UUID, *, by: str) -> dict[str, Any]:
+        """Resolve an open incident by running its step again."""
+        async with self.db.connect() as conn:
+            inc = (await conn.execute(
+                select(incidents).where(incidents.c.id == incident_id))).mappings().first()
+        if inc is None:
+            raise NotFound(f"incident {incident_id} does not exist")
+
+        async def change(wf: BpmnWorkflow, conn: AsyncConnection, row: Any) -> None:
+            current = (await conn.execute(select(incidents.c.status).where(
+                incidents.c.id == incident_id).with_for_update())).scalar_one()
+            if current != "open":
+                raise Conflict(f"incident {incident_id} is {current}, not open")
+            task = _find(wf, inc["task_id"])
+            await conn.execute(update(incidents).where(incidents.c.id == incident_id).values(
+                status="resolved", resolved_at=datetime.now(UTC)))
+            if task is None or task.state != TaskState.STARTED:
+                return  # the step moved on meanwhile: nothing to run again
+            await enqueue_step(conn, StepJob(inc["run_id"], inc["task_id"]))
+            await self._event(conn, inc["run_id"], inc["task_id"], inc["element_id"],
+                              "incident_retry", {"by": by, "incident": str(incident_id)})
+
+        await self._advance(inc["run_id"], change)
+        return {"incident": str(incident_id), "run_id": str(inc["run_id"]), "status": "resolved"}
+
+    async def wake(self, run_id: UUID) -> None:
+        """Fire due timers."""
+
+        async def change(wf: BpmnWorkflow, conn: AsyncConnection, row: Any) -> None:
+            wf.refresh_timers()
+
+        await self._advance(run_id, change)
+
+    # ---- the one transaction --------------------------------------------------------------
+
+    async def _advance(self, run_id: UUID, change: ChangeFn) -> Any:
+        async with self.db.begin() as conn:
+            row = (await conn.execute(
+                select(runs).where(runs.c.id == run_id).with_for_update())).mappings().first()
+            if row is None:
+                raise NotFound(f"run {run_id} does not exist")
+            wf = await self._restore(conn, row)
+            before = visible_tasks(wf)
+            jobs_before = waiting_jobs(wf)
+            timers_before = _timers(wf)
+            result = await change(wf, conn, row)
+            await self._settle(conn, row, wf, before=before, jobs_before=jobs_before,
+                               timers_before=timers_before)
+            return result
+
+    async def _settle(
+        self, conn: AsyncConnection, row: Any, wf: BpmnWorkflow, *,
+        before: dict[UUID, TaskView], jobs_before: set[UUID], timers_before: set[str],
+    ) -> None:
+        run_id = row["id"]
+        error = None
+        try:
+            wf.do_engine_steps()
+        except SpiffWorkflowException as exc:
+            element = getattr(getattr(exc, "task_spec", None), "bpmn_id", None)
+            error = f"step {element}: {exc}" if element else str(exc)
+            log.warning("run %s failed in the engine: %s", run_id, error)
+        after = visible_tasks(wf)
+        await self._record_steps(conn, run_id, before, after)
+        for task_id in sorted(waiting_jobs(wf) - jobs_before):
+            await enqueue_step(conn, StepJob(run_id, task_id))
+        for due in sorted(_timers(wf) - timers_before):
+            await enqueue_wake(conn, run_id, datetime.fromisoformat(due))
+        pattern = row["pattern"] or next(
+            (sp.spec.name for sp in wf.subprocesses.values() if sp.spec.name != row["entry"]), None)
+        status = await self._status(conn, row, wf, error)
+        finished = status in ("completed", "failed")
+        updated = await conn.execute(
+            update(runs).where(runs.c.id == run_id, runs.c.lock_version == row["lock_version"])
+            .values(state=self.codec.dump(wf), state_format=STATE_FORMAT, status=status,
+                    pattern=pattern, error=error, lock_version=row["lock_version"] + 1,
+                    updated_at=func.now(), finished_at=func.now() if finished else None))
+        if updated.rowcount != 1:  # only possible if the row lock was bypassed
+            raise Conflict(f"run {run_id} changed concurrently; try again")
+        if status != row["status"]:
+            await self._event(conn, run_id, None, None, f"run.{status}", {"error": error})
+
+    async def _status(self, conn: AsyncConnection, row: Any, wf: BpmnWorkflow,
+                      error: str | None) -> RunStatus:
+        if error:
+            return "failed"
+        if wf.is_completed():
+            outcome = (await conn.execute(
+                select(runs.c.outcome).where(runs.c.id == row["id"]))).scalar()
+            return "failed" if outcome == "failed" else "completed"
+        open_incidents = (await conn.execute(select(func.count()).select_from(incidents).where(
+            incidents.c.run_id == row["id"], incidents.c.status == "open"))).scalar_one()
+        if open_incidents:
+            return "incident"
+        if waiting_jobs(wf):
+            return "running"
+        if ready_user_tasks(wf) or _timers(wf):
+            return "waiting"
+        return "running"
+
+    async def _restore(self, conn: AsyncConnection, row: Any) -> BpmnWorkflow:
+        specs = await self.catalog.specs(conn, row["spec_versions"])
+        return self.codec.restore(row["state"], row["state_format"], row["entry"], specs)
+
+    async def _record_steps(self, conn: AsyncConnection, run_id: UUID,
+                            before: dict[UUID, TaskView], after: dict[UUID, TaskView]) -> None:
+        now = datetime.now(UTC)
+        for task_id, view in after.items():
+            old = before.get(task_id)
+            if old is not None and old.state == view.state:
+                continue
+            finished_at = now if view.state in FINISHED else None
+            await conn.execute(insert(steps).values(
+                task_id=task_id, run_id=run_id, element_id=view.element_id, name=view.name,
+                process_id=view.process_id, kind=view.kind, operator=view.operator,
+                state=view.state, started_at=now, finished_at=finished_at,
+            ).on_conflict_do_update(index_elements=[steps.c.task_id], set_={
+                "state": view.state, "finished_at": finished_at}))
+            await self._event(conn, run_id, task_id, view.element_id, view.state,
+                              {"name": view.name, "kind": view.kind, "process": view.process_id})
+
+    @staticmethod
+    async def _event(conn: AsyncConnection, run_id: UUID, task_id: UUID | None,
+                     element_id: str | None, event: str, detail: dict[str, Any]) -> None:
+        await conn.execute(step_events.insert().values(
+            run_id=run_id, task_id=task_id, element_id=element_id, event=event, detail=detail))
+
+
+class _ParamError(str):
+    """A parameter that failed to evaluate; the worker turns it into an OperatorError."""
+
+
+def _find(wf: BpmnWorkflow, task_id: UUID) -> Any:
+    try:
+        return wf.get_task_from_id(task_id)
+    except SpiffWorkflowException:
+        return None
+
+
+def _waiting_task(wf: BpmnWorkflow, task_id: UUID) -> Any:
+    task = _find(wf, task_id)
+    # completing a CANCELLED task would flip it back: only STARTED service tasks take results
+    if task is None or task.state != TaskState.STARTED or not isinstance(task.task_spec, JobServiceTask):
+        raise _Drop()
+    return task
+
+
+def _deliver_error(task: Any, error: OperatorError) -> bool:
+    """Deliver a BPMN error to the boundary events of this task only."""
+    event = BpmnEvent(ErrorEventDefinition(error.code, code=error.code), {"message": error.message})
+    delivered = False
+    for sibling in task.parent.children:
+        spec = sibling.task_spec
+        if sibling is task or sibling.state != TaskState.WAITING:
+            continue
+        if type(spec).__name__ == "BoundaryEvent" and spec.catches(sibling, event):
+            spec.catch(sibling, event)
+            delivered = True
+    return delivered
+
+
+def _timers(wf: BpmnWorkflow) -> set[str]:
+    out = set()
+    for pending in wf.waiting_events():
+        if pending.event_type.endswith("TimerEventDefinition") and isinstance(pending.value, str):
+            out.add(pending.value)
+    return out
+
+
+def _uuids(value: Any) -> Iterator[UUID]:
+    if isinstance(value, dict):
+        for v in value.values():
+            yield from _uuids(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _uuids(v)
+    elif isinstance(value, str) and len(value) == 36:
+        try:
+            yield UUID(value)
+        except ValueError:
+            return

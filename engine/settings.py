@@ -1,0 +1,42 @@
+"""Settings: the one module that reads the environment (and `.env`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Every WeaverGen setting; names match `.env.example` and docker-compose.yml."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    host: str = Field("127.0.0.1", alias="WEAVERGEN_HOST")
+    port: int = Field(8080, alias="WEAVERGEN_PORT")
+    data_dir: Path = Field(Path(".weavergen"), alias="WEAVERGEN_DATA_DIR")
+    database_url: SecretStr | None = Field(None, alias="DATABASE_URL")
+    models_file: Path = Field(ROOT / "models.yaml", alias="WEAVERGEN_MODELS")
+    bpmn_dir: Path = Field(ROOT / "bpmn", alias="WEAVERGEN_BPMN_DIR")
+    templates_dir: Path = Field(ROOT / "templates", alias="WEAVERGEN_TEMPLATES_DIR")
+    # in-process workers started by `weavergen serve` (0 = none; run `weavergen worker`)
+    workers: int = Field(1, alias="WEAVERGEN_WORKERS")
+    # concurrent jobs per worker process
+    worker_concurrency: int = Field(8, alias="WEAVERGEN_WORKER_CONCURRENCY")
+    # operator attempts before a step becomes a BPMN error or an incident
+    max_attempts: int = Field(3, alias="WEAVERGEN_MAX_ATTEMPTS")
+    retry_base_seconds: float = Field(1.0, alias="WEAVERGEN_RETRY_BASE_SECONDS")
+    # a job whose worker stopped sending heartbeats this long ago is run again
+    stalled_after_seconds: int = Field(15, alias="WEAVERGEN_STALLED_AFTER_SECONDS")
+    max_iterations: int = Field(3, alias="WEAVERGEN_MAX_ITERATIONS")
+    validation_timeout_seconds: float = Field(60.0, alias="WEAVERGEN_VALIDATION_TIMEOUT")
+    otel_exporter: str = Field("none", alias="WEAVERGEN_OTEL_EXPORTER")  # none|console|otlp
+    otel_endpoint: str | None = Field(None, alias="OTEL_EXPORTER_OTLP_ENDPOINT")
+    allow_scripts: bool = Field(False, alias="WEAVERGEN_ALLOW_SCRIPTS")
+
+    def database_dir(self) -> Path:
+        """Where the embedded PostgreSQL keeps its data."""
+        return self.data_dir.resolve() / "postgres"

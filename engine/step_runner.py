@@ -1,0 +1,114 @@
+"""Running one step job: load the waiting task, run its operator, hand back result or failure."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+from uuid import UUID
+
+from opentelemetry.trace import Status, StatusCode
+
+from engine.artifacts import RunStore
+from engine.errors import OperatorError, RetryableOperatorError
+from engine.operators import OperatorRegistry, StepContext
+from engine.runs import RunService, _ParamError
+from engine.telemetry import tracer
+
+log = logging.getLogger(__name__)
+
+
+class RetryLater(Exception):
+    """Raised to the job queue: run this job again after `delay` seconds."""
+
+    def __init__(self, delay: float, message: str) -> None:
+        super().__init__(message)
+        self.delay = delay
+
+
+class StepRunner:
+    """Runs operators for step jobs and reports back to the run service."""
+
+    def __init__(
+        self, runs: RunService, operators: OperatorRegistry, services: Mapping[str, Any], *,
+        max_attempts: int, retry_base_seconds: float, step_timeout: float = 600.0,
+    ) -> None:
+        self.runs = runs
+        self.operators = operators
+        self.services = services
+        self.max_attempts = max_attempts
+        self.retry_base_seconds = retry_base_seconds
+        self.step_timeout = step_timeout
+
+    async def run(self, run_id: UUID, task_id: UUID, *, attempt: int) -> str:
+        """Run the step once; returns what happened (completed, dropped, incident, …)."""
+        step = await self.runs.prepare_step(run_id, task_id)
+        if step is None:
+            log.info("job for run %s task %s: the task no longer waits; dropped", run_id, task_id)
+            return "dropped"
+        ctx = StepContext(
+            run_id=run_id, task_id=task_id, element_id=step.element_id,
+            element_name=step.element_name, process_id=step.process_id, operator=step.operator,
+            request=step.request, visit=step.visit, attempt=attempt,
+            store=RunStore(self.runs.db, run_id, task_id, step.element_id), services=self.services,
+        )
+        attrs = {
+            "weavergen.run_id": str(run_id), "weavergen.step": step.element_id,
+            "weavergen.process": step.process_id, "weavergen.operator": step.operator,
+            "weavergen.pattern": step.pattern or step.process_id, "weavergen.attempt": attempt,
+            "weavergen.visit": step.visit, "weavergen.language": step.request.get("language", ""),
+        }
+        start = time.perf_counter()
+        with tracer.start_as_current_span(f"step {step.element_id}", attributes=attrs) as span:
+            try:
+                operator = self.operators.get(step.operator)
+                bad = [p for p in step.params.values() if isinstance(p, _ParamError)]
+                if bad:
+                    raise OperatorError(str(bad[0]), code="bad_parameters")
+                inputs = operator.parse_inputs(step.params)
+                result = await asyncio.wait_for(operator.fn(inputs, ctx), self.step_timeout)
+            except TimeoutError:
+                error: OperatorError = RetryableOperatorError(
+                    f"step {step.element_id}: operator {step.operator} ran longer than "
+                    f"{self.step_timeout:.0f} s", code="timeout")
+            except OperatorError as exc:
+                error = exc
+            except Exception as exc:  # a bug in an operator: keep the run, raise an incident
+                log.exception("operator %s crashed", step.operator)
+                error = OperatorError(
+                    f"step {step.element_id}: operator {step.operator} crashed: "
+                    f"{type(exc).__name__}: {exc}", code="operator_crashed")
+            else:
+                duration = (time.perf_counter() - start) * 1000
+                span.set_attributes(_usage_attrs(ctx.usage, duration, "completed"))
+                applied = await self.runs.complete_step(
+                    run_id, task_id, operator=step.operator, result=result, usage=ctx.usage,
+                    duration_ms=duration, attempt=attempt, decision=operator.decision,
+                    finishes=operator.finishes)
+                return "completed" if applied else "dropped"
+            duration = (time.perf_counter() - start) * 1000
+            span.set_attributes(_usage_attrs(ctx.usage, duration, "failed"))
+            span.set_status(Status(StatusCode.ERROR, error.message))
+        if error.retryable and attempt < self.max_attempts:
+            delay = self.retry_base_seconds * 2 ** (attempt - 1)
+            await self.runs.record_attempt(run_id, task_id, attempt, error.message)
+            log.warning("step %s attempt %d failed, retrying in %.1fs: %s",
+                        step.element_id, attempt, delay, error.message)
+            raise RetryLater(delay, error.message)
+        outcome = await self.runs.fail_step(run_id, task_id, error=error, attempts=attempt,
+                                            operator=step.operator)
+        log.warning("step %s failed after %d attempt(s) -> %s: %s",
+                    step.element_id, attempt, outcome, error.message)
+        return outcome
+
+
+def _usage_attrs(usage: Mapping[str, Any], duration_ms: float, outcome: str) -> dict[str, Any]:
+    return {
+        "weavergen.outcome": outcome, "weavergen.duration_ms": duration_ms,
+        "weavergen.tokens_in": int(usage.get("tokens_in", 0)),
+        "weavergen.tokens_out": int(usage.get("tokens_out", 0)),
+        "weavergen.model_group": str(usage.get("model_group", "")),
+        "weavergen.deployment": str(usage.get("deployment", "")),
+    }

@@ -1,0 +1,191 @@
+"""Tables for run state: diagrams, runs, steps, step events, artifacts, blobs, incidents, tokens."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSON, JSONB, UUID
+
+metadata = MetaData()
+
+
+def _created() -> Column:
+    return Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+diagrams = Table(
+    "diagrams",
+    metadata,
+    Column("id", Text, primary_key=True),  # the BPMN process id, e.g. "quick"
+    Column("name", Text, nullable=False),
+    _created(),
+)
+
+diagram_versions = Table(
+    "diagram_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("diagram_id", Text, ForeignKey("diagrams.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("filename", Text, nullable=False),
+    Column("xml", Text, nullable=False),
+    Column("sha256", Text, nullable=False),
+    # the parsed process spec, serialized once here and referenced from runs; json, not jsonb:
+    # SpiffWorkflow's restore depends on the key order jsonb would change
+    Column("spec", JSON, nullable=False),
+    # process ids this diagram calls through call activities
+    Column("calls", JSONB, nullable=False, server_default="[]"),
+    Column("source", Text, nullable=False),  # "bpmn-dir" or "upload"
+    Column("created_by", Text),
+    _created(),
+    UniqueConstraint("diagram_id", "version"),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("diagram_version_id", Integer, ForeignKey("diagram_versions.id"), nullable=False),
+    Column("entry", Text, nullable=False),  # process id the run started with
+    # process id -> diagram_versions.id for the entry diagram and every diagram it calls
+    Column("spec_versions", JSONB, nullable=False),
+    Column("pattern", Text),
+    Column("request", JSONB, nullable=False),
+    Column("status", Text, nullable=False),
+    # SpiffWorkflow state stores task data as deltas to the parent task, restored in key
+    # order: json keeps the order, jsonb would sort the keys and lose data
+    Column("state", JSON, nullable=False),
+    Column("state_format", Integer, nullable=False),
+    Column("lock_version", Integer, nullable=False, server_default="0"),
+    Column("error", Text),
+    # what run.finish declared: "completed" or "failed"
+    Column("outcome", Text),
+    Column("tokens_in", Integer, nullable=False, server_default="0"),
+    Column("tokens_out", Integer, nullable=False, server_default="0"),
+    Column("created_by", Text),
+    _created(),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("finished_at", DateTime(timezone=True)),
+    Index("runs_status_idx", "status"),
+)
+
+steps = Table(
+    "steps",
+    metadata,
+    Column("task_id", UUID(as_uuid=True), primary_key=True),
+    Column("run_id", UUID(as_uuid=True), ForeignKey("runs.id"), nullable=False),
+    Column("element_id", Text, nullable=False),
+    Column("name", Text),
+    Column("process_id", Text, nullable=False),
+    Column("kind", Text, nullable=False),  # BPMN task type, e.g. "ServiceTask"
+    Column("operator", Text),
+    Column("state", Text, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("result", JSONB),
+    Column("error", Text),
+    Column("tokens_in", Integer, nullable=False, server_default="0"),
+    Column("tokens_out", Integer, nullable=False, server_default="0"),
+    Column("duration_ms", Float),
+    Column("started_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("finished_at", DateTime(timezone=True)),
+    Index("steps_run_idx", "run_id", "started_at"),
+)
+
+step_events = Table(
+    "step_events",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("run_id", UUID(as_uuid=True), ForeignKey("runs.id"), nullable=False),
+    Column("task_id", UUID(as_uuid=True)),
+    Column("element_id", Text),
+    Column("event", Text, nullable=False),
+    Column("detail", JSONB, nullable=False, server_default="{}"),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("step_events_run_idx", "run_id", "id"),
+)
+
+decisions = Table(
+    "decisions",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("run_id", UUID(as_uuid=True), ForeignKey("runs.id"), nullable=False),
+    Column("task_id", UUID(as_uuid=True), nullable=False, unique=True),
+    Column("element_id", Text, nullable=False),
+    Column("operator", Text, nullable=False),
+    Column("choice", Text, nullable=False),
+    Column("confidence", Float),
+    Column("evidence", JSONB, nullable=False),
+    _created(),
+    Index("decisions_run_idx", "run_id"),
+)
+
+blobs = Table(
+    "blobs",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("run_id", UUID(as_uuid=True), ForeignKey("runs.id"), nullable=False),
+    Column("task_id", UUID(as_uuid=True)),
+    Column("kind", Text, nullable=False),  # "prompt", "answer", "report"
+    Column("content", Text, nullable=False),
+    _created(),
+    Index("blobs_run_idx", "run_id"),
+)
+
+artifacts = Table(
+    "artifacts",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("run_id", UUID(as_uuid=True), ForeignKey("runs.id"), nullable=False),
+    Column("task_id", UUID(as_uuid=True)),
+    Column("element_id", Text),
+    Column("path", Text, nullable=False),
+    Column("kind", Text, nullable=False),  # "code", "test", "doc", "report"
+    Column("content", Text, nullable=False),
+    # set when the step result that produced it is applied (a dropped duplicate leaves it false)
+    Column("applied", Boolean, nullable=False, server_default="false"),
+    # set by run.finish on the run's final artifacts
+    Column("final", Boolean, nullable=False, server_default="false"),
+    _created(),
+    Index("artifacts_run_idx", "run_id"),
+)
+
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("run_id", UUID(as_uuid=True), ForeignKey("runs.id"), nullable=False),
+    Column("task_id", UUID(as_uuid=True), nullable=False),
+    Column("element_id", Text, nullable=False),
+    Column("operator", Text),
+    Column("message", Text, nullable=False),
+    Column("status", Text, nullable=False),  # open | retrying | resolved
+    Column("attempts", Integer, nullable=False),
+    _created(),
+    Column("resolved_at", DateTime(timezone=True)),
+    Index("incidents_status_idx", "status"),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("role", Text, nullable=False),
+    Column("token_hash", Text, nullable=False, unique=True),
+    _created(),
+    Column("last_used_at", DateTime(timezone=True)),
+    Column("revoked_at", DateTime(timezone=True)),
+)

@@ -1,0 +1,1 @@
+"""WeaverGen stand-in model: an OpenAI-compatible test double, never presented as AI."""

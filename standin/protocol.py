@@ -1,0 +1,208 @@
+"""OpenAI chat-completions wire format: request models, responses, stream chunks, errors."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+OWNER = "weavergen-standin"
+"""`owned_by` of every served model: the stand-in is never presented as a real model."""
+
+FINGERPRINT = "weavergen-standin"
+
+
+class ContentPart(BaseModel):
+    """One part of a multi-part message content (only text is read)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = "text"
+    text: str | None = None
+
+
+class ChatMessage(BaseModel):
+    """One chat message; extra fields (name, tool_calls, …) are accepted and ignored."""
+
+    model_config = ConfigDict(extra="allow")
+
+    role: str
+    content: str | list[ContentPart] | None = None
+
+    def text(self) -> str:
+        """Return the message's text content."""
+        if self.content is None:
+            return ""
+        if isinstance(self.content, str):
+            return self.content
+        return "".join(part.text or "" for part in self.content)
+
+
+class StreamOptions(BaseModel):
+    """`stream_options` of a streaming request."""
+
+    model_config = ConfigDict(extra="allow")
+
+    include_usage: bool = False
+
+
+class ChatRequest(BaseModel):
+    """A chat-completions request; unknown OpenAI/vLLM fields are accepted and ignored."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str
+    messages: list[ChatMessage] = Field(min_length=1)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    n: int = Field(default=1, ge=1, le=16)
+    seed: int | None = None
+    user: str | None = None
+    response_format: dict[str, Any] | None = None
+
+    def prompt(self) -> str:
+        """Return all message contents joined with newlines (what script rules match)."""
+        return "\n".join(message.text() for message in self.messages)
+
+
+class ConfigUpdate(BaseModel):
+    """Body of `POST /standin/config`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    fail_rate: float | None = Field(default=None, ge=0.0, le=1.0)
+    latency_ms: float | None = Field(default=None, ge=0.0)
+
+
+class RuntimeSettings(BaseModel):
+    """Settings that can change while the server runs."""
+
+    fail_rate: float
+    latency_ms: float
+
+
+class StandinStats(BaseModel):
+    """Counts returned by `GET /standin/stats`."""
+
+    requests: int = 0
+    served: int = 0
+    failed: int = 0
+    injected_failures: int = 0
+    scripted_failures: int = 0
+    by_model: dict[str, int] = Field(default_factory=dict)
+    by_source: dict[str, int] = Field(default_factory=dict)
+
+
+def count_tokens(text: str) -> int:
+    """Return the stand-in's token count: one token per four characters, rounded up."""
+    return (len(text) + 3) // 4
+
+
+def usage(prompt: str, completions: list[str]) -> dict[str, int]:
+    """Return an OpenAI usage object for one prompt and its completions."""
+    prompt_tokens = count_tokens(prompt)
+    completion_tokens = sum(count_tokens(c) for c in completions)
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
+
+
+def completion(
+    completion_id: str, created: int, model: str, prompt: str, contents: list[str]
+) -> dict[str, Any]:
+    """Return a `chat.completion` object with one choice per content."""
+    return {
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "system_fingerprint": FINGERPRINT,
+        "choices": [
+            {
+                "index": index,
+                "message": {"role": "assistant", "content": content},
+                "logprobs": None,
+                "finish_reason": "stop",
+            }
+            for index, content in enumerate(contents)
+        ],
+        "usage": usage(prompt, contents),
+    }
+
+
+def split_for_stream(text: str) -> list[str]:
+    """Split text into word-sized pieces that join back to exactly the text."""
+    return [piece for piece in re.findall(r"\S*\s*", text) if piece]
+
+
+def _chunk(
+    completion_id: str,
+    created: int,
+    model: str,
+    choices: list[dict[str, Any]],
+    with_usage_field: bool,
+) -> dict[str, Any]:
+    chunk: dict[str, Any] = {
+        "id": completion_id,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "system_fingerprint": FINGERPRINT,
+        "choices": choices,
+    }
+    if with_usage_field:
+        chunk["usage"] = None
+    return chunk
+
+
+def stream_chunks(
+    completion_id: str,
+    created: int,
+    model: str,
+    prompt: str,
+    contents: list[str],
+    include_usage: bool,
+) -> list[dict[str, Any]]:
+    """Return the `chat.completion.chunk` objects of a streamed answer, usage chunk last."""
+    chunks: list[dict[str, Any]] = []
+    for index, content in enumerate(contents):
+        pieces = [{"role": "assistant", "content": ""}] + [
+            {"content": piece} for piece in split_for_stream(content)
+        ]
+        for delta in pieces:
+            choice = {"index": index, "delta": delta, "logprobs": None, "finish_reason": None}
+            chunks.append(_chunk(completion_id, created, model, [choice], include_usage))
+        final = {"index": index, "delta": {}, "logprobs": None, "finish_reason": "stop"}
+        chunks.append(_chunk(completion_id, created, model, [final], include_usage))
+    if include_usage:
+        last = _chunk(completion_id, created, model, [], False)
+        last["usage"] = usage(prompt, contents)
+        chunks.append(last)
+    return chunks
+
+
+def sse(data: dict[str, Any] | str) -> str:
+    """Encode one server-sent event line."""
+    payload = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
+    return f"data: {payload}\n\n"
+
+
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    429: "rate_limit_exceeded",
+    500: "internal_server_error",
+    503: "service_unavailable",
+}
+
+
+def error_body(status: int, message: str) -> dict[str, Any]:
+    """Return an OpenAI-style error body."""
+    kind = _ERROR_TYPES.get(status, "error")
+    return {"error": {"message": message, "type": kind, "code": status}}

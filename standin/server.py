@@ -1,0 +1,240 @@
+"""The stand-in model server: an OpenAI-compatible HTTP API that is never a real model.
+
+Every response carries the header ``x-weavergen-standin: true``, every served model is
+listed with ``owned_by: "weavergen-standin"``, and log lines say "stand-in model".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from standin.answers import Answer, Answerer
+from standin.options import StandinOptions
+from standin.protocol import (
+    OWNER,
+    ChatRequest,
+    ConfigUpdate,
+    RuntimeSettings,
+    StandinStats,
+    completion,
+    error_body,
+    sse,
+    stream_chunks,
+    usage,
+)
+
+logger = logging.getLogger("weavergen.standin")
+
+STANDIN_HEADER = "x-weavergen-standin"
+
+
+class StandinState:
+    """Mutable state of one server: runtime settings, failure dice, counters, answerer."""
+
+    def __init__(self, options: StandinOptions) -> None:
+        self.options = options
+        self.settings = RuntimeSettings(fail_rate=options.fail_rate, latency_ms=options.latency_ms)
+        self.rng = random.Random(options.seed)  # noqa: S311 - failure dice, not security
+        self.stats = StandinStats()
+        self.answerer = Answerer(options)
+        self.request_number = 0
+        self.started = int(time.time())
+
+    def count(self, key: str, table: dict[str, int]) -> None:
+        """Increase one counter of a stats table."""
+        table[key] = table.get(key, 0) + 1
+
+
+def _nonce(request: ChatRequest, choice: int) -> str | None:
+    """Return the replay nonce from the request's `seed` or `user`, or None for the counter."""
+    if request.seed is not None:
+        base = f"seed:{request.seed}"
+    elif request.user is not None:
+        base = f"user:{request.user}"
+    else:
+        return None
+    return base if choice == 0 else f"{base}:{choice}"
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse(status_code=status, content=error_body(status, message))
+
+
+def build_app(options: StandinOptions) -> FastAPI:
+    """Build the stand-in FastAPI app; a bad script raises ScriptError here."""
+    state = StandinState(options)
+    app = FastAPI(
+        title="WeaverGen stand-in model (not a real model)",
+        description="OpenAI-compatible test double: scripted answers and HumanEval replay.",
+    )
+    app.state.standin = state
+
+    @app.middleware("http")
+    async def label_standin(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        response.headers[STANDIN_HEADER] = "true"
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        parts = [
+            f"{'.'.join(str(p) for p in err.get('loc', ()))}: {err.get('msg', '')}"
+            for err in exc.errors()
+        ]
+        message = "stand-in model: invalid request: " + "; ".join(parts)
+        return JSONResponse(
+            status_code=400, content=error_body(400, message), headers={STANDIN_HEADER: "true"}
+        )
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "standin": True}
+
+    @app.get("/v1/models")
+    async def list_models() -> dict[str, Any]:
+        return {
+            "object": "list",
+            "data": [
+                {
+                    "id": name,
+                    "object": "model",
+                    "created": state.started,
+                    "owned_by": OWNER,
+                    "root": name,
+                    "parent": None,
+                }
+                for name in options.models
+            ],
+        }
+
+    @app.get("/standin/stats")
+    async def stats() -> StandinStats:
+        return state.stats
+
+    @app.get("/standin/config")
+    async def get_config() -> RuntimeSettings:
+        return state.settings
+
+    @app.post("/standin/config")
+    async def set_config(update: ConfigUpdate) -> RuntimeSettings:
+        changes = update.model_dump(exclude_none=True)
+        state.settings = state.settings.model_copy(update=changes)
+        logger.info("stand-in model: settings changed %s", changes)
+        return state.settings
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions(request: ChatRequest) -> Response:
+        state.request_number += 1
+        number = state.request_number
+        state.stats.requests += 1
+        state.count(request.model, state.stats.by_model)
+        settings = state.settings
+        if settings.latency_ms > 0:
+            await asyncio.sleep(settings.latency_ms / 1000.0)
+        if state.rng.random() < settings.fail_rate:
+            state.stats.failed += 1
+            state.stats.injected_failures += 1
+            logger.info(
+                "stand-in model: request %d model=%s injected failure", number, request.model
+            )
+            message = f"stand-in model: injected failure (fail_rate={settings.fail_rate})"
+            return _error(503, message)
+
+        prompt = request.prompt()
+        answers: list[Answer] = []
+        for choice in range(request.n):
+            answer = state.answerer.answer(request.model, prompt, _nonce(request, choice))
+            state.count(answer.source, state.stats.by_source)
+            if answer.status is not None:
+                state.stats.failed += 1
+                state.stats.scripted_failures += 1
+                logger.info(
+                    "stand-in model: request %d model=%s scripted status %d (%s)",
+                    number,
+                    request.model,
+                    answer.status,
+                    answer.detail,
+                )
+                return _error(answer.status, answer.content or "stand-in model: scripted failure")
+            answers.append(answer)
+
+        state.stats.served += 1
+        contents = [a.content or "" for a in answers]
+        counted = usage(prompt, contents)
+        logger.info(
+            "stand-in model: request %d model=%s source=%s %s prompt_tokens=%d "
+            "completion_tokens=%d",
+            number,
+            request.model,
+            ",".join(a.source for a in answers),
+            ",".join(a.detail for a in answers if a.detail),
+            counted["prompt_tokens"],
+            counted["completion_tokens"],
+        )
+        completion_id = f"chatcmpl-standin-{number:06d}"
+        created = int(time.time())
+        if not request.stream:
+            return JSONResponse(completion(completion_id, created, request.model, prompt, contents))
+
+        include_usage = bool(request.stream_options and request.stream_options.include_usage)
+        chunks = stream_chunks(
+            completion_id, created, request.model, prompt, contents, include_usage
+        )
+
+        async def events() -> AsyncIterator[str]:
+            for chunk in chunks:
+                yield sse(chunk)
+                await asyncio.sleep(0)
+            yield sse("[DONE]")
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    return app
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """Bind a listening TCP socket (port 0 picks a free port)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def base_url(sock: socket.socket) -> str:
+    """Return `http://HOST:PORT` for a bound socket."""
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
+def serve(options: StandinOptions) -> None:
+    """Run the stand-in server with uvicorn on options.host:options.port until stopped."""
+    app = build_app(options)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+    logger.setLevel(logging.INFO)
+    sock = bind_socket(options.host, options.port)
+    logger.info("WeaverGen stand-in model (not a real model) listening on %s/v1", base_url(sock))
+    config = uvicorn.Config(app, log_level="info", timeout_graceful_shutdown=5)
+    uvicorn.Server(config).run(sockets=[sock])
