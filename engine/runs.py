@@ -394,6 +394,7 @@ def _deliver_error(task: Any, error: OperatorError) -> bool:
             continue
         if type(spec).__name__ == "BoundaryEvent" and spec.catches(sibling, event):
             spec.catch(sibling, event)
+            spec._update(sibling)  # as SpiffWorkflow's event manager does after a catch
             delivered = True
     return delivered
 

@@ -1,0 +1,100 @@
+"""Uploading diagrams: bad ones are rejected with file, element id, line and reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.servers import ROOT
+
+QUICK = (ROOT / "bpmn" / "quick.bpmn").read_text()
+
+XXE = """<?xml version="1.0"?>
+<!DOCTYPE d [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d">&xxe;</bpmn:definitions>
+"""
+LAUGHS = """<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d">&lol3;</bpmn:definitions>
+"""
+
+
+def line_of(text: str, needle: str) -> int:
+    return text[: text.index(needle)].count("\n") + 1
+
+
+def upload(api: httpx.Client, name: str, content: str) -> httpx.Response:
+    return api.post("/api/diagrams", files={"file": (name, content.encode())})
+
+
+def rejected(api: httpx.Client, name: str, content: str) -> list[dict]:
+    resp = upload(api, name, content)
+    assert resp.status_code == 422, resp.text
+    errors = resp.json()["errors"]
+    assert errors and all(e["file"] == name for e in errors)
+    assert api.get("/health").status_code == 200
+    return errors
+
+
+def test_malformed_xml(api: httpx.Client) -> None:
+    [err] = rejected(api, "broken.bpmn", QUICK.replace("</bpmn:process>", "", 1))
+    assert "malformed XML" in err["message"] and err["line"] > 1
+
+
+@pytest.mark.parametrize("content", [XXE, LAUGHS], ids=["xxe", "billion-laughs"])
+def test_doctype_and_entities_refused(api: httpx.Client, content: str) -> None:
+    [err] = rejected(api, "evil.bpmn", content)
+    assert "DOCTYPE" in err["message"]
+    assert "root:" not in err["message"]
+
+
+def test_unknown_operator(api: httpx.Client) -> None:
+    bad = QUICK.replace('id="validate.code"', 'id="validate.nope"', 1)
+    [err] = rejected(api, "quick.bpmn", bad)
+    assert err["element_id"] == "validate"
+    assert "unknown operator 'validate.nope'" in err["message"]
+    assert err["line"] == line_of(bad, 'id="validate.nope"')
+
+
+def test_condition_with_syntax_error(api: httpx.Client) -> None:
+    bad = QUICK.replace("next['choice'] == 'improve'", "next['choice'] === 'improve'", 1)
+    [err] = rejected(api, "quick.bpmn", bad)
+    assert "syntax error" in err["message"]
+    assert err["element_id"].startswith("flow_")
+    assert err["line"] == line_of(bad, "===")
+
+
+def test_script_importing_os(api: httpx.Client) -> None:
+    script = ('<bpmn:scriptTask id="evil" name="Evil"><bpmn:script>import os\nos.system("id")'
+              "</bpmn:script></bpmn:scriptTask>")
+    bad = QUICK.replace("</bpmn:process>", script + "</bpmn:process>", 1)
+    errors = rejected(api, "quick.bpmn", bad)
+    evil = [e for e in errors if e["element_id"] == "evil"]
+    assert evil and evil[0]["line"] == line_of(bad, "<bpmn:script>")
+
+
+def test_schema_violation_names_line(api: httpx.Client) -> None:
+    bad = QUICK.replace("<spiffworkflow:parameters>", "<spiffworkflow:nonsense/><spiffworkflow:parameters>", 1)
+    [err] = rejected(api, "quick.bpmn", bad)
+    assert err["line"] is not None
+
+
+def test_good_upload_versions_and_dedupes(api: httpx.Client) -> None:
+    renamed = QUICK.replace('name="Implement with tests"', 'name="Implement, then test"', 1)
+    first = upload(api, "quick.bpmn", renamed)
+    assert first.status_code == 201, first.text
+    assert first.json()["created"] is True and first.json()["version"] >= 2
+    again = upload(api, "quick.bpmn", renamed)
+    assert again.json()["created"] is False and again.json()["version"] == first.json()["version"]
+    listed = {d["id"]: d for d in api.get("/api/diagrams").json()}
+    assert {"orchestrate", "quick", "standard", "bug_fix", "migration"} <= set(listed)
+    detail = api.get("/api/diagrams/quick").json()
+    assert "Implement, then test" in detail["xml"]
+
+
+def test_upload_needs_bpmn_extension(api: httpx.Client, tmp_path: Path) -> None:
+    resp = upload(api, "notes.txt", QUICK)
+    assert resp.status_code == 422
