@@ -106,8 +106,12 @@ def _litellm() -> Any:
 
 
 _RETRYABLE = (
-    "Timeout", "RateLimitError", "ServiceUnavailableError", "InternalServerError",
-    "APIConnectionError", "BadGatewayError",
+    "Timeout",
+    "RateLimitError",
+    "ServiceUnavailableError",
+    "InternalServerError",
+    "APIConnectionError",
+    "BadGatewayError",
 )
 
 
@@ -132,16 +136,22 @@ class ModelRouter:
         for group, g in self.config.groups.items():
             for d in g.deployments:
                 key = d.api_key or (os.environ.get(d.api_key_env) if d.api_key_env else None)
-                model_list.append({
-                    "model_name": group,
-                    "litellm_params": {
-                        "model": d.model, "api_base": d.api_base, "api_key": key or "none",
-                        "timeout": self.config.settings.timeout_seconds, "weight": d.weight,
-                        # local models cost nothing; declaring it skips LiteLLM's price lookup
-                        "input_cost_per_token": 0.0, "output_cost_per_token": 0.0,
-                    },
-                    "model_info": {"id": d.id},
-                })
+                model_list.append(
+                    {
+                        "model_name": group,
+                        "litellm_params": {
+                            "model": d.model,
+                            "api_base": d.api_base,
+                            "api_key": key or "none",
+                            "timeout": self.config.settings.timeout_seconds,
+                            "weight": d.weight,
+                            # local models cost nothing; declaring it skips LiteLLM's price lookup
+                            "input_cost_per_token": 0.0,
+                            "output_cost_per_token": 0.0,
+                        },
+                        "model_info": {"id": d.id},
+                    }
+                )
         fallbacks = [{g: grp.fallbacks} for g, grp in self.config.groups.items() if grp.fallbacks]
         return litellm.Router(
             model_list=model_list,
@@ -154,15 +164,21 @@ class ModelRouter:
         )
 
     async def complete(
-        self, group: str, messages: list[dict[str, str]], *,
-        json_schema: dict[str, Any] | None = None, max_tokens: int | None = None,
-        temperature: float = 0.2, user: str | None = None,
+        self,
+        group: str,
+        messages: list[dict[str, str]],
+        *,
+        json_schema: dict[str, Any] | None = None,
+        max_tokens: int | None = None,
+        temperature: float = 0.2,
+        user: str | None = None,
     ) -> ModelAnswer:
         """Ask model group `group`; raise ModelCallError naming group and deployments."""
         if group not in self.config.groups:
             raise ModelCallError(
                 f"unknown model group {group!r}; models.yaml defines {', '.join(self.groups())}",
-                retryable=False)
+                retryable=False,
+            )
         if self._router is None:
             self._router = self._build()
         kwargs: dict[str, Any] = {"temperature": temperature}
@@ -186,7 +202,9 @@ class ModelRouter:
         usage = getattr(resp, "usage", None)
         text = resp.choices[0].message.content or ""
         return ModelAnswer(
-            text=text, model_group=group, deployment=deployment,
+            text=text,
+            model_group=group,
+            deployment=deployment,
             tokens_in=int(getattr(usage, "prompt_tokens", 0) or 0),
             tokens_out=int(getattr(usage, "completion_tokens", 0) or 0),
             duration_ms=duration,
@@ -196,9 +214,11 @@ class ModelRouter:
         kind = type(exc).__name__
         groups = [group, *self.config.groups[group].fallbacks]
         tried = ", ".join(
-            f"{d.id} ({d.api_base})" for g in groups for d in self.config.groups[g].deployments)
+            f"{d.id} ({d.api_base})" for g in groups for d in self.config.groups[g].deployments
+        )
         detail = str(exc).splitlines()[0][:300] if str(exc) else kind
         retryable = any(name in kind for name in _RETRYABLE) or "Timeout" in kind
         return ModelCallError(
             f"model group {group!r} failed ({kind}) on deployment(s) {tried}: {detail}",
-            retryable=retryable)
+            retryable=retryable,
+        )

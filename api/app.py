@@ -31,10 +31,21 @@ def create_app(engine: Engine) -> FastAPI:
 
     @app.exception_handler(DiagramInvalid)
     async def diagram_invalid(request: Request, exc: DiagramInvalid) -> JSONResponse:
-        return JSONResponse(status_code=422, content={
-            "detail": "the diagram was rejected; fix the problems listed in errors",
-            "errors": [{"file": p.file, "element_id": p.element_id, "line": p.line,
-                        "message": p.message} for p in exc.problems]})
+        return JSONResponse(
+            status_code=422,
+            content={
+                "detail": "the diagram was rejected; fix the problems listed in errors",
+                "errors": [
+                    {
+                        "file": p.file,
+                        "element_id": p.element_id,
+                        "line": p.line,
+                        "message": p.message,
+                    }
+                    for p in exc.problems
+                ],
+            },
+        )
 
     @app.exception_handler(EngineError)
     async def engine_error(request: Request, exc: EngineError) -> JSONResponse:

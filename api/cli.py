@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import sys
@@ -18,29 +19,48 @@ from rich.table import Table
 from api.client import ApiClient, ClientError, find_token
 from engine.settings import Settings
 
-app = typer.Typer(help="WeaverGen: BPMN orchestration of AI code generation.",
-                  no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="WeaverGen: BPMN orchestration of AI code generation.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 console = Console(stderr=True)
 
-ServerOpt = Annotated[str | None, typer.Option("--server", help="server URL (default from settings)")]
-TokenOpt = Annotated[str | None, typer.Option("--token", help="API token (default WEAVERGEN_TOKEN "
-                                              "or the local server's cli-token)")]
+ServerOpt = Annotated[
+    str | None, typer.Option("--server", help="server URL (default from settings)")
+]
+TokenOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--token", help="API token (default WEAVERGEN_TOKEN or the local server's cli-token)"
+    ),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
-STATE_STYLE = {"completed": "green", "started": "yellow", "ready": "cyan", "waiting": "cyan",
-               "error": "red", "cancelled": "dim"}
+STATE_STYLE = {
+    "completed": "green",
+    "started": "yellow",
+    "ready": "cyan",
+    "waiting": "cyan",
+    "error": "red",
+    "cancelled": "dim",
+}
 
 
 def _logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     for noisy in ("httpx", "LiteLLM", "litellm", "procrastinate", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def _client(server: str | None, token: str | None) -> ApiClient:
     settings = Settings()
-    return ApiClient(server or f"http://{settings.host}:{settings.port}", find_token(settings, token))
+    return ApiClient(
+        server or f"http://{settings.host}:{settings.port}", find_token(settings, token)
+    )
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -54,10 +74,8 @@ def serve() -> None:
     from api.server import serve as run_server
 
     _logging()
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_server(Settings()))
-    except KeyboardInterrupt:
-        pass
 
 
 @app.command()
@@ -66,14 +84,13 @@ def worker(concurrency: Annotated[int | None, typer.Option(help="jobs at once")]
     from engine.worker import serve_worker
 
     _logging()
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve_worker(Settings(), concurrency=concurrency))
-    except KeyboardInterrupt:
-        pass
 
 
 @app.command(
-    "standin-model", add_help_option=False,
+    "standin-model",
+    add_help_option=False,
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
 )
 def standin_model(ctx: typer.Context) -> None:
@@ -118,8 +135,12 @@ def run(
     language: Annotated[str, typer.Option(help="python, javascript or go")] = "python",
     pattern: Annotated[str | None, typer.Option(help="quick, standard, bug_fix, migration")] = None,
     file: Annotated[list[Path] | None, typer.Option(help="a file to include (repeatable)")] = None,
-    server: ServerOpt = None, token: TokenOpt = None, as_json: JsonOpt = False,
-    timeout: Annotated[float, typer.Option(help="give up following after this many seconds")] = 1800,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+    timeout: Annotated[
+        float, typer.Option(help="give up following after this many seconds")
+    ] = 1800,
 ) -> None:
     """Start a run and follow it; exits 0 only when the run completed."""
     client = _client(server, token)
@@ -146,8 +167,11 @@ def _follow(client: ApiClient, run_id: str, *, quiet: bool, timeout: float) -> d
     """Poll the run until it finishes or needs someone; draw progress on stderr."""
     deadline = time.monotonic() + timeout
     hinted: set[str] = set()
-    with Live(console=console, refresh_per_second=4, transient=False,
-              redirect_stdout=False) if not quiet and console.is_terminal else _NoLive() as live:
+    with (
+        Live(console=console, refresh_per_second=4, transient=False, redirect_stdout=False)
+        if not quiet and console.is_terminal
+        else _NoLive() as live
+    ):
         while True:
             run = client.request("GET", f"/api/runs/{run_id}")
             if live is not None:
@@ -158,10 +182,16 @@ def _follow(client: ApiClient, run_id: str, *, quiet: bool, timeout: float) -> d
                 break
             if run["status"] == "waiting" and not quiet:
                 for s in run["steps"]:
-                    if s["kind"] == "UserTask" and s["state"] == "ready" and s["task_id"] not in hinted:
+                    if (
+                        s["kind"] == "UserTask"
+                        and s["state"] == "ready"
+                        and s["task_id"] not in hinted
+                    ):
                         hinted.add(s["task_id"])
-                        console.print(f"waiting for a person: {s['name']} — POST "
-                                      f"/api/runs/{run_id}/tasks/{s['task_id']}/complete")
+                        console.print(
+                            f"waiting for a person: {s['name']} — POST "
+                            f"/api/runs/{run_id}/tasks/{s['task_id']}/complete"
+                        )
             if time.monotonic() > deadline:
                 _fail(f"run {run_id} still {run['status']} after {timeout:.0f} s", 124)
             time.sleep(0.5)
@@ -181,54 +211,73 @@ class _NoLive:
 def _print_new_steps(run: dict[str, Any], seen: set[str]) -> None:
     for s in run["steps"]:
         key = f"{s['task_id']}:{s['state']}"
-        if key not in seen and s["kind"] not in ("StartEvent", "EndEvent") and s["state"] in (
-                "started", "completed", "error"):
+        if (
+            key not in seen
+            and s["kind"] not in ("StartEvent", "EndEvent")
+            and s["state"] in ("started", "completed", "error")
+        ):
             seen.add(key)
             console.print(f"  {s['state']:<10} {s['process']}/{s['element_id']}  {s['name'] or ''}")
 
 
 def _progress_table(run: dict[str, Any]) -> Table:
-    table = Table(title=f"run {run['id']} — {run['status']} — pattern {run['pattern'] or '…'}",
-                  title_justify="left")
+    table = Table(
+        title=f"run {run['id']} — {run['status']} — pattern {run['pattern'] or '…'}",
+        title_justify="left",
+    )
     for col in ("step", "state", "attempts", "ms", "tokens"):
         table.add_column(col)
     for s in run["steps"]:
         if s["kind"] in ("StartEvent", "EndEvent") or s["kind"].endswith("Gateway"):
             continue
         style = STATE_STYLE.get(s["state"], "")
-        table.add_row(f"{s['process']}/{s['element_id']}", f"[{style}]{s['state']}[/{style}]",
-                      str(s["attempts"] or ""), f"{s['duration_ms'] or 0:.0f}",
-                      str((s["tokens_in"] or 0) + (s["tokens_out"] or 0)))
+        table.add_row(
+            f"{s['process']}/{s['element_id']}",
+            f"[{style}]{s['state']}[/{style}]",
+            str(s["attempts"] or ""),
+            f"{s['duration_ms'] or 0:.0f}",
+            str((s["tokens_in"] or 0) + (s["tokens_out"] or 0)),
+        )
     return table
 
 
 def _summary(run: dict[str, Any]) -> None:
     colour = {"completed": "green", "failed": "red", "incident": "red"}.get(run["status"], "yellow")
-    console.print(f"[{colour}]run {run['id']} {run['status']}[/{colour}] "
-                  f"(pattern {run['pattern']}, {run['duration_s'] or 0:.1f} s, "
-                  f"{run['tokens_in'] + run['tokens_out']} tokens)")
+    console.print(
+        f"[{colour}]run {run['id']} {run['status']}[/{colour}] "
+        f"(pattern {run['pattern']}, {run['duration_s'] or 0:.1f} s, "
+        f"{run['tokens_in'] + run['tokens_out']} tokens)"
+    )
     for d in run["decisions"]:
-        console.print(f"  decision {d['element_id']}: {d['choice']} "
-                      f"({d['evidence'].get('rule', '')})")
+        console.print(
+            f"  decision {d['element_id']}: {d['choice']} ({d['evidence'].get('rule', '')})"
+        )
     for a in run["artifacts"]:
         if a["final"]:
             console.print(f"  artifact {a['path']} ({a['kind']}) id {a['id']}")
     for i in run["incidents"]:
         if i["status"] == "open":
-            console.print(f"  [red]incident {i['id']}[/red] at {i['element_id']}: {i['message']}\n"
-                          f"  retry with: curl -X POST -H 'Authorization: Bearer …' "
-                          f"/api/incidents/{i['id']}/retry")
+            console.print(
+                f"  [red]incident {i['id']}[/red] at {i['element_id']}: {i['message']}\n"
+                f"  retry with: curl -X POST -H 'Authorization: Bearer …' "
+                f"/api/incidents/{i['id']}/retry"
+            )
     if run["error"]:
         console.print(f"  [red]error:[/red] {run['error']}")
 
 
 @app.command()
-def runs(server: ServerOpt = None, token: TokenOpt = None, as_json: JsonOpt = False,
-         status: Annotated[str | None, typer.Option(help="only runs with this status")] = None) -> None:
+def runs(
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+    status: Annotated[str | None, typer.Option(help="only runs with this status")] = None,
+) -> None:
     """List recent runs."""
     try:
-        rows = _client(server, token).request("GET", "/api/runs",
-                                              params={"status": status} if status else {})
+        rows = _client(server, token).request(
+            "GET", "/api/runs", params={"status": status} if status else {}
+        )
     except ClientError as exc:
         _fail(str(exc))
         return
@@ -237,15 +286,22 @@ def runs(server: ServerOpt = None, token: TokenOpt = None, as_json: JsonOpt = Fa
         return
     table = Table("id", "status", "pattern", "request", "started", "s", "tokens")
     for r in rows:
-        table.add_row(r["id"], r["status"], r["pattern"] or "", r["request"]["text"][:50],
-                      (r["created_at"] or "")[:19], f"{r['duration_s'] or 0:.1f}",
-                      str(r["tokens_in"] + r["tokens_out"]))
+        table.add_row(
+            r["id"],
+            r["status"],
+            r["pattern"] or "",
+            r["request"]["text"][:50],
+            (r["created_at"] or "")[:19],
+            f"{r['duration_s'] or 0:.1f}",
+            str(r["tokens_in"] + r["tokens_out"]),
+        )
     Console().print(table)
 
 
 @app.command()
-def show(run_id: str, server: ServerOpt = None, token: TokenOpt = None,
-         as_json: JsonOpt = False) -> None:
+def show(
+    run_id: str, server: ServerOpt = None, token: TokenOpt = None, as_json: JsonOpt = False
+) -> None:
     """Show one run: steps, decisions with evidence, artifacts, incidents."""
     try:
         run_ = _client(server, token).request("GET", f"/api/runs/{run_id}")
@@ -256,27 +312,36 @@ def show(run_id: str, server: ServerOpt = None, token: TokenOpt = None,
         print(json.dumps(run_, indent=2))
         return
     out = Console()
-    out.print(f"run {run_['id']}: {run_['status']}  pattern {run_['pattern']}  "
-              f"diagram {run_['diagram']['id']} v{run_['diagram']['version']}")
+    out.print(
+        f"run {run_['id']}: {run_['status']}  pattern {run_['pattern']}  "
+        f"diagram {run_['diagram']['id']} v{run_['diagram']['version']}"
+    )
     out.print(f"request ({run_['request']['language']}): {run_['request']['text']}")
     out.print(_progress_table(run_))
     for d in run_["decisions"]:
         out.print(f"decision {d['element_id']} → {d['choice']} (confidence {d['confidence']})")
         out.print_json(json.dumps(d["evidence"]))
     for a in run_["artifacts"]:
-        out.print(f"artifact {a['path']} [{a['kind']}] from {a['step']}"
-                  f"{' (final)' if a['final'] else ''}: {a['id']}")
+        out.print(
+            f"artifact {a['path']} [{a['kind']}] from {a['step']}"
+            f"{' (final)' if a['final'] else ''}: {a['id']}"
+        )
     for i in run_["incidents"]:
         out.print(f"incident {i['id']} [{i['status']}] at {i['element_id']}: {i['message']}")
 
 
 @app.command()
-def incidents(server: ServerOpt = None, token: TokenOpt = None, as_json: JsonOpt = False,
-              all_: Annotated[bool, typer.Option("--all", help="include resolved")] = False) -> None:
+def incidents(
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+    all_: Annotated[bool, typer.Option("--all", help="include resolved")] = False,
+) -> None:
     """List open incidents (steps that failed after their retries)."""
     try:
         rows = _client(server, token).request(
-            "GET", "/api/incidents", params={"status": "all" if all_ else "open"})
+            "GET", "/api/incidents", params={"status": "all" if all_ else "open"}
+        )
     except ClientError as exc:
         _fail(str(exc))
         return
@@ -285,8 +350,14 @@ def incidents(server: ServerOpt = None, token: TokenOpt = None, as_json: JsonOpt
         return
     table = Table("incident", "run", "step", "status", "attempts", "message")
     for i in rows:
-        table.add_row(i["id"], i["run_id"], i["element_id"], i["status"], str(i["attempts"]),
-                      i["message"][:120])
+        table.add_row(
+            i["id"],
+            i["run_id"],
+            i["element_id"],
+            i["status"],
+            str(i["attempts"]),
+            i["message"][:120],
+        )
     Console().print(table)
 
 

@@ -40,8 +40,10 @@ class ApiClient:
         try:
             resp = self.http.request(method, path, **kwargs)
         except httpx.ConnectError:
-            raise ClientError(f"cannot reach the WeaverGen server at {self.base_url}; "
-                              "start it with `make run` or pass --server URL") from None
+            raise ClientError(
+                f"cannot reach the WeaverGen server at {self.base_url}; "
+                "start it with `make run` or pass --server URL"
+            ) from None
         except httpx.HTTPError as exc:
             raise ClientError(f"{method} {path} failed: {exc}") from None
         if resp.status_code >= 400:
@@ -51,7 +53,9 @@ class ApiClient:
                 if body.get("errors"):
                     detail = f"{detail}:\n" + "\n".join(
                         f"  {e['file']}:{e.get('line') or '?'} [{e.get('element_id') or '-'}] "
-                        f"{e['message']}" for e in body["errors"])
+                        f"{e['message']}"
+                        for e in body["errors"]
+                    )
             except ValueError:
                 detail = resp.text[:300]
             raise ClientError(f"{method} {path}: HTTP {resp.status_code}: {detail}")

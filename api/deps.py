@@ -48,15 +48,20 @@ def require(role: str):  # type: ignore[no-untyped-def]
                 status.HTTP_401_UNAUTHORIZED,
                 "missing bearer token; create one with `weavergen token create --role "
                 f"{role}` and send it as 'Authorization: Bearer <token>'",
-                headers={"WWW-Authenticate": "Bearer"})
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         principal = await _tokens(request).verify(creds.credentials)
         if principal is None:
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid or revoked token",
-                                headers={"WWW-Authenticate": "Bearer"})
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                "invalid or revoked token",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         if not principal.allows(role):
-            raise HTTPException(status.HTTP_403_FORBIDDEN,
-                                f"token {principal.name!r} has role {principal.role}; "
-                                f"this needs {role} or higher")
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                f"token {principal.name!r} has role {principal.role}; this needs {role} or higher",
+            )
         return principal
 
     return check

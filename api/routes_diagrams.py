@@ -45,7 +45,11 @@ async def get_diagram_version(version_id: int, catalog: Catalog) -> dict[str, An
 async def list_operators(request: Request) -> list[dict[str, Any]]:
     """Operators a service task may name, with their parameters."""
     return [
-        {"name": op.name, "description": op.description, "decision": op.decision,
-         "parameters": op.input_model.model_json_schema()}
+        {
+            "name": op.name,
+            "description": op.description,
+            "decision": op.decision,
+            "parameters": op.input_model.model_json_schema(),
+        }
         for op in request.app.state.engine.operators.all()
     ]

@@ -37,7 +37,8 @@ async def start_run(body: RunRequest, runs: Runs, who: Operator) -> RunCreated:
 
 @router.get("/runs")
 async def list_runs(
-    queries: Queries, status_: RunStatus | None = Query(None, alias="status"),
+    queries: Queries,
+    status_: RunStatus | None = Query(None, alias="status"),
     limit: int = Query(50, ge=1, le=500),
 ) -> list[dict[str, Any]]:
     """Runs, newest first."""
@@ -51,8 +52,9 @@ async def get_run(run_id: UUID, queries: Queries) -> dict[str, Any]:
 
 
 @router.get("/runs/{run_id}/events")
-async def run_events(run_id: UUID, queries: Queries,
-                     after: int = Query(0, ge=0)) -> list[dict[str, Any]]:
+async def run_events(
+    run_id: UUID, queries: Queries, after: int = Query(0, ge=0)
+) -> list[dict[str, Any]]:
     """Step events after event id `after` (for live progress)."""
     return await queries.events(run_id, after=after)
 
@@ -70,16 +72,18 @@ async def get_output(run_id: UUID, blob_id: UUID, queries: Queries) -> dict[str,
 
 
 @router.post("/runs/{run_id}/tasks/{task_id}/complete")
-async def complete_task(run_id: UUID, task_id: UUID, body: TaskCompletion, runs: Runs,
-                        who: Operator) -> dict[str, Any]:
+async def complete_task(
+    run_id: UUID, task_id: UUID, body: TaskCompletion, runs: Runs, who: Operator
+) -> dict[str, Any]:
     """Complete a user task (e.g. approve a migration) with the person's answer."""
     await runs.complete_user_task(run_id, task_id, body.data, by=who.name)
     return {"run_id": str(run_id), "task_id": str(task_id), "completed": True}
 
 
 @router.get("/incidents")
-async def list_incidents(queries: Queries,
-                         status_: str | None = Query("open", alias="status")) -> list[dict[str, Any]]:
+async def list_incidents(
+    queries: Queries, status_: str | None = Query("open", alias="status")
+) -> list[dict[str, Any]]:
     """Incidents (open ones by default; status=all for every one)."""
     return await queries.incidents(status=None if status_ == "all" else status_)
 

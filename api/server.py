@@ -40,9 +40,12 @@ class WorkerThread(threading.Thread):
         app = build_app(engine.conninfo, engine.runner, engine.runs)
         self._task = asyncio.current_task()
         try:
-            await run_worker(app, concurrency=self.settings.worker_concurrency,
-                             stalled_after=self.settings.stalled_after_seconds,
-                             name=f"serve-{os.getpid()}-{self.index}")
+            await run_worker(
+                app,
+                concurrency=self.settings.worker_concurrency,
+                stalled_after=self.settings.stalled_after_seconds,
+                name=f"serve-{os.getpid()}-{self.index}",
+            )
         except asyncio.CancelledError:
             pass
         finally:
@@ -84,11 +87,15 @@ async def serve(settings: Settings) -> None:
             worker.start()
             workers.append(worker)
         app = create_app(engine)
-        config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info",
-                                lifespan="off")
+        config = uvicorn.Config(
+            app, host=settings.host, port=settings.port, log_level="info", lifespan="off"
+        )
         server = uvicorn.Server(config)
-        print(f"WeaverGen serving on http://{settings.host}:{settings.port} "
-              f"({settings.workers} in-process worker(s); API docs at /docs)", flush=True)
+        print(
+            f"WeaverGen serving on http://{settings.host}:{settings.port} "
+            f"({settings.workers} in-process worker(s); API docs at /docs)",
+            flush=True,
+        )
         await server.serve()
     finally:
         for worker in workers:

@@ -26,37 +26,64 @@ class RunStore:
         """Store a large text (prompt, answer); returns its id."""
         blob_id = uuid.uuid4()
         async with self.db.begin() as conn:
-            await conn.execute(blobs.insert().values(
-                id=blob_id, run_id=self.run_id, task_id=self.task_id, kind=kind, content=content))
+            await conn.execute(
+                blobs.insert().values(
+                    id=blob_id, run_id=self.run_id, task_id=self.task_id, kind=kind, content=content
+                )
+            )
         return str(blob_id)
 
     async def get_blob(self, blob_id: str) -> str:
         """Read a blob of this run."""
         async with self.db.connect() as conn:
-            content = (await conn.execute(select(blobs.c.content).where(
-                blobs.c.id == _uuid(blob_id), blobs.c.run_id == self.run_id))).scalar()
+            content = (
+                await conn.execute(
+                    select(blobs.c.content).where(
+                        blobs.c.id == _uuid(blob_id), blobs.c.run_id == self.run_id
+                    )
+                )
+            ).scalar()
         if content is None:
-            raise OperatorError(f"blob {blob_id} not found in run {self.run_id}", code="bad_reference")
+            raise OperatorError(
+                f"blob {blob_id} not found in run {self.run_id}", code="bad_reference"
+            )
         return str(content)
 
     async def put_artifact(self, path: str, content: str, kind: str) -> str:
         """Store a produced file; returns its id."""
         artifact_id = uuid.uuid4()
         async with self.db.begin() as conn:
-            await conn.execute(artifacts.insert().values(
-                id=artifact_id, run_id=self.run_id, task_id=self.task_id,
-                element_id=self.element_id, path=path, kind=kind, content=content))
+            await conn.execute(
+                artifacts.insert().values(
+                    id=artifact_id,
+                    run_id=self.run_id,
+                    task_id=self.task_id,
+                    element_id=self.element_id,
+                    path=path,
+                    kind=kind,
+                    content=content,
+                )
+            )
         return str(artifact_id)
 
     async def get_artifact(self, artifact_id: str) -> dict[str, Any]:
         """Read an artifact of this run."""
         async with self.db.connect() as conn:
-            row = (await conn.execute(select(artifacts).where(
-                artifacts.c.id == _uuid(artifact_id), artifacts.c.run_id == self.run_id
-            ))).mappings().first()
+            row = (
+                (
+                    await conn.execute(
+                        select(artifacts).where(
+                            artifacts.c.id == _uuid(artifact_id), artifacts.c.run_id == self.run_id
+                        )
+                    )
+                )
+                .mappings()
+                .first()
+            )
         if row is None:
-            raise OperatorError(f"artifact {artifact_id} not found in run {self.run_id}",
-                                code="bad_reference")
+            raise OperatorError(
+                f"artifact {artifact_id} not found in run {self.run_id}", code="bad_reference"
+            )
         return dict(row)
 
 
@@ -64,4 +91,6 @@ def _uuid(value: str) -> UUID:
     try:
         return UUID(value)
     except ValueError:
-        raise OperatorError(f"{value!r} is not an artifact or blob id", code="bad_reference") from None
+        raise OperatorError(
+            f"{value!r} is not an artifact or blob id", code="bad_reference"
+        ) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import Any
@@ -26,15 +27,24 @@ class DiagramCatalog:
         self.allow_scripts = allow_scripts
         self._spec_cache: dict[int, dict[str, Any]] = {}
 
-    def check(self, data: bytes, filename: str, *, allow_scripts: bool | None = None) -> LoadedDiagram:
+    def check(
+        self, data: bytes, filename: str, *, allow_scripts: bool | None = None
+    ) -> LoadedDiagram:
         """Load and check a diagram without storing it."""
         return load_diagram(
-            data, filename, known_operators=self.known_operators,
+            data,
+            filename,
+            known_operators=self.known_operators,
             allow_scripts=self.allow_scripts if allow_scripts is None else allow_scripts,
         )
 
     async def add(
-        self, data: bytes, filename: str, *, source: str, created_by: str | None,
+        self,
+        data: bytes,
+        filename: str,
+        *,
+        source: str,
+        created_by: str | None,
         allow_scripts: bool | None = None,
     ) -> dict[str, Any]:
         """Check and store a diagram as a new version (unchanged content keeps its version)."""
@@ -49,20 +59,45 @@ class DiagramCatalog:
             insert(diagrams).values(id=d.process_id, name=d.name).on_conflict_do_nothing()
         )
         # one writer at a time per diagram, so version numbers never collide
-        await conn.execute(select(diagrams.c.id).where(diagrams.c.id == d.process_id).with_for_update())
-        latest = (await conn.execute(
-            select(diagram_versions).where(diagram_versions.c.diagram_id == d.process_id)
-            .order_by(diagram_versions.c.version.desc()).limit(1)
-        )).mappings().first()
+        await conn.execute(
+            select(diagrams.c.id).where(diagrams.c.id == d.process_id).with_for_update()
+        )
+        latest = (
+            (
+                await conn.execute(
+                    select(diagram_versions)
+                    .where(diagram_versions.c.diagram_id == d.process_id)
+                    .order_by(diagram_versions.c.version.desc())
+                    .limit(1)
+                )
+            )
+            .mappings()
+            .first()
+        )
         if latest is not None and latest["sha256"] == d.sha256:
             return _summary(latest, created=False)
         version = (latest["version"] + 1) if latest else 1
-        row = (await conn.execute(
-            diagram_versions.insert().values(
-                diagram_id=d.process_id, version=version, filename=d.filename, xml=d.xml,
-                sha256=d.sha256, spec=d.spec, calls=d.calls, source=source, created_by=created_by,
-            ).returning(diagram_versions)
-        )).mappings().one()
+        row = (
+            (
+                await conn.execute(
+                    diagram_versions.insert()
+                    .values(
+                        diagram_id=d.process_id,
+                        version=version,
+                        filename=d.filename,
+                        xml=d.xml,
+                        sha256=d.sha256,
+                        spec=d.spec,
+                        calls=d.calls,
+                        source=source,
+                        created_by=created_by,
+                    )
+                    .returning(diagram_versions)
+                )
+            )
+            .mappings()
+            .one()
+        )
         log.info("stored diagram %s version %s from %s", d.process_id, version, d.filename)
         return _summary(row, created=True)
 
@@ -70,16 +105,21 @@ class DiagramCatalog:
         """Store every `*.bpmn` in `folder` whose content changed; a bad file stops start-up."""
         stored = []
         problems = []
-        for path in sorted(folder.glob("*.bpmn")):
+        for path in await asyncio.to_thread(lambda: sorted(folder.glob("*.bpmn"))):
             try:
                 loaded = self.check(path.read_bytes(), path.name, allow_scripts=True)
             except DiagramInvalid as exc:
                 problems.extend(exc.problems)
                 continue
             if loaded.process_id != path.stem:
-                problems.append(DiagramProblem(
-                    path.name, loaded.process_id, None,
-                    f"process id {loaded.process_id!r} must equal the file stem {path.stem!r}"))
+                problems.append(
+                    DiagramProblem(
+                        path.name,
+                        loaded.process_id,
+                        None,
+                        f"process id {loaded.process_id!r} must equal the file stem {path.stem!r}",
+                    )
+                )
                 continue
             async with self.db.begin() as conn:
                 stored.append(await self._store(conn, loaded, source="bpmn-dir", created_by=None))
@@ -89,11 +129,17 @@ class DiagramCatalog:
 
     async def latest_version_id(self, conn: AsyncConnection, process_id: str) -> int:
         """The id of the newest version of a diagram."""
-        vid = (await conn.execute(
-            select(func.max(diagram_versions.c.id)).where(diagram_versions.c.diagram_id == process_id)
-        )).scalar()
+        vid = (
+            await conn.execute(
+                select(func.max(diagram_versions.c.id)).where(
+                    diagram_versions.c.diagram_id == process_id
+                )
+            )
+        ).scalar()
         if vid is None:
-            raise NotFound(f"diagram {process_id!r} does not exist; upload it or add bpmn/{process_id}.bpmn")
+            raise NotFound(
+                f"diagram {process_id!r} does not exist; upload it or add bpmn/{process_id}.bpmn"
+            )
         return int(vid)
 
     async def pin(self, conn: AsyncConnection, entry: str) -> dict[str, int]:
@@ -106,18 +152,25 @@ class DiagramCatalog:
                 continue
             vid = await self.latest_version_id(conn, pid)
             pinned[pid] = vid
-            calls = (await conn.execute(
-                select(diagram_versions.c.calls).where(diagram_versions.c.id == vid))).scalar_one()
+            calls = (
+                await conn.execute(
+                    select(diagram_versions.c.calls).where(diagram_versions.c.id == vid)
+                )
+            ).scalar_one()
             todo.extend(calls)
         return pinned
 
-    async def specs(self, conn: AsyncConnection, pinned: dict[str, int]) -> dict[str, dict[str, Any]]:
+    async def specs(
+        self, conn: AsyncConnection, pinned: dict[str, int]
+    ) -> dict[str, dict[str, Any]]:
         """Parsed specs for pinned versions (immutable, so cached per process)."""
         missing = [vid for vid in pinned.values() if vid not in self._spec_cache]
         if missing:
             rows = await conn.execute(
-                select(diagram_versions.c.id, diagram_versions.c.spec)
-                .where(diagram_versions.c.id.in_(missing)))
+                select(diagram_versions.c.id, diagram_versions.c.spec).where(
+                    diagram_versions.c.id.in_(missing)
+                )
+            )
             for vid, spec in rows:
                 self._spec_cache[vid] = spec
         return {pid: self._spec_cache[vid] for pid, vid in pinned.items()}
@@ -125,14 +178,25 @@ class DiagramCatalog:
     async def list(self) -> list[dict[str, Any]]:
         """Every diagram with its versions (without XML)."""
         async with self.db.connect() as conn:
-            rows = (await conn.execute(
-                select(diagram_versions.c.id, diagram_versions.c.diagram_id,
-                       diagram_versions.c.version, diagram_versions.c.filename,
-                       diagram_versions.c.source, diagram_versions.c.created_at,
-                       diagram_versions.c.created_by, diagram_versions.c.sha256,
-                       diagram_versions.c.calls)
-                .order_by(diagram_versions.c.diagram_id, diagram_versions.c.version)
-            )).mappings().all()
+            rows = (
+                (
+                    await conn.execute(
+                        select(
+                            diagram_versions.c.id,
+                            diagram_versions.c.diagram_id,
+                            diagram_versions.c.version,
+                            diagram_versions.c.filename,
+                            diagram_versions.c.source,
+                            diagram_versions.c.created_at,
+                            diagram_versions.c.created_by,
+                            diagram_versions.c.sha256,
+                            diagram_versions.c.calls,
+                        ).order_by(diagram_versions.c.diagram_id, diagram_versions.c.version)
+                    )
+                )
+                .mappings()
+                .all()
+            )
         out: dict[str, dict[str, Any]] = {}
         for r in rows:
             d = out.setdefault(r["diagram_id"], {"id": r["diagram_id"], "versions": []})
@@ -142,10 +206,17 @@ class DiagramCatalog:
     async def get(self, process_id: str) -> dict[str, Any]:
         """One diagram: its versions and the newest XML."""
         async with self.db.connect() as conn:
-            rows = (await conn.execute(
-                select(diagram_versions).where(diagram_versions.c.diagram_id == process_id)
-                .order_by(diagram_versions.c.version)
-            )).mappings().all()
+            rows = (
+                (
+                    await conn.execute(
+                        select(diagram_versions)
+                        .where(diagram_versions.c.diagram_id == process_id)
+                        .order_by(diagram_versions.c.version)
+                    )
+                )
+                .mappings()
+                .all()
+            )
         if not rows:
             raise NotFound(f"diagram {process_id!r} does not exist")
         return {
@@ -158,8 +229,15 @@ class DiagramCatalog:
     async def version_xml(self, version_id: int) -> dict[str, Any]:
         """XML and identity of one stored version."""
         async with self.db.connect() as conn:
-            row = (await conn.execute(
-                select(diagram_versions).where(diagram_versions.c.id == version_id))).mappings().first()
+            row = (
+                (
+                    await conn.execute(
+                        select(diagram_versions).where(diagram_versions.c.id == version_id)
+                    )
+                )
+                .mappings()
+                .first()
+            )
         if row is None:
             raise NotFound(f"diagram version {version_id} does not exist")
         return {**_summary(row, created=None), "xml": row["xml"]}

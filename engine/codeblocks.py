@@ -1,4 +1,4 @@
-"""Files from a model's answer: fenced code blocks named by a `file:` comment on their first line."""
+"""Files in a model's answer: fenced code blocks named by a `file:` comment on line one."""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ def extract_files(answer: str, language: str) -> dict[str, str]:
             body = "\n".join(lines[1:]) + "\n"
         else:
             is_test = "def test_" in body or "test(" in body or "func Test" in body
-            name = ("test_solution" if is_test else "solution" if i == 0 else f"part{i}") + "." + ext
+            name = (
+                ("test_solution" if is_test else "solution" if i == 0 else f"part{i}") + "." + ext
+            )
         files[name] = body
     return files

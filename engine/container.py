@@ -77,17 +77,25 @@ class Engine:
 def build_engine(settings: Settings, database: Database, *, pool_size: int = 10) -> Engine:
     """Wire the engine objects together."""
     db = create_engine(database.url, pool_size=pool_size)
-    catalog = DiagramCatalog(db, known_operators=OPERATORS.names(),
-                             allow_scripts=settings.allow_scripts)
+    catalog = DiagramCatalog(
+        db, known_operators=OPERATORS.names(), allow_scripts=settings.allow_scripts
+    )
     runs = RunService(db, catalog, WorkflowCodec())
     models = ModelRouter(load_models_config(settings.models_file))
     prompts = PromptLibrary(settings.templates_dir)
     services: dict[str, Any] = {
-        "models": models, "prompts": prompts,
+        "models": models,
+        "prompts": prompts,
         "validation_timeout": settings.validation_timeout_seconds,
         "max_iterations": settings.max_iterations,
     }
-    runner = StepRunner(runs, OPERATORS, services, max_attempts=settings.max_attempts,
-                        retry_base_seconds=settings.retry_base_seconds)
-    return Engine(settings, database, db, OPERATORS, catalog, runs, models, prompts, runner,
-                  services)
+    runner = StepRunner(
+        runs,
+        OPERATORS,
+        services,
+        max_attempts=settings.max_attempts,
+        retry_base_seconds=settings.retry_base_seconds,
+    )
+    return Engine(
+        settings, database, db, OPERATORS, catalog, runs, models, prompts, runner, services
+    )

@@ -61,8 +61,15 @@ def parse_xml(data: bytes, filename: str) -> etree._ElementTree:
         ) from None
     if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
         raise DiagramInvalid(
-            [DiagramProblem(filename, None, 1, "DOCTYPE declarations are not allowed "
-                            "(entities and DTDs are refused); remove the <!DOCTYPE …> line")]
+            [
+                DiagramProblem(
+                    filename,
+                    None,
+                    1,
+                    "DOCTYPE declarations are not allowed "
+                    "(entities and DTDs are refused); remove the <!DOCTYPE …> line",
+                )
+            ]
         )
     return tree
 
@@ -86,38 +93,60 @@ def _problems_in_expressions(
         try:
             check(text, mode="eval")
         except ExpressionRejected as exc:
-            problems.append(DiagramProblem(filename, owner_id(cond), cond.sourceline,
-                                           f"condition {text!r}: {exc}"))
+            problems.append(
+                DiagramProblem(
+                    filename, owner_id(cond), cond.sourceline, f"condition {text!r}: {exc}"
+                )
+            )
     element_ids = {e.get("id") for e in tree.iter() if etree.QName(e).namespace == BPMN_NS}
     for op in tree.iterfind(".//spiffworkflow:serviceTaskOperator", NS):
         name = op.get("id", "")
         if name not in known_operators:
-            problems.append(DiagramProblem(
-                filename, owner_id(op), op.sourceline,
-                f"unknown operator {name!r}; known operators: {', '.join(sorted(known_operators))}",
-            ))
+            problems.append(
+                DiagramProblem(
+                    filename,
+                    owner_id(op),
+                    op.sourceline,
+                    f"unknown operator {name!r}; known: {', '.join(sorted(known_operators))}",
+                )
+            )
         for param in op.iterfind(".//spiffworkflow:parameter", NS):
             value = param.get("value", "")
             if param.get("id") in element_ids:
                 # SpiffWorkflow indexes parameter ids with element ids; a clash breaks the task
-                problems.append(DiagramProblem(
-                    filename, owner_id(op), param.sourceline,
-                    f"parameter id {param.get('id')!r} is also an element id; rename one of them"))
+                problems.append(
+                    DiagramProblem(
+                        filename,
+                        owner_id(op),
+                        param.sourceline,
+                        f"parameter id {param.get('id')!r} is also an element id; rename one",
+                    )
+                )
             try:
                 check(value, mode="eval")
             except ExpressionRejected as exc:
-                problems.append(DiagramProblem(
-                    filename, owner_id(op), param.sourceline,
-                    f"parameter {param.get('id')!r} = {value!r}: {exc}"))
+                problems.append(
+                    DiagramProblem(
+                        filename,
+                        owner_id(op),
+                        param.sourceline,
+                        f"parameter {param.get('id')!r} = {value!r}: {exc}",
+                    )
+                )
     scripts = [(s, "script") for s in tree.iterfind(".//bpmn:script", NS)]
     scripts += [(s, "preScript") for s in tree.iterfind(".//spiffworkflow:preScript", NS)]
     scripts += [(s, "postScript") for s in tree.iterfind(".//spiffworkflow:postScript", NS)]
     for node, kind in scripts:
         if not allow_scripts:
-            problems.append(DiagramProblem(
-                filename, owner_id(node), node.sourceline,
-                f"{kind}s are disabled; model the work as a service task, "
-                "or set WEAVERGEN_ALLOW_SCRIPTS=true for trusted diagrams"))
+            problems.append(
+                DiagramProblem(
+                    filename,
+                    owner_id(node),
+                    node.sourceline,
+                    f"{kind}s are disabled; model the work as a service task, "
+                    "or set WEAVERGEN_ALLOW_SCRIPTS=true for trusted diagrams",
+                )
+            )
             continue
         try:
             check(node.text or "", mode="exec")
@@ -134,13 +163,25 @@ def load_diagram(
     tree = parse_xml(data, filename)
     root = tree.getroot()
     if etree.QName(root).namespace != BPMN_NS or etree.QName(root).localname != "definitions":
-        raise DiagramInvalid([DiagramProblem(filename, None, root.sourceline,
-                                             "root element must be bpmn:definitions")])
+        raise DiagramInvalid(
+            [
+                DiagramProblem(
+                    filename, None, root.sourceline, "root element must be bpmn:definitions"
+                )
+            ]
+        )
     processes = [p for p in root.iterfind("bpmn:process", NS) if p.get("isExecutable") == "true"]
     if len(processes) != 1:
-        raise DiagramInvalid([DiagramProblem(
-            filename, None, root.sourceline,
-            f"a diagram must hold exactly one executable process, found {len(processes)}")])
+        raise DiagramInvalid(
+            [
+                DiagramProblem(
+                    filename,
+                    None,
+                    root.sourceline,
+                    f"a diagram must hold exactly one executable process, found {len(processes)}",
+                )
+            ]
+        )
     process = processes[0]
     process_id = process.get("id", "")
     parser = WeaverParser(validator=VALIDATOR)
@@ -149,14 +190,17 @@ def load_diagram(
     except ValidationException as exc:
         raise DiagramInvalid([_problem_from(exc, filename, tree)]) from None
     problems = _problems_in_expressions(
-        tree, filename, known_operators=known_operators, allow_scripts=allow_scripts)
+        tree, filename, known_operators=known_operators, allow_scripts=allow_scripts
+    )
     if problems:
         raise DiagramInvalid(problems)
     try:
         spec = parser.get_spec(process_id)
     except (ValidationException, SpiffWorkflowException) as exc:
         raise DiagramInvalid([_problem_from(exc, filename, tree)]) from None
-    calls = sorted({str(c.get("calledElement")) for c in process.iterfind(".//bpmn:callActivity", NS)})
+    calls = sorted(
+        {str(c.get("calledElement")) for c in process.iterfind(".//bpmn:callActivity", NS)}
+    )
     xml = etree.tostring(tree, encoding="unicode")
     return LoadedDiagram(
         process_id=process_id,

@@ -19,20 +19,76 @@ from typing import Any
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
 
 ALLOWED_NODES: tuple[type[ast.AST], ...] = (
-    ast.Expression, ast.Module, ast.Expr, ast.Assign, ast.AugAssign, ast.If, ast.Pass,
-    ast.Name, ast.Load, ast.Store, ast.Constant, ast.Subscript, ast.Slice, ast.Attribute,
-    ast.Call, ast.keyword, ast.List, ast.Tuple, ast.Dict, ast.Set, ast.IfExp,
-    ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.Not, ast.USub, ast.UAdd,
-    ast.BinOp, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod,
-    ast.Compare, ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.In, ast.NotIn,
-    ast.Is, ast.IsNot, ast.JoinedStr, ast.FormattedValue,
+    ast.Expression,
+    ast.Module,
+    ast.Expr,
+    ast.Assign,
+    ast.AugAssign,
+    ast.If,
+    ast.Pass,
+    ast.Name,
+    ast.Load,
+    ast.Store,
+    ast.Constant,
+    ast.Subscript,
+    ast.Slice,
+    ast.Attribute,
+    ast.Call,
+    ast.keyword,
+    ast.List,
+    ast.Tuple,
+    ast.Dict,
+    ast.Set,
+    ast.IfExp,
+    ast.BoolOp,
+    ast.And,
+    ast.Or,
+    ast.UnaryOp,
+    ast.Not,
+    ast.USub,
+    ast.UAdd,
+    ast.BinOp,
+    ast.Add,
+    ast.Sub,
+    ast.Mult,
+    ast.Div,
+    ast.FloorDiv,
+    ast.Mod,
+    ast.Compare,
+    ast.Eq,
+    ast.NotEq,
+    ast.Lt,
+    ast.LtE,
+    ast.Gt,
+    ast.GtE,
+    ast.In,
+    ast.NotIn,
+    ast.Is,
+    ast.IsNot,
+    ast.JoinedStr,
+    ast.FormattedValue,
 )
 
 SAFE_BUILTINS: dict[str, Any] = {
-    "len": len, "min": min, "max": max, "abs": abs, "round": round, "sum": sum,
-    "int": int, "float": float, "str": str, "bool": bool, "list": list, "dict": dict,
-    "sorted": sorted, "any": any, "all": all, "isinstance": isinstance,
-    "True": True, "False": False, "None": None,
+    "len": len,
+    "min": min,
+    "max": max,
+    "abs": abs,
+    "round": round,
+    "sum": sum,
+    "int": int,
+    "float": float,
+    "str": str,
+    "bool": bool,
+    "list": list,
+    "dict": dict,
+    "sorted": sorted,
+    "any": any,
+    "all": all,
+    "isinstance": isinstance,
+    "True": True,
+    "False": False,
+    "None": None,
 }
 
 # methods of str/dict/list that could reach object internals or mutate shared data
@@ -66,15 +122,18 @@ def check(source: str, *, mode: str = "eval") -> ast.AST:
             node.attr.startswith("_") or node.attr in _BLOCKED_ATTRIBUTES
         ):
             raise ExpressionRejected(f"attribute {node.attr!r} is not allowed", line)
-        if isinstance(node, ast.Constant) and isinstance(node.value, str | bytes):
-            if len(node.value) > 10_000:
-                raise ExpressionRejected("string constant longer than 10000 characters", line)
+        if (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str | bytes)
+            and (len(node.value) > 10_000)
+        ):
+            raise ExpressionRejected("string constant longer than 10000 characters", line)
     return tree
 
 
 @lru_cache(maxsize=4096)
 def _compiled(source: str, mode: str) -> Any:
-    return compile(check(source, mode=mode), "<diagram>", mode)  # type: ignore[arg-type]
+    return compile(check(source, mode=mode), "<diagram>", mode)  # type: ignore[call-overload]
 
 
 def evaluate(expression: str, data: Mapping[str, Any]) -> Any:

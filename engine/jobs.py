@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from procrastinate import App, JobContext, PsycopgConnector
@@ -17,15 +18,19 @@ from engine.step_runner import RetryLater, StepRunner
 log = logging.getLogger(__name__)
 
 
+def _after(seconds: float) -> datetime:
+    return datetime.now(UTC) + timedelta(seconds=max(seconds, 0.0))
+
+
 class StepRetry(BaseRetryStrategy):
     """Retry when the step asked for it (RetryLater), after the delay it named."""
 
     def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
         if isinstance(exception, RetryLater):
-            return RetryDecision(retry_in={"seconds": max(exception.delay, 0.0)})
+            return RetryDecision(retry_at=_after(exception.delay))
         # infrastructure trouble (database restarting): a few tries, then the job fails
         if job.attempts < 5 and isinstance(exception, OSError | ConnectionError):
-            return RetryDecision(retry_in={"seconds": 2 ** job.attempts})
+            return RetryDecision(retry_at=_after(2**job.attempts))
         return None
 
 
@@ -52,8 +57,12 @@ async def recover_stalled(app: App, *, stalled_after: float, every: float = 5.0)
         try:
             stalled = await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=stalled_after)
             for job in stalled:
-                log.warning("job %s (%s %s) stalled: its worker died; running it again",
-                            job.id, job.task_name, job.task_kwargs)
+                log.warning(
+                    "job %s (%s %s) stalled: its worker died; running it again",
+                    job.id,
+                    job.task_name,
+                    job.task_kwargs,
+                )
                 await app.job_manager.retry_job(job)
             await app.job_manager.prune_stalled_workers(seconds_since_heartbeat=stalled_after)
         except Exception:  # keep recovering even when the database blips
@@ -67,12 +76,14 @@ async def run_worker(app: App, *, concurrency: int, stalled_after: float, name: 
         recovery = asyncio.create_task(recover_stalled(app, stalled_after=stalled_after))
         try:
             await app.run_worker_async(
-                queues=[STEP_QUEUE], concurrency=concurrency, name=name,
-                install_signal_handlers=False, update_heartbeat_interval=max(stalled_after / 4, 1),
-                stalled_worker_timeout=stalled_after, delete_jobs="successful",
+                queues=[STEP_QUEUE],
+                concurrency=concurrency,
+                name=name,
+                install_signal_handlers=False,
+                update_heartbeat_interval=max(stalled_after / 4, 1),
+                stalled_worker_timeout=stalled_after,
+                delete_jobs="successful",
                 fetch_job_polling_interval=1.0,
             )
         finally:
             recovery.cancel()
-
-

@@ -69,8 +69,9 @@ class Operator:
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}" for e in exc.errors()
             )
-            raise OperatorError(f"operator {self.name}: bad parameters: {problems}",
-                                code="bad_parameters") from None
+            raise OperatorError(
+                f"operator {self.name}: bad parameters: {problems}", code="bad_parameters"
+            ) from None
 
 
 class OperatorRegistry:
@@ -89,7 +90,8 @@ class OperatorRegistry:
                 raise ValueError(f"operator {name!r} registered twice")
             doc = (fn.__doc__ or "").strip().splitlines()
             self._operators[name] = Operator(
-                name, input_model, fn, doc[0] if doc else "", decision, finishes)
+                name, input_model, fn, doc[0] if doc else "", decision, finishes
+            )
             return fn
 
         return wrap
@@ -101,7 +103,8 @@ class OperatorRegistry:
         except KeyError:
             raise OperatorError(
                 f"unknown operator {name!r}; known: {', '.join(sorted(self._operators))}",
-                code="unknown_operator") from None
+                code="unknown_operator",
+            ) from None
 
     def names(self) -> set[str]:
         """Every registered operator name."""

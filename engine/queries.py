@@ -30,11 +30,18 @@ def _run_summary(row: Any) -> dict[str, Any]:
     if row["finished_at"] is not None:
         duration = (row["finished_at"] - row["created_at"]).total_seconds()
     return {
-        "id": str(row["id"]), "status": row["status"], "pattern": row["pattern"],
-        "entry": row["entry"], "request": row["request"], "error": row["error"],
-        "tokens_in": row["tokens_in"], "tokens_out": row["tokens_out"],
-        "created_at": _iso(row["created_at"]), "updated_at": _iso(row["updated_at"]),
-        "finished_at": _iso(row["finished_at"]), "duration_s": duration,
+        "id": str(row["id"]),
+        "status": row["status"],
+        "pattern": row["pattern"],
+        "entry": row["entry"],
+        "request": row["request"],
+        "error": row["error"],
+        "tokens_in": row["tokens_in"],
+        "tokens_out": row["tokens_out"],
+        "created_at": _iso(row["created_at"]),
+        "updated_at": _iso(row["updated_at"]),
+        "finished_at": _iso(row["finished_at"]),
+        "duration_s": duration,
         "created_by": row["created_by"],
     }
 
@@ -45,10 +52,15 @@ class RunQueries:
     def __init__(self, db: AsyncEngine) -> None:
         self.db = db
 
-    async def list_runs(self, *, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    async def list_runs(
+        self, *, status: str | None = None, limit: int = 50
+    ) -> list[dict[str, Any]]:
         """Newest runs first."""
-        q = select(runs.c[*[c for c in runs.c.keys() if c != "state"]]).order_by(
-            runs.c.created_at.desc()).limit(limit)
+        q = (
+            select(*[c for c in runs.c if c.name != "state"])
+            .order_by(runs.c.created_at.desc())
+            .limit(limit)
+        )
         if status:
             q = q.where(runs.c.status == status)
         async with self.db.connect() as conn:
@@ -61,72 +73,201 @@ class RunQueries:
             row = (await conn.execute(select(runs).where(runs.c.id == run_id))).mappings().first()
             if row is None:
                 raise NotFound(f"run {run_id} does not exist")
-            version = (await conn.execute(select(
-                diagram_versions.c.diagram_id, diagram_versions.c.version
-            ).where(diagram_versions.c.id == row["diagram_version_id"]))).mappings().one()
-            pinned = (await conn.execute(select(
-                diagram_versions.c.id, diagram_versions.c.diagram_id, diagram_versions.c.version
-            ).where(diagram_versions.c.id.in_(list(row["spec_versions"].values()))))).mappings().all()
-            step_rows = (await conn.execute(select(steps).where(steps.c.run_id == run_id)
-                         .order_by(steps.c.started_at, steps.c.element_id))).mappings().all()
-            decision_rows = (await conn.execute(select(decisions).where(
-                decisions.c.run_id == run_id).order_by(decisions.c.id))).mappings().all()
-            artifact_rows = (await conn.execute(select(
-                artifacts.c.id, artifacts.c.path, artifacts.c.kind, artifacts.c.element_id,
-                artifacts.c.task_id, artifacts.c.final, artifacts.c.created_at,
-            ).where(artifacts.c.run_id == run_id, artifacts.c.applied.is_(True))
-                .order_by(artifacts.c.created_at))).mappings().all()
-            incident_rows = (await conn.execute(select(incidents).where(
-                incidents.c.run_id == run_id).order_by(incidents.c.created_at))).mappings().all()
+            version = (
+                (
+                    await conn.execute(
+                        select(diagram_versions.c.diagram_id, diagram_versions.c.version).where(
+                            diagram_versions.c.id == row["diagram_version_id"]
+                        )
+                    )
+                )
+                .mappings()
+                .one()
+            )
+            pinned = (
+                (
+                    await conn.execute(
+                        select(
+                            diagram_versions.c.id,
+                            diagram_versions.c.diagram_id,
+                            diagram_versions.c.version,
+                        ).where(diagram_versions.c.id.in_(list(row["spec_versions"].values())))
+                    )
+                )
+                .mappings()
+                .all()
+            )
+            step_rows = (
+                (
+                    await conn.execute(
+                        select(steps)
+                        .where(steps.c.run_id == run_id)
+                        .order_by(steps.c.started_at, steps.c.element_id)
+                    )
+                )
+                .mappings()
+                .all()
+            )
+            decision_rows = (
+                (
+                    await conn.execute(
+                        select(decisions)
+                        .where(decisions.c.run_id == run_id)
+                        .order_by(decisions.c.id)
+                    )
+                )
+                .mappings()
+                .all()
+            )
+            artifact_rows = (
+                (
+                    await conn.execute(
+                        select(
+                            artifacts.c.id,
+                            artifacts.c.path,
+                            artifacts.c.kind,
+                            artifacts.c.element_id,
+                            artifacts.c.task_id,
+                            artifacts.c.final,
+                            artifacts.c.created_at,
+                        )
+                        .where(artifacts.c.run_id == run_id, artifacts.c.applied.is_(True))
+                        .order_by(artifacts.c.created_at)
+                    )
+                )
+                .mappings()
+                .all()
+            )
+            incident_rows = (
+                (
+                    await conn.execute(
+                        select(incidents)
+                        .where(incidents.c.run_id == run_id)
+                        .order_by(incidents.c.created_at)
+                    )
+                )
+                .mappings()
+                .all()
+            )
         out = _run_summary(row)
-        out["diagram"] = {"id": version["diagram_id"], "version": version["version"],
-                          "version_id": row["diagram_version_id"]}
+        out["diagram"] = {
+            "id": version["diagram_id"],
+            "version": version["version"],
+            "version_id": row["diagram_version_id"],
+        }
         out["pinned_versions"] = {p["diagram_id"]: p["version"] for p in pinned}
-        out["steps"] = [{
-            "task_id": str(s["task_id"]), "element_id": s["element_id"], "name": s["name"],
-            "process": s["process_id"], "kind": s["kind"], "operator": s["operator"],
-            "state": s["state"], "attempts": s["attempts"], "error": s["error"],
-            "started_at": _iso(s["started_at"]), "finished_at": _iso(s["finished_at"]),
-            "duration_ms": s["duration_ms"], "tokens_in": s["tokens_in"],
-            "tokens_out": s["tokens_out"], "result": s["result"],
-        } for s in step_rows]
-        out["decisions"] = [{
-            "task_id": str(d["task_id"]), "element_id": d["element_id"], "operator": d["operator"],
-            "choice": d["choice"], "confidence": d["confidence"], "evidence": d["evidence"],
-            "at": _iso(d["created_at"]),
-        } for d in decision_rows]
-        out["artifacts"] = [{
-            "id": str(a["id"]), "path": a["path"], "kind": a["kind"], "step": a["element_id"],
-            "task_id": str(a["task_id"]), "final": a["final"], "created_at": _iso(a["created_at"]),
-        } for a in artifact_rows]
+        out["steps"] = [
+            {
+                "task_id": str(s["task_id"]),
+                "element_id": s["element_id"],
+                "name": s["name"],
+                "process": s["process_id"],
+                "kind": s["kind"],
+                "operator": s["operator"],
+                "state": s["state"],
+                "attempts": s["attempts"],
+                "error": s["error"],
+                "started_at": _iso(s["started_at"]),
+                "finished_at": _iso(s["finished_at"]),
+                "duration_ms": s["duration_ms"],
+                "tokens_in": s["tokens_in"],
+                "tokens_out": s["tokens_out"],
+                "result": s["result"],
+            }
+            for s in step_rows
+        ]
+        out["decisions"] = [
+            {
+                "task_id": str(d["task_id"]),
+                "element_id": d["element_id"],
+                "operator": d["operator"],
+                "choice": d["choice"],
+                "confidence": d["confidence"],
+                "evidence": d["evidence"],
+                "at": _iso(d["created_at"]),
+            }
+            for d in decision_rows
+        ]
+        out["artifacts"] = [
+            {
+                "id": str(a["id"]),
+                "path": a["path"],
+                "kind": a["kind"],
+                "step": a["element_id"],
+                "task_id": str(a["task_id"]),
+                "final": a["final"],
+                "created_at": _iso(a["created_at"]),
+            }
+            for a in artifact_rows
+        ]
         out["incidents"] = [_incident(i) for i in incident_rows]
         return out
 
-    async def events(self, run_id: UUID, *, after: int = 0, limit: int = 500) -> list[dict[str, Any]]:
+    async def events(
+        self, run_id: UUID, *, after: int = 0, limit: int = 500
+    ) -> list[dict[str, Any]]:
         """Step events of a run after event id `after`."""
         async with self.db.connect() as conn:
-            rows = (await conn.execute(select(step_events).where(
-                step_events.c.run_id == run_id, step_events.c.id > after
-            ).order_by(step_events.c.id).limit(limit))).mappings().all()
-        return [{"id": r["id"], "task_id": str(r["task_id"]) if r["task_id"] else None,
-                 "element_id": r["element_id"], "event": r["event"], "detail": r["detail"],
-                 "at": _iso(r["at"])} for r in rows]
+            rows = (
+                (
+                    await conn.execute(
+                        select(step_events)
+                        .where(step_events.c.run_id == run_id, step_events.c.id > after)
+                        .order_by(step_events.c.id)
+                        .limit(limit)
+                    )
+                )
+                .mappings()
+                .all()
+            )
+        return [
+            {
+                "id": r["id"],
+                "task_id": str(r["task_id"]) if r["task_id"] else None,
+                "element_id": r["element_id"],
+                "event": r["event"],
+                "detail": r["detail"],
+                "at": _iso(r["at"]),
+            }
+            for r in rows
+        ]
 
     async def artifact(self, run_id: UUID, artifact_id: UUID) -> dict[str, Any]:
         """One artifact with its content."""
         async with self.db.connect() as conn:
-            row = (await conn.execute(select(artifacts).where(
-                artifacts.c.run_id == run_id, artifacts.c.id == artifact_id))).mappings().first()
+            row = (
+                (
+                    await conn.execute(
+                        select(artifacts).where(
+                            artifacts.c.run_id == run_id, artifacts.c.id == artifact_id
+                        )
+                    )
+                )
+                .mappings()
+                .first()
+            )
         if row is None:
             raise NotFound(f"run {run_id} has no artifact {artifact_id}")
-        return {"id": str(row["id"]), "path": row["path"], "kind": row["kind"],
-                "content": row["content"], "final": row["final"]}
+        return {
+            "id": str(row["id"]),
+            "path": row["path"],
+            "kind": row["kind"],
+            "content": row["content"],
+            "final": row["final"],
+        }
 
     async def blob(self, run_id: UUID, blob_id: UUID) -> dict[str, Any]:
         """One stored prompt or answer."""
         async with self.db.connect() as conn:
-            row = (await conn.execute(select(blobs).where(
-                blobs.c.run_id == run_id, blobs.c.id == blob_id))).mappings().first()
+            row = (
+                (
+                    await conn.execute(
+                        select(blobs).where(blobs.c.run_id == run_id, blobs.c.id == blob_id)
+                    )
+                )
+                .mappings()
+                .first()
+            )
         if row is None:
             raise NotFound(f"run {run_id} has no stored output {blob_id}")
         return {"id": str(row["id"]), "kind": row["kind"], "content": row["content"]}
@@ -142,7 +283,15 @@ class RunQueries:
 
 
 def _incident(r: Any) -> dict[str, Any]:
-    return {"id": str(r["id"]), "run_id": str(r["run_id"]), "task_id": str(r["task_id"]),
-            "element_id": r["element_id"], "operator": r["operator"], "message": r["message"],
-            "status": r["status"], "attempts": r["attempts"], "created_at": _iso(r["created_at"]),
-            "resolved_at": _iso(r["resolved_at"])}
+    return {
+        "id": str(r["id"]),
+        "run_id": str(r["run_id"]),
+        "task_id": str(r["task_id"]),
+        "element_id": r["element_id"],
+        "operator": r["operator"],
+        "message": r["message"],
+        "status": r["status"],
+        "attempts": r["attempts"],
+        "created_at": _iso(r["created_at"]),
+        "resolved_at": _iso(r["resolved_at"]),
+    }

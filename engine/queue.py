@@ -44,7 +44,9 @@ async def enqueue_wake(conn: AsyncConnection, run_id: UUID, at: datetime) -> Non
     await _defer(conn, WAKE_RUN_TASK, {"run_id": str(run_id)}, at)
 
 
-async def _defer(conn: AsyncConnection, task: str, args: dict[str, Any], at: datetime | None) -> None:
+async def _defer(
+    conn: AsyncConnection, task: str, args: dict[str, Any], at: datetime | None
+) -> None:
     await conn.execute(
         _DEFER_SQL, {"queue": STEP_QUEUE, "task": task, "args": json.dumps(args), "at": at}
     )

@@ -16,14 +16,14 @@ from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.specs.event_definitions import ErrorEventDefinition
 from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from engine.catalog import DiagramCatalog
 from engine.errors import Conflict, NotFound, OperatorError
@@ -32,7 +32,7 @@ from engine.queue import StepJob, enqueue_step, enqueue_wake
 from engine.specs import JobServiceTask
 from engine.state import STATE_FORMAT, WorkflowCodec
 from engine.steps import FINISHED, TaskView, ready_user_tasks, visible_tasks, waiting_jobs
-from engine.tables import artifacts, blobs, decisions, incidents, runs, step_events, steps
+from engine.tables import artifacts, decisions, incidents, runs, step_events, steps
 
 log = logging.getLogger(__name__)
 
@@ -90,11 +90,20 @@ class RunService:
             pinned = await self.catalog.pin(conn, entry)
             specs = await self.catalog.specs(conn, pinned)
             wf = self.codec.new_workflow(entry, specs, {"request": request.model_dump()})
-            await conn.execute(runs.insert().values(
-                id=run_id, diagram_version_id=pinned[entry], entry=entry, spec_versions=pinned,
-                pattern=request.pattern, request=request.model_dump(), status="running",
-                state={}, state_format=STATE_FORMAT, created_by=created_by,
-            ))
+            await conn.execute(
+                runs.insert().values(
+                    id=run_id,
+                    diagram_version_id=pinned[entry],
+                    entry=entry,
+                    spec_versions=pinned,
+                    pattern=request.pattern,
+                    request=request.model_dump(),
+                    status="running",
+                    state={},
+                    state_format=STATE_FORMAT,
+                    created_by=created_by,
+                )
+            )
             row = (await conn.execute(select(runs).where(runs.c.id == run_id))).mappings().one()
             await self._event(conn, run_id, None, None, "run.started", {"entry": entry})
             await self._settle(conn, row, wf, before={}, jobs_before=set(), timers_before=set())
@@ -111,8 +120,10 @@ class RunService:
                 return None
             wf = await self._restore(conn, row)
             task = _find(wf, task_id)
-            if task is None or task.state != TaskState.STARTED or not isinstance(
-                task.task_spec, JobServiceTask
+            if (
+                task is None
+                or task.state != TaskState.STARTED
+                or not isinstance(task.task_spec, JobServiceTask)
             ):
                 return None
             spec = task.task_spec
@@ -123,24 +134,48 @@ class RunService:
                 except (ExpressionRejected, NameError, KeyError, TypeError, IndexError) as exc:
                     params[name] = _ParamError(
                         f"step {spec.bpmn_id}: parameter {name!r} = {param['value']!r} "
-                        f"could not be evaluated: {type(exc).__name__}: {exc}")
-            visit = (await conn.execute(
-                select(func.count()).select_from(steps).where(
-                    steps.c.run_id == run_id, steps.c.element_id == spec.bpmn_id,
-                    steps.c.process_id == task.workflow.spec.name,
-                    steps.c.started_at <= select(steps.c.started_at)
-                    .where(steps.c.task_id == task_id).scalar_subquery(),
-                ))).scalar_one()
+                        f"could not be evaluated: {type(exc).__name__}: {exc}"
+                    )
+            visit = (
+                await conn.execute(
+                    select(func.count())
+                    .select_from(steps)
+                    .where(
+                        steps.c.run_id == run_id,
+                        steps.c.element_id == spec.bpmn_id,
+                        steps.c.process_id == task.workflow.spec.name,
+                        steps.c.started_at
+                        <= select(steps.c.started_at)
+                        .where(steps.c.task_id == task_id)
+                        .scalar_subquery(),
+                    )
+                )
+            ).scalar_one()
         return PreparedStep(
-            run_id=run_id, task_id=task_id, element_id=spec.bpmn_id,
-            element_name=spec.bpmn_name or spec.bpmn_id, process_id=task.workflow.spec.name,
-            operator=spec.operation_name, params=params, request=row["request"],
-            visit=max(int(visit), 1), pattern=row["pattern"],
+            run_id=run_id,
+            task_id=task_id,
+            element_id=spec.bpmn_id,
+            element_name=spec.bpmn_name or spec.bpmn_id,
+            process_id=task.workflow.spec.name,
+            operator=spec.operation_name,
+            params=params,
+            request=row["request"],
+            visit=max(int(visit), 1),
+            pattern=row["pattern"],
         )
 
     async def complete_step(
-        self, run_id: UUID, task_id: UUID, *, operator: str, result: dict[str, Any],
-        usage: dict[str, Any], duration_ms: float, attempt: int, decision: bool, finishes: bool,
+        self,
+        run_id: UUID,
+        task_id: UUID,
+        *,
+        operator: str,
+        result: dict[str, Any],
+        usage: dict[str, Any],
+        duration_ms: float,
+        attempt: int,
+        decision: bool,
+        finishes: bool,
     ) -> bool:
         """Apply an operator's result; False when the task no longer waits (result dropped)."""
 
@@ -150,28 +185,57 @@ class RunService:
             task.complete()
             ids = list(_uuids(result))
             if ids:
-                await conn.execute(update(artifacts).where(
-                    artifacts.c.run_id == run_id, artifacts.c.id.in_(ids)).values(applied=True))
-            await conn.execute(update(steps).where(steps.c.task_id == task_id).values(
-                result=result, attempts=attempt, error=None, duration_ms=duration_ms,
-                tokens_in=int(usage.get("tokens_in", 0)), tokens_out=int(usage.get("tokens_out", 0)),
-            ))
-            await conn.execute(update(runs).where(runs.c.id == run_id).values(
-                tokens_in=runs.c.tokens_in + int(usage.get("tokens_in", 0)),
-                tokens_out=runs.c.tokens_out + int(usage.get("tokens_out", 0)),
-            ))
+                await conn.execute(
+                    update(artifacts)
+                    .where(artifacts.c.run_id == run_id, artifacts.c.id.in_(ids))
+                    .values(applied=True)
+                )
+            await conn.execute(
+                update(steps)
+                .where(steps.c.task_id == task_id)
+                .values(
+                    result=result,
+                    attempts=attempt,
+                    error=None,
+                    duration_ms=duration_ms,
+                    tokens_in=int(usage.get("tokens_in", 0)),
+                    tokens_out=int(usage.get("tokens_out", 0)),
+                )
+            )
+            await conn.execute(
+                update(runs)
+                .where(runs.c.id == run_id)
+                .values(
+                    tokens_in=runs.c.tokens_in + int(usage.get("tokens_in", 0)),
+                    tokens_out=runs.c.tokens_out + int(usage.get("tokens_out", 0)),
+                )
+            )
             if decision:
-                await conn.execute(insert(decisions).values(
-                    run_id=run_id, task_id=task_id, element_id=task.task_spec.bpmn_id,
-                    operator=operator, choice=str(result.get("choice")),
-                    confidence=result.get("confidence"), evidence=result.get("evidence") or {},
-                ).on_conflict_do_nothing())
+                await conn.execute(
+                    insert(decisions)
+                    .values(
+                        run_id=run_id,
+                        task_id=task_id,
+                        element_id=task.task_spec.bpmn_id,
+                        operator=operator,
+                        choice=str(result.get("choice")),
+                        confidence=result.get("confidence"),
+                        evidence=result.get("evidence") or {},
+                    )
+                    .on_conflict_do_nothing()
+                )
             if finishes:
-                await conn.execute(update(runs).where(runs.c.id == run_id).values(
-                    outcome=result.get("status", "completed")))
+                await conn.execute(
+                    update(runs)
+                    .where(runs.c.id == run_id)
+                    .values(outcome=result.get("status", "completed"))
+                )
                 if ids:
-                    await conn.execute(update(artifacts).where(
-                        artifacts.c.run_id == run_id, artifacts.c.id.in_(ids)).values(final=True))
+                    await conn.execute(
+                        update(artifacts)
+                        .where(artifacts.c.run_id == run_id, artifacts.c.id.in_(ids))
+                        .values(final=True)
+                    )
 
         try:
             await self._advance(run_id, change)
@@ -180,23 +244,48 @@ class RunService:
             return False
         return True
 
-    async def fail_step(self, run_id: UUID, task_id: UUID, *, error: OperatorError,
-                        attempts: int, operator: str) -> str:
+    async def fail_step(
+        self, run_id: UUID, task_id: UUID, *, error: OperatorError, attempts: int, operator: str
+    ) -> str:
         """A step failed for good: a BPMN error on its boundary event, else an incident."""
 
         async def change(wf: BpmnWorkflow, conn: AsyncConnection, row: Any) -> str:
             task = _waiting_task(wf, task_id)
-            await conn.execute(update(steps).where(steps.c.task_id == task_id).values(
-                attempts=attempts, error=error.message))
+            await conn.execute(
+                update(steps)
+                .where(steps.c.task_id == task_id)
+                .values(attempts=attempts, error=error.message)
+            )
             if _deliver_error(task, error):
-                await self._event(conn, run_id, task_id, task.task_spec.bpmn_id, "bpmn_error",
-                                  {"code": error.code, "message": error.message})
+                await self._event(
+                    conn,
+                    run_id,
+                    task_id,
+                    task.task_spec.bpmn_id,
+                    "bpmn_error",
+                    {"code": error.code, "message": error.message},
+                )
                 return "boundary"
-            await conn.execute(incidents.insert().values(
-                id=uuid.uuid4(), run_id=run_id, task_id=task_id, element_id=task.task_spec.bpmn_id,
-                operator=operator, message=error.message, status="open", attempts=attempts))
-            await self._event(conn, run_id, task_id, task.task_spec.bpmn_id, "incident",
-                              {"message": error.message, "attempts": attempts})
+            await conn.execute(
+                incidents.insert().values(
+                    id=uuid.uuid4(),
+                    run_id=run_id,
+                    task_id=task_id,
+                    element_id=task.task_spec.bpmn_id,
+                    operator=operator,
+                    message=error.message,
+                    status="open",
+                    attempts=attempts,
+                )
+            )
+            await self._event(
+                conn,
+                run_id,
+                task_id,
+                task.task_spec.bpmn_id,
+                "incident",
+                {"message": error.message, "attempts": attempts},
+            )
             return "incident"
 
         try:
@@ -207,12 +296,17 @@ class RunService:
     async def record_attempt(self, run_id: UUID, task_id: UUID, attempt: int, message: str) -> None:
         """Note a failed attempt that will be retried."""
         async with self.db.begin() as conn:
-            await conn.execute(update(steps).where(steps.c.task_id == task_id).values(
-                attempts=attempt, error=message))
-            element = (await conn.execute(
-                select(steps.c.element_id).where(steps.c.task_id == task_id))).scalar()
-            await self._event(conn, run_id, task_id, element, "retry",
-                              {"attempt": attempt, "message": message})
+            await conn.execute(
+                update(steps)
+                .where(steps.c.task_id == task_id)
+                .values(attempts=attempt, error=message)
+            )
+            element = (
+                await conn.execute(select(steps.c.element_id).where(steps.c.task_id == task_id))
+            ).scalar()
+            await self._event(
+                conn, run_id, task_id, element, "retry", {"attempt": attempt, "message": message}
+            )
 
     # ---- people ---------------------------------------------------------------------------
 
@@ -228,36 +322,60 @@ class RunService:
             if task.state != TaskState.READY or not task.task_spec.manual:
                 raise Conflict(
                     f"task {task.task_spec.bpmn_id} ({task_id}) is not waiting for input "
-                    f"(state {TaskState.get_name(task.state)})")
+                    f"(state {TaskState.get_name(task.state)})"
+                )
             task.data[task.task_spec.bpmn_id] = data
             task.run()
             await conn.execute(update(steps).where(steps.c.task_id == task_id).values(result=data))
-            await self._event(conn, run_id, task_id, task.task_spec.bpmn_id, "user_completed",
-                              {"by": by, "data": data})
+            await self._event(
+                conn,
+                run_id,
+                task_id,
+                task.task_spec.bpmn_id,
+                "user_completed",
+                {"by": by, "data": data},
+            )
 
         await self._advance(run_id, change)
 
     async def retry_incident(self, incident_id: UUID, *, by: str) -> dict[str, Any]:
         """Resolve an open incident by running its step again."""
         async with self.db.connect() as conn:
-            inc = (await conn.execute(
-                select(incidents).where(incidents.c.id == incident_id))).mappings().first()
+            inc = (
+                (await conn.execute(select(incidents).where(incidents.c.id == incident_id)))
+                .mappings()
+                .first()
+            )
         if inc is None:
             raise NotFound(f"incident {incident_id} does not exist")
 
         async def change(wf: BpmnWorkflow, conn: AsyncConnection, row: Any) -> None:
-            current = (await conn.execute(select(incidents.c.status).where(
-                incidents.c.id == incident_id).with_for_update())).scalar_one()
+            current = (
+                await conn.execute(
+                    select(incidents.c.status)
+                    .where(incidents.c.id == incident_id)
+                    .with_for_update()
+                )
+            ).scalar_one()
             if current != "open":
                 raise Conflict(f"incident {incident_id} is {current}, not open")
             task = _find(wf, inc["task_id"])
-            await conn.execute(update(incidents).where(incidents.c.id == incident_id).values(
-                status="resolved", resolved_at=datetime.now(UTC)))
+            await conn.execute(
+                update(incidents)
+                .where(incidents.c.id == incident_id)
+                .values(status="resolved", resolved_at=datetime.now(UTC))
+            )
             if task is None or task.state != TaskState.STARTED:
                 return  # the step moved on meanwhile: nothing to run again
             await enqueue_step(conn, StepJob(inc["run_id"], inc["task_id"]))
-            await self._event(conn, inc["run_id"], inc["task_id"], inc["element_id"],
-                              "incident_retry", {"by": by, "incident": str(incident_id)})
+            await self._event(
+                conn,
+                inc["run_id"],
+                inc["task_id"],
+                inc["element_id"],
+                "incident_retry",
+                {"by": by, "incident": str(incident_id)},
+            )
 
         await self._advance(inc["run_id"], change)
         return {"incident": str(incident_id), "run_id": str(inc["run_id"]), "status": "resolved"}
@@ -274,8 +392,11 @@ class RunService:
 
     async def _advance(self, run_id: UUID, change: ChangeFn) -> Any:
         async with self.db.begin() as conn:
-            row = (await conn.execute(
-                select(runs).where(runs.c.id == run_id).with_for_update())).mappings().first()
+            row = (
+                (await conn.execute(select(runs).where(runs.c.id == run_id).with_for_update()))
+                .mappings()
+                .first()
+            )
             if row is None:
                 raise NotFound(f"run {run_id} does not exist")
             wf = await self._restore(conn, row)
@@ -283,13 +404,20 @@ class RunService:
             jobs_before = waiting_jobs(wf)
             timers_before = _timers(wf)
             result = await change(wf, conn, row)
-            await self._settle(conn, row, wf, before=before, jobs_before=jobs_before,
-                               timers_before=timers_before)
+            await self._settle(
+                conn, row, wf, before=before, jobs_before=jobs_before, timers_before=timers_before
+            )
             return result
 
     async def _settle(
-        self, conn: AsyncConnection, row: Any, wf: BpmnWorkflow, *,
-        before: dict[UUID, TaskView], jobs_before: set[UUID], timers_before: set[str],
+        self,
+        conn: AsyncConnection,
+        row: Any,
+        wf: BpmnWorkflow,
+        *,
+        before: dict[UUID, TaskView],
+        jobs_before: set[UUID],
+        timers_before: set[str],
     ) -> None:
         run_id = row["id"]
         error = None
@@ -306,29 +434,46 @@ class RunService:
         for due in sorted(_timers(wf) - timers_before):
             await enqueue_wake(conn, run_id, datetime.fromisoformat(due))
         pattern = row["pattern"] or next(
-            (sp.spec.name for sp in wf.subprocesses.values() if sp.spec.name != row["entry"]), None)
+            (sp.spec.name for sp in wf.subprocesses.values() if sp.spec.name != row["entry"]), None
+        )
         status = await self._status(conn, row, wf, error)
         finished = status in ("completed", "failed")
         updated = await conn.execute(
-            update(runs).where(runs.c.id == run_id, runs.c.lock_version == row["lock_version"])
-            .values(state=self.codec.dump(wf), state_format=STATE_FORMAT, status=status,
-                    pattern=pattern, error=error, lock_version=row["lock_version"] + 1,
-                    updated_at=func.now(), finished_at=func.now() if finished else None))
+            update(runs)
+            .where(runs.c.id == run_id, runs.c.lock_version == row["lock_version"])
+            .values(
+                state=self.codec.dump(wf),
+                state_format=STATE_FORMAT,
+                status=status,
+                pattern=pattern,
+                error=error,
+                lock_version=row["lock_version"] + 1,
+                updated_at=func.now(),
+                finished_at=func.now() if finished else None,
+            )
+        )
         if updated.rowcount != 1:  # only possible if the row lock was bypassed
             raise Conflict(f"run {run_id} changed concurrently; try again")
         if status != row["status"]:
             await self._event(conn, run_id, None, None, f"run.{status}", {"error": error})
 
-    async def _status(self, conn: AsyncConnection, row: Any, wf: BpmnWorkflow,
-                      error: str | None) -> RunStatus:
+    async def _status(
+        self, conn: AsyncConnection, row: Any, wf: BpmnWorkflow, error: str | None
+    ) -> RunStatus:
         if error:
             return "failed"
         if wf.is_completed():
-            outcome = (await conn.execute(
-                select(runs.c.outcome).where(runs.c.id == row["id"]))).scalar()
+            outcome = (
+                await conn.execute(select(runs.c.outcome).where(runs.c.id == row["id"]))
+            ).scalar()
             return "failed" if outcome == "failed" else "completed"
-        open_incidents = (await conn.execute(select(func.count()).select_from(incidents).where(
-            incidents.c.run_id == row["id"], incidents.c.status == "open"))).scalar_one()
+        open_incidents = (
+            await conn.execute(
+                select(func.count())
+                .select_from(incidents)
+                .where(incidents.c.run_id == row["id"], incidents.c.status == "open")
+            )
+        ).scalar_one()
         if open_incidents:
             return "incident"
         if waiting_jobs(wf):
@@ -341,28 +486,61 @@ class RunService:
         specs = await self.catalog.specs(conn, row["spec_versions"])
         return self.codec.restore(row["state"], row["state_format"], row["entry"], specs)
 
-    async def _record_steps(self, conn: AsyncConnection, run_id: UUID,
-                            before: dict[UUID, TaskView], after: dict[UUID, TaskView]) -> None:
+    async def _record_steps(
+        self,
+        conn: AsyncConnection,
+        run_id: UUID,
+        before: dict[UUID, TaskView],
+        after: dict[UUID, TaskView],
+    ) -> None:
         now = datetime.now(UTC)
         for task_id, view in after.items():
             old = before.get(task_id)
             if old is not None and old.state == view.state:
                 continue
             finished_at = now if view.state in FINISHED else None
-            await conn.execute(insert(steps).values(
-                task_id=task_id, run_id=run_id, element_id=view.element_id, name=view.name,
-                process_id=view.process_id, kind=view.kind, operator=view.operator,
-                state=view.state, started_at=now, finished_at=finished_at,
-            ).on_conflict_do_update(index_elements=[steps.c.task_id], set_={
-                "state": view.state, "finished_at": finished_at}))
-            await self._event(conn, run_id, task_id, view.element_id, view.state,
-                              {"name": view.name, "kind": view.kind, "process": view.process_id})
+            await conn.execute(
+                insert(steps)
+                .values(
+                    task_id=task_id,
+                    run_id=run_id,
+                    element_id=view.element_id,
+                    name=view.name,
+                    process_id=view.process_id,
+                    kind=view.kind,
+                    operator=view.operator,
+                    state=view.state,
+                    started_at=now,
+                    finished_at=finished_at,
+                )
+                .on_conflict_do_update(
+                    index_elements=[steps.c.task_id],
+                    set_={"state": view.state, "finished_at": finished_at},
+                )
+            )
+            await self._event(
+                conn,
+                run_id,
+                task_id,
+                view.element_id,
+                view.state,
+                {"name": view.name, "kind": view.kind, "process": view.process_id},
+            )
 
     @staticmethod
-    async def _event(conn: AsyncConnection, run_id: UUID, task_id: UUID | None,
-                     element_id: str | None, event: str, detail: dict[str, Any]) -> None:
-        await conn.execute(step_events.insert().values(
-            run_id=run_id, task_id=task_id, element_id=element_id, event=event, detail=detail))
+    async def _event(
+        conn: AsyncConnection,
+        run_id: UUID,
+        task_id: UUID | None,
+        element_id: str | None,
+        event: str,
+        detail: dict[str, Any],
+    ) -> None:
+        await conn.execute(
+            step_events.insert().values(
+                run_id=run_id, task_id=task_id, element_id=element_id, event=event, detail=detail
+            )
+        )
 
 
 class _ParamError(str):
@@ -379,7 +557,11 @@ def _find(wf: BpmnWorkflow, task_id: UUID) -> Any:
 def _waiting_task(wf: BpmnWorkflow, task_id: UUID) -> Any:
     task = _find(wf, task_id)
     # completing a CANCELLED task would flip it back: only STARTED service tasks take results
-    if task is None or task.state != TaskState.STARTED or not isinstance(task.task_spec, JobServiceTask):
+    if (
+        task is None
+        or task.state != TaskState.STARTED
+        or not isinstance(task.task_spec, JobServiceTask)
+    ):
         raise _Drop()
     return task
 

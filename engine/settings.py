@@ -15,27 +15,28 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
 
-    host: str = Field("127.0.0.1", alias="WEAVERGEN_HOST")
-    port: int = Field(8080, alias="WEAVERGEN_PORT")
-    data_dir: Path = Field(Path(".weavergen"), alias="WEAVERGEN_DATA_DIR")
-    database_url: SecretStr | None = Field(None, alias="DATABASE_URL")
-    models_file: Path = Field(ROOT / "models.yaml", alias="WEAVERGEN_MODELS")
-    bpmn_dir: Path = Field(ROOT / "bpmn", alias="WEAVERGEN_BPMN_DIR")
-    templates_dir: Path = Field(ROOT / "templates", alias="WEAVERGEN_TEMPLATES_DIR")
+    host: str = Field("127.0.0.1", validation_alias="WEAVERGEN_HOST")
+    port: int = Field(8080, validation_alias="WEAVERGEN_PORT")
+    data_dir: Path = Field(Path(".weavergen"), validation_alias="WEAVERGEN_DATA_DIR")
+    database_url: SecretStr | None = Field(None, validation_alias="DATABASE_URL")
+    models_file: Path = Field(ROOT / "models.yaml", validation_alias="WEAVERGEN_MODELS")
+    bpmn_dir: Path = Field(ROOT / "bpmn", validation_alias="WEAVERGEN_BPMN_DIR")
+    templates_dir: Path = Field(ROOT / "templates", validation_alias="WEAVERGEN_TEMPLATES_DIR")
     # in-process workers started by `weavergen serve` (0 = none; run `weavergen worker`)
-    workers: int = Field(1, alias="WEAVERGEN_WORKERS")
+    workers: int = Field(1, validation_alias="WEAVERGEN_WORKERS")
     # concurrent jobs per worker process
-    worker_concurrency: int = Field(8, alias="WEAVERGEN_WORKER_CONCURRENCY")
+    worker_concurrency: int = Field(8, validation_alias="WEAVERGEN_WORKER_CONCURRENCY")
     # operator attempts before a step becomes a BPMN error or an incident
-    max_attempts: int = Field(3, alias="WEAVERGEN_MAX_ATTEMPTS")
-    retry_base_seconds: float = Field(1.0, alias="WEAVERGEN_RETRY_BASE_SECONDS")
+    max_attempts: int = Field(3, validation_alias="WEAVERGEN_MAX_ATTEMPTS")
+    retry_base_seconds: float = Field(1.0, validation_alias="WEAVERGEN_RETRY_BASE_SECONDS")
     # a job whose worker stopped sending heartbeats this long ago is run again
-    stalled_after_seconds: int = Field(15, alias="WEAVERGEN_STALLED_AFTER_SECONDS")
-    max_iterations: int = Field(3, alias="WEAVERGEN_MAX_ITERATIONS")
-    validation_timeout_seconds: float = Field(60.0, alias="WEAVERGEN_VALIDATION_TIMEOUT")
-    otel_exporter: str = Field("none", alias="WEAVERGEN_OTEL_EXPORTER")  # none|console|otlp
-    otel_endpoint: str | None = Field(None, alias="OTEL_EXPORTER_OTLP_ENDPOINT")
-    allow_scripts: bool = Field(False, alias="WEAVERGEN_ALLOW_SCRIPTS")
+    stalled_after_seconds: int = Field(15, validation_alias="WEAVERGEN_STALLED_AFTER_SECONDS")
+    max_iterations: int = Field(3, validation_alias="WEAVERGEN_MAX_ITERATIONS")
+    validation_timeout_seconds: float = Field(60.0, validation_alias="WEAVERGEN_VALIDATION_TIMEOUT")
+    # none, console or otlp
+    otel_exporter: str = Field("none", validation_alias="WEAVERGEN_OTEL_EXPORTER")
+    otel_endpoint: str | None = Field(None, validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT")
+    allow_scripts: bool = Field(False, validation_alias="WEAVERGEN_ALLOW_SCRIPTS")
 
     def database_dir(self) -> Path:
         """Where the embedded PostgreSQL keeps its data."""

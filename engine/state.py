@@ -40,9 +40,7 @@ class WorkflowCodec:
     ) -> BpmnWorkflow:
         """A fresh workflow for process `entry` with `data` as its initial task data."""
         spec = self.spec_from_dict(specs[entry])
-        subprocess_specs = {
-            pid: self.spec_from_dict(s) for pid, s in specs.items() if pid != entry
-        }
+        subprocess_specs = {pid: self.spec_from_dict(s) for pid, s in specs.items() if pid != entry}
         wf = BpmnWorkflow(spec, subprocess_specs, script_engine=self._script_engine)
         wf.task_tree.data.update(data)  # the root task's data flows to every task
         return wf

@@ -32,8 +32,14 @@ class StepRunner:
     """Runs operators for step jobs and reports back to the run service."""
 
     def __init__(
-        self, runs: RunService, operators: OperatorRegistry, services: Mapping[str, Any], *,
-        max_attempts: int, retry_base_seconds: float, step_timeout: float = 600.0,
+        self,
+        runs: RunService,
+        operators: OperatorRegistry,
+        services: Mapping[str, Any],
+        *,
+        max_attempts: int,
+        retry_base_seconds: float,
+        step_timeout: float = 600.0,
     ) -> None:
         self.runs = runs
         self.operators = operators
@@ -49,16 +55,27 @@ class StepRunner:
             log.info("job for run %s task %s: the task no longer waits; dropped", run_id, task_id)
             return "dropped"
         ctx = StepContext(
-            run_id=run_id, task_id=task_id, element_id=step.element_id,
-            element_name=step.element_name, process_id=step.process_id, operator=step.operator,
-            request=step.request, visit=step.visit, attempt=attempt,
-            store=RunStore(self.runs.db, run_id, task_id, step.element_id), services=self.services,
+            run_id=run_id,
+            task_id=task_id,
+            element_id=step.element_id,
+            element_name=step.element_name,
+            process_id=step.process_id,
+            operator=step.operator,
+            request=step.request,
+            visit=step.visit,
+            attempt=attempt,
+            store=RunStore(self.runs.db, run_id, task_id, step.element_id),
+            services=self.services,
         )
         attrs = {
-            "weavergen.run_id": str(run_id), "weavergen.step": step.element_id,
-            "weavergen.process": step.process_id, "weavergen.operator": step.operator,
-            "weavergen.pattern": step.pattern or step.process_id, "weavergen.attempt": attempt,
-            "weavergen.visit": step.visit, "weavergen.language": step.request.get("language", ""),
+            "weavergen.run_id": str(run_id),
+            "weavergen.step": step.element_id,
+            "weavergen.process": step.process_id,
+            "weavergen.operator": step.operator,
+            "weavergen.pattern": step.pattern or step.process_id,
+            "weavergen.attempt": attempt,
+            "weavergen.visit": step.visit,
+            "weavergen.language": step.request.get("language", ""),
         }
         start = time.perf_counter()
         with tracer.start_as_current_span(f"step {step.element_id}", attributes=attrs) as span:
@@ -72,21 +89,32 @@ class StepRunner:
             except TimeoutError:
                 error: OperatorError = RetryableOperatorError(
                     f"step {step.element_id}: operator {step.operator} ran longer than "
-                    f"{self.step_timeout:.0f} s", code="timeout")
+                    f"{self.step_timeout:.0f} s",
+                    code="timeout",
+                )
             except OperatorError as exc:
                 error = exc
             except Exception as exc:  # a bug in an operator: keep the run, raise an incident
                 log.exception("operator %s crashed", step.operator)
                 error = OperatorError(
                     f"step {step.element_id}: operator {step.operator} crashed: "
-                    f"{type(exc).__name__}: {exc}", code="operator_crashed")
+                    f"{type(exc).__name__}: {exc}",
+                    code="operator_crashed",
+                )
             else:
                 duration = (time.perf_counter() - start) * 1000
                 span.set_attributes(_usage_attrs(ctx.usage, duration, "completed"))
                 applied = await self.runs.complete_step(
-                    run_id, task_id, operator=step.operator, result=result, usage=ctx.usage,
-                    duration_ms=duration, attempt=attempt, decision=operator.decision,
-                    finishes=operator.finishes)
+                    run_id,
+                    task_id,
+                    operator=step.operator,
+                    result=result,
+                    usage=ctx.usage,
+                    duration_ms=duration,
+                    attempt=attempt,
+                    decision=operator.decision,
+                    finishes=operator.finishes,
+                )
                 return "completed" if applied else "dropped"
             duration = (time.perf_counter() - start) * 1000
             span.set_attributes(_usage_attrs(ctx.usage, duration, "failed"))
@@ -94,19 +122,31 @@ class StepRunner:
         if error.retryable and attempt < self.max_attempts:
             delay = self.retry_base_seconds * 2 ** (attempt - 1)
             await self.runs.record_attempt(run_id, task_id, attempt, error.message)
-            log.warning("step %s attempt %d failed, retrying in %.1fs: %s",
-                        step.element_id, attempt, delay, error.message)
+            log.warning(
+                "step %s attempt %d failed, retrying in %.1fs: %s",
+                step.element_id,
+                attempt,
+                delay,
+                error.message,
+            )
             raise RetryLater(delay, error.message)
-        outcome = await self.runs.fail_step(run_id, task_id, error=error, attempts=attempt,
-                                            operator=step.operator)
-        log.warning("step %s failed after %d attempt(s) -> %s: %s",
-                    step.element_id, attempt, outcome, error.message)
+        outcome = await self.runs.fail_step(
+            run_id, task_id, error=error, attempts=attempt, operator=step.operator
+        )
+        log.warning(
+            "step %s failed after %d attempt(s) -> %s: %s",
+            step.element_id,
+            attempt,
+            outcome,
+            error.message,
+        )
         return outcome
 
 
 def _usage_attrs(usage: Mapping[str, Any], duration_ms: float, outcome: str) -> dict[str, Any]:
     return {
-        "weavergen.outcome": outcome, "weavergen.duration_ms": duration_ms,
+        "weavergen.outcome": outcome,
+        "weavergen.duration_ms": duration_ms,
         "weavergen.tokens_in": int(usage.get("tokens_in", 0)),
         "weavergen.tokens_out": int(usage.get("tokens_out", 0)),
         "weavergen.model_group": str(usage.get("model_group", "")),

@@ -67,7 +67,9 @@ def _kind(spec: Any) -> str:
 def waiting_jobs(wf: BpmnWorkflow) -> set[UUID]:
     """Service tasks STARTED and waiting for a worker's result."""
     return {
-        t.id for t in wf.get_tasks(state=TaskState.STARTED) if isinstance(t.task_spec, JobServiceTask)
+        t.id
+        for t in wf.get_tasks(state=TaskState.STARTED)
+        if isinstance(t.task_spec, JobServiceTask)
     }
 
 

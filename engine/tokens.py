@@ -47,18 +47,33 @@ class TokenService:
             raise ValueError(f"role must be one of {', '.join(ROLE_RANK)}")
         token = "wg_" + secrets.token_urlsafe(32)
         async with self.db.begin() as conn:
-            await conn.execute(api_tokens.insert().values(
-                id=uuid.uuid4(), name=name, role=role, token_hash=_hash(token)))
+            await conn.execute(
+                api_tokens.insert().values(
+                    id=uuid.uuid4(), name=name, role=role, token_hash=_hash(token)
+                )
+            )
         return token
 
     async def verify(self, token: str) -> Principal | None:
         """The principal for a valid, unrevoked token; None otherwise."""
         async with self.db.begin() as conn:
-            row = (await conn.execute(select(api_tokens).where(
-                api_tokens.c.token_hash == _hash(token), api_tokens.c.revoked_at.is_(None)
-            ))).mappings().first()
+            row = (
+                (
+                    await conn.execute(
+                        select(api_tokens).where(
+                            api_tokens.c.token_hash == _hash(token),
+                            api_tokens.c.revoked_at.is_(None),
+                        )
+                    )
+                )
+                .mappings()
+                .first()
+            )
             if row is None:
                 return None
-            await conn.execute(update(api_tokens).where(api_tokens.c.id == row["id"]).values(
-                last_used_at=func.now()))
+            await conn.execute(
+                update(api_tokens)
+                .where(api_tokens.c.id == row["id"])
+                .values(last_used_at=func.now())
+            )
         return Principal(row["id"], row["name"], row["role"])

@@ -17,14 +17,20 @@ log = logging.getLogger(__name__)
 
 async def serve_worker(settings: Settings, *, concurrency: int | None = None) -> None:
     """Run one worker process until it is cancelled or killed."""
-    setup_tracing(settings.otel_exporter, endpoint=settings.otel_endpoint, service="weavergen-worker")
+    setup_tracing(
+        settings.otel_exporter, endpoint=settings.otel_endpoint, service="weavergen-worker"
+    )
     database = await asyncio.to_thread(open_database, settings)
     engine = build_engine(settings, database)
     app = build_app(engine.conninfo, engine.runner, engine.runs)
     name = f"worker-{socket.gethostname()}-{os.getpid()}"
     log.info("%s started (concurrency %d)", name, concurrency or settings.worker_concurrency)
     try:
-        await run_worker(app, concurrency=concurrency or settings.worker_concurrency,
-                         stalled_after=settings.stalled_after_seconds, name=name)
+        await run_worker(
+            app,
+            concurrency=concurrency or settings.worker_concurrency,
+            stalled_after=settings.stalled_after_seconds,
+            name=name,
+        )
     finally:
         await engine.close()

@@ -105,8 +105,19 @@ def start_standin(workdir: Path, *extra: str, port: int | None = None) -> Standi
     port = port or free_port()
     log = workdir / f"standin-{port}.log"
     proc = subprocess.Popen(
-        [str(BIN / "weavergen"), "standin-model", "--port", str(port), "--script", str(SCRIPT),
-         *extra], stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=workdir)
+        [
+            str(BIN / "weavergen"),
+            "standin-model",
+            "--port",
+            str(port),
+            "--script",
+            str(SCRIPT),
+            *extra,
+        ],
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        cwd=workdir,
+    )
     wait_http(f"http://127.0.0.1:{port}/health", proc, log)
     return Standin(port, proc, log)
 
@@ -116,9 +127,12 @@ def write_models(path: Path, standin_port: int) -> Path:
     groups = "".join(
         f"  {g}:\n    deployments:\n      - id: {g}-standin-1\n        model: hosted_vllm/{g}\n"
         f"        api_base: http://127.0.0.1:{standin_port}/v1\n"
-        for g in ("coder", "reviewer", "classifier"))
-    path.write_text("settings:\n  timeout_seconds: 20\n  num_retries: 1\n  max_in_flight: 32\n"
-                    f"groups:\n{groups}")
+        for g in ("coder", "reviewer", "classifier")
+    )
+    path.write_text(
+        "settings:\n  timeout_seconds: 20\n  num_retries: 1\n  max_in_flight: 32\n"
+        f"groups:\n{groups}"
+    )
     return path
 
 
@@ -144,16 +158,25 @@ class Environment:
         self.port = free_port()
         env = {**self.env, "WEAVERGEN_PORT": str(self.port), "WEAVERGEN_WORKERS": str(workers)}
         log = self.workdir / "server.log"
-        self.server = subprocess.Popen([str(BIN / "weavergen"), "serve"], env=env, cwd=self.workdir,
-                                       stdout=log.open("ab"), stderr=subprocess.STDOUT)
+        self.server = subprocess.Popen(
+            [str(BIN / "weavergen"), "serve"],
+            env=env,
+            cwd=self.workdir,
+            stdout=log.open("ab"),
+            stderr=subprocess.STDOUT,
+        )
         wait_http(f"{self.url}/health", self.server, log)
         self.token = (self.workdir / "data" / "cli-token").read_text().strip()
 
     def start_worker(self, index: int) -> subprocess.Popen[bytes]:
         log = self.workdir / f"worker-{index}.log"
-        proc = subprocess.Popen([str(BIN / "weavergen"), "worker", "--concurrency", "8"],
-                                env=self.env, cwd=self.workdir, stdout=log.open("ab"),
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [str(BIN / "weavergen"), "worker", "--concurrency", "8"],
+            env=self.env,
+            cwd=self.workdir,
+            stdout=log.open("ab"),
+            stderr=subprocess.STDOUT,
+        )
         self.workers.append(proc)
         return proc
 
@@ -187,8 +210,12 @@ def make_environment(cluster: Cluster, standin: Standin, name: str, root: Path) 
     return Environment(name, workdir, url, models, env)
 
 
-def wait_run(client: httpx.Client, run_id: str, statuses: tuple[str, ...] = (
-        "completed", "failed", "incident"), timeout: float = 90.0) -> dict:
+def wait_run(
+    client: httpx.Client,
+    run_id: str,
+    statuses: tuple[str, ...] = ("completed", "failed", "incident"),
+    timeout: float = 90.0,
+) -> dict:
     """Poll a run until its status is one of `statuses`."""
     deadline = time.monotonic() + timeout
     run: dict = {}
@@ -197,5 +224,7 @@ def wait_run(client: httpx.Client, run_id: str, statuses: tuple[str, ...] = (
         if run["status"] in statuses:
             return run
         time.sleep(0.2)
-    raise AssertionError(f"run {run_id} still {run.get('status')} after {timeout} s: "
-                         f"{[(s['element_id'], s['state']) for s in run.get('steps', [])]}")
+    raise AssertionError(
+        f"run {run_id} still {run.get('status')} after {timeout} s: "
+        f"{[(s['element_id'], s['state']) for s in run.get('steps', [])]}"
+    )

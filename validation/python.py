@@ -35,11 +35,18 @@ def check_syntax(files: dict[str, str]) -> StageResult:
         try:
             ast.parse(source, filename=name)
         except SyntaxError as exc:
-            findings.append(Finding(file=name, line=exc.lineno, rule="syntax",
-                                    message=exc.msg or "invalid syntax"))
+            findings.append(
+                Finding(
+                    file=name, line=exc.lineno, rule="syntax", message=exc.msg or "invalid syntax"
+                )
+            )
     status = "failed" if findings else "passed"
-    return StageResult(name="syntax", status=status, findings=findings,
-                       duration_ms=(time.perf_counter() - start) * 1000)
+    return StageResult(
+        name="syntax",
+        status=status,
+        findings=findings,
+        duration_ms=(time.perf_counter() - start) * 1000,
+    )
 
 
 def is_test_file(name: str) -> bool:
@@ -59,12 +66,29 @@ async def run_tests(files: dict[str, str], *, timeout: float) -> tuple[StageResu
             path = Path(tmp) / safe_relative_path(name)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(content)
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONDONTWRITEBYTECODE": "1",
-               "HOME": tmp, "PYTHONPATH": tmp}
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "HOME": tmp,
+            "PYTHONPATH": tmp,
+        }
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--tb=line",
-            "-o", "addopts=", "--rootdir", tmp, tmp,
-            cwd=tmp, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--tb=line",
+            "-o",
+            "addopts=",
+            "--rootdir",
+            tmp,
+            tmp,
+            cwd=tmp,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,
         )
         try:
@@ -72,26 +96,53 @@ async def run_tests(files: dict[str, str], *, timeout: float) -> tuple[StageResu
         except TimeoutError:
             proc.kill()
             await proc.wait()
-            finding = Finding(rule="tests.timeout", message=f"tests ran longer than {timeout:.0f} s")
-            return (StageResult(name="tests", status="failed", findings=[finding],
-                                duration_ms=(time.perf_counter() - start) * 1000), 0, 0)
+            finding = Finding(
+                rule="tests.timeout", message=f"tests ran longer than {timeout:.0f} s"
+            )
+            return (
+                StageResult(
+                    name="tests",
+                    status="failed",
+                    findings=[finding],
+                    duration_ms=(time.perf_counter() - start) * 1000,
+                ),
+                0,
+                0,
+            )
     text = out.decode(errors="replace")
     counts = {"passed": 0, "failed": 0, "error": 0}
     for n, kind in _SUMMARY.findall(text.splitlines()[-1] if text.strip() else ""):
         counts["error" if kind.startswith("error") else kind] += int(n)
     findings = [
-        Finding(file=m.group(1), rule="tests.failed",
-                message=(f"{m.group(2) or ''} {m.group(3) or ''}").strip() or "test failed")
+        Finding(
+            file=m.group(1),
+            rule="tests.failed",
+            message=(f"{m.group(2) or ''} {m.group(3) or ''}").strip() or "test failed",
+        )
         for m in _FAILED_TEST.finditer(text)
     ]
     total = counts["passed"] + counts["failed"] + counts["error"]
     if proc.returncode not in (0, 1) and not findings:
-        findings.append(Finding(rule="tests.error", message=text.strip().splitlines()[-1][:300]
-                                if text.strip() else f"pytest exited {proc.returncode}"))
+        findings.append(
+            Finding(
+                rule="tests.error",
+                message=text.strip().splitlines()[-1][:300]
+                if text.strip()
+                else f"pytest exited {proc.returncode}",
+            )
+        )
     ok = proc.returncode == 0 and total > 0
-    return (StageResult(name="tests", status="passed" if ok else "failed", findings=findings,
-                        duration_ms=(time.perf_counter() - start) * 1000, detail=text[-2000:]),
-            counts["passed"], total)
+    return (
+        StageResult(
+            name="tests",
+            status="passed" if ok else "failed",
+            findings=findings,
+            duration_ms=(time.perf_counter() - start) * 1000,
+            detail=text[-2000:],
+        ),
+        counts["passed"],
+        total,
+    )
 
 
 async def validate_python(files: dict[str, str], *, timeout: float = 60.0) -> ValidationReport:
@@ -109,7 +160,11 @@ async def validate_python(files: dict[str, str], *, timeout: float = 60.0) -> Va
         score = 0.3 + 0.7 * (passed_tests / total if total else 0.0)
     passed = all(s.status == "passed" for s in stages)
     return ValidationReport(
-        language="python", passed=passed, score=round(score, 4), stages=stages,
-        tests_passed=passed_tests, tests_total=total,
+        language="python",
+        passed=passed,
+        score=round(score, 4),
+        stages=stages,
+        tests_passed=passed_tests,
+        tests_total=total,
         duration_ms=(time.perf_counter() - start) * 1000,
     )

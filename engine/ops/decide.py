@@ -27,7 +27,9 @@ async def decide_pattern(inputs: PatternInput, ctx: StepContext) -> dict[str, An
         "evidence": {
             "requested_pattern": requested,
             "classification": inputs.intent,
-            "rule": "user's pattern" if requested else f"classified by {inputs.intent.get('source')}",
+            "rule": "user's pattern"
+            if requested
+            else f"classified by {inputs.intent.get('source')}",
             "learning_data": "not consulted yet (arrives with the learning stores)",
         },
     }
@@ -48,7 +50,10 @@ async def decide_next(inputs: NextInput, ctx: StepContext) -> dict[str, Any]:
     if passed:
         choice, why = "accept", "validation passed"
     elif iteration < inputs.max_iterations:
-        choice, why = "improve", f"validation failed; iteration {iteration} of {inputs.max_iterations}"
+        choice, why = (
+            "improve",
+            f"validation failed; iteration {iteration} of {inputs.max_iterations}",
+        )
     else:
         choice, why = "reject", f"validation still failing after {iteration} iterations"
     return {
@@ -56,8 +61,11 @@ async def decide_next(inputs: NextInput, ctx: StepContext) -> dict[str, Any]:
         "confidence": 1.0,
         "iteration": iteration,
         "evidence": {
-            "passed": passed, "score": inputs.report.get("score"), "iteration": iteration,
+            "passed": passed,
+            "score": inputs.report.get("score"),
+            "iteration": iteration,
             "max_iterations": inputs.max_iterations,
-            "findings": len(inputs.report.get("findings") or []), "rule": why,
+            "findings": len(inputs.report.get("findings") or []),
+            "rule": why,
         },
     }

@@ -18,7 +18,9 @@ async def files_of(results: Any, ctx: StepContext) -> dict[str, str]:
         if not isinstance(item, dict) or not isinstance(item.get("files"), dict):
             raise OperatorError(
                 f"step {ctx.element_id}: expected a step result with 'files', got "
-                f"{type(item).__name__}", code="bad_parameters")
+                f"{type(item).__name__}",
+                code="bad_parameters",
+            )
         for path, artifact_id in item["files"].items():
             artifact = await ctx.store.get_artifact(str(artifact_id))
             out[path] = artifact["content"]

@@ -38,14 +38,19 @@ async def ask(ctx: StepContext, group: str, messages: list[dict[str, str]]) -> M
         if exc.retryable:
             raise RetryableOperatorError(exc.message, code="model_unavailable") from exc
         raise OperatorError(exc.message, code="model_failed") from exc
-    ctx.usage.update(tokens_in=answer.tokens_in, tokens_out=answer.tokens_out,
-                     model_group=answer.model_group, deployment=answer.deployment,
-                     model_ms=answer.duration_ms)
+    ctx.usage.update(
+        tokens_in=answer.tokens_in,
+        tokens_out=answer.tokens_out,
+        model_group=answer.model_group,
+        deployment=answer.deployment,
+        model_ms=answer.duration_ms,
+    )
     return answer
 
 
-async def keep(ctx: StepContext, messages: list[dict[str, str]], answer: ModelAnswer,
-               files: dict[str, str]) -> dict[str, Any]:
+async def keep(
+    ctx: StepContext, messages: list[dict[str, str]], answer: ModelAnswer, files: dict[str, str]
+) -> dict[str, Any]:
     """Store prompt, answer and files; return the small result that goes into task data."""
     prompt_id = await ctx.store.put_blob("prompt", messages[-1]["content"])
     answer_id = await ctx.store.put_blob("answer", answer.text)
@@ -56,9 +61,13 @@ async def keep(ctx: StepContext, messages: list[dict[str, str]], answer: ModelAn
             kind = "doc"
         file_ids[path] = await ctx.store.put_artifact(path, content, kind)
     return {
-        "prompt": prompt_id, "answer": answer_id, "files": file_ids,
-        "model_group": answer.model_group, "deployment": answer.deployment,
-        "tokens_in": answer.tokens_in, "tokens_out": answer.tokens_out,
+        "prompt": prompt_id,
+        "answer": answer_id,
+        "files": file_ids,
+        "model_group": answer.model_group,
+        "deployment": answer.deployment,
+        "tokens_in": answer.tokens_in,
+        "tokens_out": answer.tokens_out,
     }
 
 
@@ -85,7 +94,8 @@ async def generate(inputs: GenerateInput, ctx: StepContext) -> dict[str, Any]:
     language = ctx.request["language"]
     extra = await _template_inputs(dict(inputs.model_extra or {}), ctx)
     messages = ctx.services["prompts"].messages(
-        inputs.template, request=ctx.request, language=language, group=inputs.group, inputs=extra)
+        inputs.template, request=ctx.request, language=language, group=inputs.group, inputs=extra
+    )
     answer = await ask(ctx, inputs.group, messages)
     return await keep(ctx, messages, answer, extract_files(answer.text, language))
 
@@ -97,8 +107,16 @@ async def improve(inputs: ImproveInput, ctx: StepContext) -> dict[str, Any]:
     current = await files_of(inputs.code, ctx)
     findings = inputs.report.get("findings") or []
     messages = ctx.services["prompts"].messages(
-        "improve", request=ctx.request, language=language, group=inputs.group, inputs={},
-        files=current, findings=findings, report=inputs.report, iteration=ctx.visit)
+        "improve",
+        request=ctx.request,
+        language=language,
+        group=inputs.group,
+        inputs={},
+        files=current,
+        findings=findings,
+        report=inputs.report,
+        iteration=ctx.visit,
+    )
     answer = await ask(ctx, inputs.group, messages)
     new_files = extract_files(answer.text, language)
     result = await keep(ctx, messages, answer, new_files)

@@ -32,10 +32,15 @@ async def validate_code(inputs: ValidateInput, ctx: StepContext) -> dict[str, An
     timeout = float(ctx.services.get("validation_timeout", 60.0))
     report = await validate(ctx.request["language"], files, timeout=timeout)
     report_id = await ctx.store.put_artifact(
-        f"reports/{ctx.element_id}-{ctx.visit}.json", report.model_dump_json(indent=2), "report")
+        f"reports/{ctx.element_id}-{ctx.visit}.json", report.model_dump_json(indent=2), "report"
+    )
     findings = [f.model_dump(exclude_none=True) for f in report.findings()][:20]
     return {
-        "passed": report.passed, "score": report.score, "findings": findings,
-        "report": report_id, "stages": {s.name: s.status for s in report.stages},
-        "tests_passed": report.tests_passed, "tests_total": report.tests_total,
+        "passed": report.passed,
+        "score": report.score,
+        "findings": findings,
+        "report": report_id,
+        "stages": {s.name: s.status for s in report.stages},
+        "tests_passed": report.tests_passed,
+        "tests_total": report.tests_total,
     }

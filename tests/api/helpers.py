@@ -11,10 +11,18 @@ from typing import Any
 import httpx
 
 
-def start_run(api: httpx.Client, text: str, pattern: str | None = None, *,
-              language: str = "python", files: dict[str, str] | None = None) -> str:
-    resp = api.post("/api/runs", json={"text": text, "language": language, "pattern": pattern,
-                                       "files": files or {}})
+def start_run(
+    api: httpx.Client,
+    text: str,
+    pattern: str | None = None,
+    *,
+    language: str = "python",
+    files: dict[str, str] | None = None,
+) -> str:
+    resp = api.post(
+        "/api/runs",
+        json={"text": text, "language": language, "pattern": pattern, "files": files or {}},
+    )
     assert resp.status_code == 201, resp.text
     return str(resp.json()["id"])
 
@@ -33,8 +41,13 @@ def pytest_passes(files: dict[str, str]) -> subprocess.CompletedProcess[str]:
     with tempfile.TemporaryDirectory() as tmp:
         for name, content in files.items():
             (Path(tmp) / name).write_text(content)
-        return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", tmp],
-                              cwd=tmp, capture_output=True, text=True, timeout=60)
+        return subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", tmp],
+            cwd=tmp,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
 
 def choices(run: dict[str, Any], element_id: str) -> list[str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 
-import httpx
 import psycopg
 import pytest
 
@@ -12,9 +11,14 @@ from tests.servers import BIN, Environment
 
 
 def create_token(env: Environment, role: str) -> str:
-    out = subprocess.run([str(BIN / "weavergen"), "token", "create", "--role", role, "--name",
-                          f"test-{role}"], env=env.env, cwd=env.workdir, capture_output=True,
-                         text=True, timeout=60)
+    out = subprocess.run(
+        [str(BIN / "weavergen"), "token", "create", "--role", role, "--name", f"test-{role}"],
+        env=env.env,
+        cwd=env.workdir,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     token = out.stdout.strip().splitlines()[-1]
     assert token.startswith("wg_")

@@ -68,8 +68,10 @@ def test_condition_with_syntax_error(api: httpx.Client) -> None:
 
 
 def test_script_importing_os(api: httpx.Client) -> None:
-    script = ('<bpmn:scriptTask id="evil" name="Evil"><bpmn:script>import os\nos.system("id")'
-              "</bpmn:script></bpmn:scriptTask>")
+    script = (
+        '<bpmn:scriptTask id="evil" name="Evil"><bpmn:script>import os\nos.system("id")'
+        "</bpmn:script></bpmn:scriptTask>"
+    )
     bad = QUICK.replace("</bpmn:process>", script + "</bpmn:process>", 1)
     errors = rejected(api, "quick.bpmn", bad)
     evil = [e for e in errors if e["element_id"] == "evil"]
@@ -77,7 +79,9 @@ def test_script_importing_os(api: httpx.Client) -> None:
 
 
 def test_schema_violation_names_line(api: httpx.Client) -> None:
-    bad = QUICK.replace("<spiffworkflow:parameters>", "<spiffworkflow:nonsense/><spiffworkflow:parameters>", 1)
+    bad = QUICK.replace(
+        "<spiffworkflow:parameters>", "<spiffworkflow:nonsense/><spiffworkflow:parameters>", 1
+    )
     [err] = rejected(api, "quick.bpmn", bad)
     assert err["line"] is not None
 

@@ -21,8 +21,9 @@ def test_timer_then_boundary_error(api: httpx.Client) -> None:
     assert run["status"] == "completed", run
     assert not run["incidents"]
     [pause] = step(run, "pause")
-    waited = (datetime.fromisoformat(pause["finished_at"])
-              - datetime.fromisoformat(pause["started_at"])).total_seconds()
+    waited = (
+        datetime.fromisoformat(pause["finished_at"]) - datetime.fromisoformat(pause["started_at"])
+    ).total_seconds()
     assert waited >= 0.9
     [ask] = step(run, "ask")
     assert ask["state"] == "cancelled"

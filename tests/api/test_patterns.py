@@ -12,7 +12,9 @@ BUGGY_PAGINATE = "def paginate(items, page, size):\n    start = page * size\n   
 
 
 def test_quick_improves_broken_code_then_completes(api: httpx.Client) -> None:
-    run_id = start_run(api, "Write a function add(a, b) that returns their sum BROKEN-FIRST", "quick")
+    run_id = start_run(
+        api, "Write a function add(a, b) that returns their sum BROKEN-FIRST", "quick"
+    )
     run = wait_run(api, run_id)
     assert run["status"] == "completed", run
     assert run["pattern"] == "quick"
@@ -64,11 +66,15 @@ def test_migration_waits_for_approval_then_completes(api: httpx.Client) -> None:
     approval = step(run, "approve_migration")[0]
     assert approval["state"] == "ready" and approval["kind"] == "UserTask"
     assert not step(run, "migrate"), "nothing migrates before the approval"
-    resp = api.post(f"/api/runs/{run_id}/tasks/{approval['task_id']}/complete",
-                    json={"data": {"approved": True, "comment": "backup checked"}})
+    resp = api.post(
+        f"/api/runs/{run_id}/tasks/{approval['task_id']}/complete",
+        json={"data": {"approved": True, "comment": "backup checked"}},
+    )
     assert resp.status_code == 200, resp.text
-    again = api.post(f"/api/runs/{run_id}/tasks/{approval['task_id']}/complete",
-                     json={"data": {"approved": True}})
+    again = api.post(
+        f"/api/runs/{run_id}/tasks/{approval['task_id']}/complete",
+        json={"data": {"approved": True}},
+    )
     assert again.status_code == 409
     run = wait_run(api, run_id)
     assert run["status"] == "completed", run
@@ -78,12 +84,15 @@ def test_migration_waits_for_approval_then_completes(api: httpx.Client) -> None:
 
 
 def test_migration_rejected_by_reviewer_fails(api: httpx.Client) -> None:
-    run_id = start_run(api, "Migrate the users.email column to citext in the database schema",
-                       "migration")
+    run_id = start_run(
+        api, "Migrate the users.email column to citext in the database schema", "migration"
+    )
     run = wait_run(api, run_id, ("waiting",))
     task_id = step(run, "approve_migration")[0]["task_id"]
-    api.post(f"/api/runs/{run_id}/tasks/{task_id}/complete",
-             json={"data": {"approved": False, "comment": "not now"}}).raise_for_status()
+    api.post(
+        f"/api/runs/{run_id}/tasks/{task_id}/complete",
+        json={"data": {"approved": False, "comment": "not now"}},
+    ).raise_for_status()
     run = wait_run(api, run_id)
     assert run["status"] == "failed"
     assert step(run, "rejected")[0]["state"] == "completed"

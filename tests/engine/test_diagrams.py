@@ -24,8 +24,10 @@ def test_shipped_diagrams_load_with_di(name: str) -> None:
 
 def test_script_import_rejected_even_when_scripts_allowed() -> None:
     quick = (ROOT / "bpmn" / "quick.bpmn").read_text()
-    script = ('<bpmn:scriptTask id="evil" name="Evil"><bpmn:script>x = 1\nimport os'
-              "</bpmn:script></bpmn:scriptTask>")
+    script = (
+        '<bpmn:scriptTask id="evil" name="Evil"><bpmn:script>x = 1\nimport os'
+        "</bpmn:script></bpmn:scriptTask>"
+    )
     bad = quick.replace("</bpmn:process>", script + "</bpmn:process>", 1)
     with pytest.raises(DiagramInvalid) as info:
         load_diagram(bad.encode(), "q.bpmn", known_operators=OPERATORS.names(), allow_scripts=True)
@@ -37,6 +39,8 @@ def test_script_import_rejected_even_when_scripts_allowed() -> None:
 
 def test_parameter_id_clashing_with_element_id_is_named() -> None:
     quick = (ROOT / "bpmn" / "quick.bpmn").read_text()
-    bad = quick.replace('<spiffworkflow:parameter id="files"', '<spiffworkflow:parameter id="implement"', 1)
+    bad = quick.replace(
+        '<spiffworkflow:parameter id="files"', '<spiffworkflow:parameter id="implement"', 1
+    )
     with pytest.raises(DiagramInvalid, match="also an element id"):
         load_diagram(bad.encode(), "q.bpmn", known_operators=OPERATORS.names())

@@ -14,18 +14,21 @@ def test_conditions_on_task_data() -> None:
     assert evaluate("[code]", {"code": {"files": {}}}) == [{"files": {}}]
 
 
-@pytest.mark.parametrize("source, reason", [
-    ("import os", "imports are not allowed"),
-    ("from os import system", "imports are not allowed"),
-    ("__import__('os').system('id')", "leading underscore"),
-    ("().__class__", "attribute '__class__'"),
-    ("'{0.__class__}'.format(x)", "attribute 'format'"),
-    ("while True: pass", "While is not allowed"),
-    ("[x for x in range(10**9)]", "ListComp is not allowed"),
-    ("lambda: 1", "Lambda is not allowed"),
-    ("2 ** 100000000", "Pow is not allowed"),
-    ("a ==", "syntax error"),
-])
+@pytest.mark.parametrize(
+    "source, reason",
+    [
+        ("import os", "imports are not allowed"),
+        ("from os import system", "imports are not allowed"),
+        ("__import__('os').system('id')", "leading underscore"),
+        ("().__class__", "attribute '__class__'"),
+        ("'{0.__class__}'.format(x)", "attribute 'format'"),
+        ("while True: pass", "While is not allowed"),
+        ("[x for x in range(10**9)]", "ListComp is not allowed"),
+        ("lambda: 1", "Lambda is not allowed"),
+        ("2 ** 100000000", "Pow is not allowed"),
+        ("a ==", "syntax error"),
+    ],
+)
 def test_rejected(source: str, reason: str) -> None:
     with pytest.raises(ExpressionRejected, match=reason):
         check(source, mode="exec")

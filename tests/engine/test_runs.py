@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import select
@@ -20,7 +19,7 @@ from tests.servers import ROOT, Cluster
 async def engine(cluster: Cluster):  # type: ignore[no-untyped-def]
     url = await asyncio.to_thread(cluster.database, "wg_runs")
     await asyncio.to_thread(upgrade, url)
-    settings = Settings(WEAVERGEN_MODELS=ROOT / "models.yaml")
+    settings = Settings(models_file=ROOT / "models.yaml")
     e = build_engine(settings, Database(url), pool_size=2)
     await e.catalog.sync_folder(ROOT / "bpmn")
     yield e
@@ -29,8 +28,15 @@ async def engine(cluster: Cluster):  # type: ignore[no-untyped-def]
 
 async def _waiting(engine, run_id):  # type: ignore[no-untyped-def]
     async with engine.db.connect() as conn:
-        rows = (await conn.execute(select(steps).where(
-            steps.c.run_id == run_id, steps.c.state == "started"))).mappings().all()
+        rows = (
+            (
+                await conn.execute(
+                    select(steps).where(steps.c.run_id == run_id, steps.c.state == "started")
+                )
+            )
+            .mappings()
+            .all()
+        )
     return rows
 
 
@@ -41,8 +47,15 @@ async def test_duplicate_and_late_results_are_dropped(engine) -> None:  # type: 
     step = await engine.runs.prepare_step(run_id, implement["task_id"])
     assert step is not None and step.operator == "llm.generate" and step.visit == 1
     assert step.params == {"template": "implement", "group": "coder"}
-    kwargs = dict(operator="llm.generate", result={"files": {}}, usage={"tokens_in": 3},
-                  duration_ms=1.0, attempt=1, decision=False, finishes=False)
+    kwargs = dict(
+        operator="llm.generate",
+        result={"files": {}},
+        usage={"tokens_in": 3},
+        duration_ms=1.0,
+        attempt=1,
+        decision=False,
+        finishes=False,
+    )
     assert await engine.runs.complete_step(run_id, implement["task_id"], **kwargs) is True
     assert await engine.runs.complete_step(run_id, implement["task_id"], **kwargs) is False
     assert await engine.runs.prepare_step(run_id, implement["task_id"]) is None
@@ -60,9 +73,11 @@ async def test_state_round_trips_at_every_wait_state(engine) -> None:  # type: i
     async with engine.db.connect() as conn:
         row = (await conn.execute(select(runs).where(runs.c.id == run_id))).mappings().one()
         wf = await engine.runs._restore(conn, row)
-    again = engine.runs.codec.dump(engine.runs.codec.restore(
-        engine.runs.codec.dump(wf), 1, "quick",
-        await _specs(engine, row["spec_versions"])))
+    again = engine.runs.codec.dump(
+        engine.runs.codec.restore(
+            engine.runs.codec.dump(wf), 1, "quick", await _specs(engine, row["spec_versions"])
+        )
+    )
     assert again == engine.runs.codec.dump(wf)
     assert all("request" in t.data for t in wf.get_tasks() if t.state == 32)
 

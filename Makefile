@@ -1,0 +1,46 @@
+# WeaverGen: `make run` starts the server, `make test` runs the whole suite.
+# Both install what is missing first (virtualenv, pinned dependencies from requirements.lock).
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-16)
+
+.PHONY: install run standin worker test lint lock clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "WeaverGen needs Python 3.11, found " + sys.version.split()[0]'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip uv
+	$(BIN)/uv pip install --python $(BIN)/python --quiet -r requirements.lock
+	$(BIN)/uv pip install --python $(BIN)/python --quiet --no-deps -e .
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+# The server with embedded defaults (PostgreSQL under ./.weavergen) on http://127.0.0.1:8080.
+run: install
+	$(BIN)/weavergen serve
+
+# The stand-in model on http://127.0.0.1:8000/v1 (not a real model; scripted answers).
+standin: install
+	$(BIN)/weavergen standin-model --script tests/fixtures/standin_script.yaml
+
+worker: install
+	$(BIN)/weavergen worker
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: install lint
+	$(BIN)/python -m pytest -q --durations=10
+
+# Re-pin dependencies after editing pyproject.toml.
+lock:
+	$(BIN)/uv pip compile pyproject.toml --extra dev -o requirements.lock --python-version 3.11
+
+clean:
+	rm -rf $(VENV) .weavergen .pytest_cache .mypy_cache .ruff_cache

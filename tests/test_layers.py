@@ -1,0 +1,60 @@
+"""The dependency direction of DESIGN.md holds: adapters import no project package, validation
+only adapters, engine never api or FastAPI; only engine/settings.py reads the environment."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT = {"engine", "adapters", "api", "validation", "standin"}
+ALLOWED = {
+    "adapters": set(),
+    "validation": {"adapters"},
+    "engine": {"adapters", "validation"},
+    "api": {"engine", "adapters", "standin"},
+    "standin": set(),
+}
+FORBIDDEN_LIBS = {
+    "engine": {"fastapi", "starlette", "uvicorn", "vllm"},
+    "adapters": {"vllm"},
+    "validation": {"vllm"},
+}
+
+
+def imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out.add(node.module.split(".")[0])
+    return out
+
+
+@pytest.mark.parametrize("package", sorted(ALLOWED))
+def test_dependency_direction(package: str) -> None:
+    for path in (ROOT / package).rglob("*.py"):
+        if "migrations" in path.parts:
+            continue
+        used = imports(path)
+        wrong = (used & PROJECT) - ALLOWED[package] - {package}
+        assert not wrong, f"{path.relative_to(ROOT)} imports {sorted(wrong)}"
+        libs = used & FORBIDDEN_LIBS.get(package, set())
+        assert not libs, f"{path.relative_to(ROOT)} imports {sorted(libs)}"
+
+
+def test_only_settings_reads_environment_at_import() -> None:
+    offenders = []
+    for package in ALLOWED:
+        for path in (ROOT / package).rglob("*.py"):
+            tree = ast.parse(path.read_text())
+            for node in tree.body:  # module level only
+                if "os.environ" in ast.unparse(node) and not isinstance(
+                    node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
+                ):
+                    offenders.append(str(path.relative_to(ROOT)))
+    assert offenders == []
