@@ -13,7 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from opentelemetry import trace
+from opentelemetry.trace import Status, StatusCode
 from pydantic import BaseModel, Field, ValidationError
+
+_tracer = trace.get_tracer("weavergen.models")
 
 
 class Deployment(BaseModel):
@@ -192,23 +196,38 @@ class ModelRouter:
                 "json_schema": {"name": "answer", "schema": json_schema, "strict": True},
             }
         start = time.perf_counter()
-        async with self._slots:
-            try:
-                resp = await self._router.acompletion(model=group, messages=messages, **kwargs)
-            except Exception as exc:
-                raise self._error(group, exc) from exc
-        duration = (time.perf_counter() - start) * 1000
-        deployment = str((getattr(resp, "_hidden_params", None) or {}).get("model_id") or "?")
-        usage = getattr(resp, "usage", None)
-        text = resp.choices[0].message.content or ""
-        return ModelAnswer(
-            text=text,
-            model_group=group,
-            deployment=deployment,
-            tokens_in=int(getattr(usage, "prompt_tokens", 0) or 0),
-            tokens_out=int(getattr(usage, "completion_tokens", 0) or 0),
-            duration_ms=duration,
-        )
+        with _tracer.start_as_current_span(
+            f"model {group}", attributes={"weavergen.model_group": group}
+        ) as span:
+            async with self._slots:
+                try:
+                    resp = await self._router.acompletion(model=group, messages=messages, **kwargs)
+                except Exception as exc:
+                    error = self._error(group, exc)
+                    span.set_attributes({"weavergen.outcome": "failed"})
+                    span.set_status(Status(StatusCode.ERROR, error.message))
+                    raise error from exc
+            duration = (time.perf_counter() - start) * 1000
+            deployment = str((getattr(resp, "_hidden_params", None) or {}).get("model_id") or "?")
+            usage = getattr(resp, "usage", None)
+            answer = ModelAnswer(
+                text=resp.choices[0].message.content or "",
+                model_group=group,
+                deployment=deployment,
+                tokens_in=int(getattr(usage, "prompt_tokens", 0) or 0),
+                tokens_out=int(getattr(usage, "completion_tokens", 0) or 0),
+                duration_ms=duration,
+            )
+            span.set_attributes(
+                {
+                    "weavergen.deployment": deployment,
+                    "weavergen.tokens_in": answer.tokens_in,
+                    "weavergen.tokens_out": answer.tokens_out,
+                    "weavergen.duration_ms": duration,
+                    "weavergen.outcome": "completed",
+                }
+            )
+        return answer
 
     def _error(self, group: str, exc: Exception) -> ModelCallError:
         kind = type(exc).__name__

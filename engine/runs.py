@@ -8,6 +8,7 @@ enqueues the jobs of newly waiting service tasks and stores the new state.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from engine.specs import JobServiceTask
 from engine.state import STATE_FORMAT, WorkflowCodec
 from engine.steps import FINISHED, TaskView, ready_user_tasks, visible_tasks, waiting_jobs
 from engine.tables import artifacts, decisions, incidents, runs, step_events, steps
+from engine.telemetry import tracer
 
 log = logging.getLogger(__name__)
 
@@ -456,6 +458,8 @@ class RunService:
             raise Conflict(f"run {run_id} changed concurrently; try again")
         if status != row["status"]:
             await self._event(conn, run_id, None, None, f"run.{status}", {"error": error})
+            if finished:
+                _run_span(row, status, pattern)
 
     async def _status(
         self, conn: AsyncConnection, row: Any, wf: BpmnWorkflow, error: str | None
@@ -545,6 +549,23 @@ class RunService:
 
 class _ParamError(str):
     """A parameter that failed to evaluate; the worker turns it into an OperatorError."""
+
+
+def _run_span(row: Any, status: str, pattern: str | None) -> None:
+    """One span per finished run, spanning its whole life (recorded when it ends)."""
+    start_ns = int(row["created_at"].timestamp() * 1e9)
+    span = tracer.start_span(
+        f"run {pattern or row['entry']}",
+        start_time=start_ns,
+        attributes={
+            "weavergen.run_id": str(row["id"]),
+            "weavergen.pattern": pattern or row["entry"],
+            "weavergen.language": row["request"].get("language", ""),
+            "weavergen.outcome": status,
+            "weavergen.duration_ms": (time.time_ns() - start_ns) / 1e6,
+        },
+    )
+    span.end()
 
 
 def _find(wf: BpmnWorkflow, task_id: UUID) -> Any:

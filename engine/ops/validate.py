@@ -10,6 +10,7 @@ from engine.errors import OperatorError
 from engine.operators import StepContext
 from engine.ops import OPERATORS
 from engine.ops.files import files_of
+from engine.telemetry import tracer
 from validation import validate
 from validation.python import safe_relative_path
 
@@ -30,7 +31,20 @@ async def validate_code(inputs: ValidateInput, ctx: StepContext) -> dict[str, An
         except ValueError as exc:
             raise OperatorError(f"step {ctx.element_id}: {exc}", code="bad_files") from None
     timeout = float(ctx.services.get("validation_timeout", 60.0))
-    report = await validate(ctx.request["language"], files, timeout=timeout)
+    language = ctx.request["language"]
+    with tracer.start_as_current_span(
+        f"validate {language}", attributes={"weavergen.language": language}
+    ) as span:
+        report = await validate(language, files, timeout=timeout)
+        span.set_attributes(
+            {
+                "weavergen.outcome": "passed" if report.passed else "failed",
+                "weavergen.score": report.score,
+                "weavergen.duration_ms": report.duration_ms,
+                "weavergen.tests_passed": report.tests_passed,
+                "weavergen.tests_total": report.tests_total,
+            }
+        )
     report_id = await ctx.store.put_artifact(
         f"reports/{ctx.element_id}-{ctx.visit}.json", report.model_dump_json(indent=2), "report"
     )
