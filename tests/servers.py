@@ -7,6 +7,7 @@ cannot start. Nothing is mocked; the model is the stand-in server, reached throu
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -83,6 +84,7 @@ class Cluster:
 
     def stop(self) -> None:
         self.server.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 @dataclass
