@@ -1,0 +1,395 @@
+"""The sandbox: run a command over a work directory with no network and hard limits.
+
+Each run gets its own unprivileged uid (so the process limit counts only its processes),
+a bubblewrap jail (no network, no capabilities, read-only system paths, a tmpfs /tmp, the
+work dir as the only writable place, children die with it) and prlimit limits on CPU
+seconds, file size and processes. Memory is capped by a cgroup (v1 or v2) where one can be
+made, else by the address-space limit. Wall time and output size are enforced here.
+
+A limit hit is reported as such (`limit_hit`), distinct from the command failing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import shutil
+import signal
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from pathlib import Path, PurePosixPath
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+LimitHit = Literal["cpu", "memory", "wall", "processes", "file_size", "output"]
+SYSTEM_PATHS = ("/usr", "/etc/alternatives", "/etc/ssl", "/etc/ca-certificates")
+JAIL_TMP = "/tmp"  # noqa: S108 - a private tmpfs inside the jail
+UID_BASE = 200_000
+UID_SLOTS = 10_000
+
+
+class Limits(BaseModel):
+    """Resource limits of one sandboxed command."""
+
+    cpu_seconds: int = Field(20, ge=1)
+    memory_mb: int = Field(768, ge=16)
+    file_size_mb: int = Field(32, ge=1)
+    processes: int = Field(64, ge=4)
+    wall_seconds: float = Field(60.0, gt=0)
+    output_bytes: int = Field(256_000, ge=1024)
+
+
+class SandboxResult(BaseModel):
+    """What a sandboxed command did."""
+
+    argv: list[str]
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    duration_ms: float
+    limit_hit: LimitHit | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Exited 0 within every limit."""
+        return self.exit_code == 0 and self.limit_hit is None
+
+    def describe_limit(self, limits: Limits) -> str:
+        """A sentence naming the limit that stopped the command."""
+        what = {
+            "cpu": f"used more than {limits.cpu_seconds} s of CPU",
+            "memory": f"used more than {limits.memory_mb} MB of memory",
+            "wall": f"ran longer than {limits.wall_seconds:.0f} s",
+            "processes": f"tried to run more than {limits.processes} processes",
+            "file_size": f"wrote a file larger than {limits.file_size_mb} MB",
+            "output": f"printed more than {limits.output_bytes} bytes",
+        }
+        return f"sandbox limit: the code {what[self.limit_hit]}" if self.limit_hit else ""
+
+
+class SandboxUnavailable(RuntimeError):
+    """The sandbox cannot run here; the message says what to install or change."""
+
+
+class Sandbox:
+    """Runs commands jailed; `session()` gives a work dir for several commands."""
+
+    def __init__(
+        self,
+        *,
+        read_only: Sequence[Path] = (),
+        base_dir: Path = Path(tempfile.gettempdir()) / "weavergen-sandbox",
+        cgroup_root: Path = Path("/sys/fs/cgroup"),
+    ) -> None:
+        self.read_only = [Path(p) for p in read_only]
+        self.base_dir = base_dir
+        self.cgroup_root = cgroup_root
+        self.as_root = os.geteuid() == 0
+        self._slots: set[int] = set()
+
+    def check(self) -> None:
+        """Raise SandboxUnavailable naming what is missing."""
+        for tool in ("bwrap", "prlimit") + (("setpriv",) if self.as_root else ()):
+            if shutil.which(tool) is None:
+                package = {"bwrap": "bubblewrap", "prlimit": "util-linux", "setpriv": "util-linux"}
+                raise SandboxUnavailable(
+                    f"{tool} is not installed; install Debian's {package[tool]} (make install does)"
+                )
+        for path in self.read_only:
+            if not path.exists():
+                raise SandboxUnavailable(
+                    f"sandbox tool path {path} does not exist; run make install"
+                )
+            if self.as_root and not _world_traversable(path):
+                raise SandboxUnavailable(
+                    f"sandbox tool path {path} is not readable by other users; the sandbox runs "
+                    "code as an unprivileged uid, so put the toolchain in a world-readable place"
+                )
+
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[SandboxSession]:
+        """A fresh work dir and uid, removed afterwards."""
+        slot = self._take_slot()
+        uid = UID_BASE + slot
+        self.base_dir.mkdir(parents=True, exist_ok=True)
+        self.base_dir.chmod(0o711)
+        workdir = self.base_dir / uuid.uuid4().hex
+        workdir.mkdir(mode=0o700)
+        if self.as_root:
+            os.chown(workdir, uid, uid)
+        try:
+            yield SandboxSession(self, workdir, uid)
+        finally:
+            self._slots.discard(slot)
+            await asyncio.to_thread(shutil.rmtree, workdir, True)
+
+    def _take_slot(self) -> int:
+        while True:
+            slot = random.randrange(UID_SLOTS)  # noqa: S311 - not security relevant
+            if slot not in self._slots:
+                self._slots.add(slot)
+                return slot
+
+    def _cgroup(self, name: str, memory_bytes: int) -> list[Path]:
+        """Memory cgroup(s) for one command; [] where none can be made (then RLIMIT_AS)."""
+        if not self.as_root:
+            return []
+        v1 = self.cgroup_root / "memory"
+        try:
+            if (v1 / "memory.limit_in_bytes").exists():
+                group = v1 / "weavergen" / name
+                group.mkdir(parents=True)
+                (group / "memory.limit_in_bytes").write_text(str(memory_bytes))
+                with contextlib.suppress(OSError):  # only with swap accounting
+                    (group / "memory.memsw.limit_in_bytes").write_text(str(memory_bytes))
+                return [group]
+            if (self.cgroup_root / "cgroup.controllers").exists():
+                group = self.cgroup_root / "weavergen" / name
+                group.mkdir(parents=True)
+                (group / "memory.max").write_text(str(memory_bytes))
+                with contextlib.suppress(OSError):
+                    (group / "memory.swap.max").write_text("0")
+                return [group]
+        except OSError:
+            return []
+        return []
+
+    def _command(
+        self,
+        argv: Sequence[str],
+        workdir: Path,
+        uid: int,
+        limits: Limits,
+        env: Mapping[str, str],
+        cgroups: list[Path],
+    ) -> list[str]:
+        jail = [
+            "bwrap",
+            "--unshare-all",
+            "--die-with-parent",
+            "--new-session",
+            "--cap-drop",
+            "ALL",
+            "--hostname",
+            "sandbox",
+            "--symlink",
+            "usr/bin",
+            "/bin",
+            "--symlink",
+            "usr/lib",
+            "/lib",
+            "--symlink",
+            "usr/lib64",
+            "/lib64",
+            "--symlink",
+            "usr/sbin",
+            "/sbin",
+        ]
+        for path in SYSTEM_PATHS:
+            jail += ["--ro-bind-try", path, path]
+        for tool in self.read_only:
+            jail += ["--ro-bind", str(tool), str(tool)]
+        jail += [
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--size",
+            str(limits.memory_mb * 1024 * 1024),
+            "--tmpfs",
+            "/tmp",
+            "--bind",
+            str(workdir),
+            "/work",
+            "--chdir",
+            "/work",
+            "--clearenv",
+        ]
+        base_env = {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "HOME": "/work",
+            "TMPDIR": JAIL_TMP,
+            "LANG": "C.UTF-8",
+        }
+        for key, value in {**base_env, **env}.items():
+            jail += ["--setenv", key, value]
+        limit = [
+            "prlimit",
+            f"--cpu={limits.cpu_seconds}:{limits.cpu_seconds + 1}",
+            f"--fsize={limits.file_size_mb * 1024 * 1024}",
+            f"--nproc={limits.processes}",
+            "--core=0",
+        ]
+        if not cgroups:
+            limit.append(f"--as={limits.memory_mb * 1024 * 1024 * 4}")
+        command = [*limit, "--", *jail, "--", *argv]
+        if self.as_root:
+            command = [
+                "setpriv",
+                f"--reuid={uid}",
+                f"--regid={uid}",
+                "--clear-groups",
+                "--inh-caps=-all",
+                "--",
+                *command,
+            ]
+        if cgroups:
+            joins = "; ".join(f'echo $$ > "{g}/cgroup.procs"' for g in cgroups)
+            command = ["sh", "-c", f'{joins}; exec "$@"', "sandbox", *command]
+        return command
+
+
+class SandboxSession:
+    """A work dir owned by one unprivileged uid; files in, commands run, files out."""
+
+    def __init__(self, sandbox: Sandbox, workdir: Path, uid: int) -> None:
+        self.sandbox = sandbox
+        self.workdir = workdir
+        self.uid = uid
+
+    def write(self, files: Mapping[str, str]) -> None:
+        """Write files into the work dir (names must stay inside it)."""
+        for name, content in files.items():
+            rel = PurePosixPath(name)
+            if rel.is_absolute() or ".." in rel.parts or not rel.parts:
+                raise ValueError(f"file name {name!r} must be a relative path inside the work dir")
+            path = self.workdir / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(content)
+        if self.sandbox.as_root:
+            for root, dirs, names in os.walk(self.workdir):
+                for entry in [*dirs, *names]:
+                    os.chown(os.path.join(root, entry), self.uid, self.uid)
+
+    async def run(
+        self,
+        argv: Sequence[str],
+        *,
+        limits: Limits | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> SandboxResult:
+        """Run `argv` in the jail with the work dir as /work."""
+        limits = limits or Limits()
+        name = f"{self.uid}-{uuid.uuid4().hex[:8]}"
+        cgroups = self.sandbox._cgroup(name, limits.memory_mb * 1024 * 1024)
+        command = self.sandbox._command(argv, self.workdir, self.uid, limits, env or {}, cgroups)
+        start = time.perf_counter()
+        proc = await asyncio.create_subprocess_exec(
+            *command,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+        )
+        hit: LimitHit | None = None
+        budget = [limits.output_bytes]
+        stop = lambda: _kill(proc.pid, cgroups)  # noqa: E731 - over budget: stop it now
+        try:
+            out, err = await asyncio.wait_for(
+                asyncio.gather(_read(proc.stdout, budget, stop), _read(proc.stderr, budget, stop)),
+                timeout=limits.wall_seconds,
+            )
+            if budget[0] < 0:
+                hit = "output"
+        except TimeoutError:
+            hit, out, err = "wall", b"", b"(stopped at the wall-time limit)"
+        finally:
+            _kill(proc.pid, cgroups)
+            # asyncio's wait() returns only once the pipes are read to EOF
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(_drain(proc.stdout), _drain(proc.stderr)), 10)
+            code = await proc.wait()
+        duration = (time.perf_counter() - start) * 1000
+        stdout, stderr = out.decode(errors="replace"), err.decode(errors="replace")
+        hit = hit or _limit_from(code, stderr, cgroups)
+        await _remove_cgroups(cgroups)
+        return SandboxResult(
+            argv=list(argv),
+            exit_code=code,
+            stdout=stdout,
+            stderr=stderr,
+            duration_ms=duration,
+            limit_hit=hit,
+        )
+
+
+async def _read(
+    stream: asyncio.StreamReader | None, budget: list[int], over: Callable[[], None]
+) -> bytes:
+    """Read until EOF, keeping at most the shared budget; call `over` once it is spent."""
+    assert stream is not None
+    chunks = []
+    while True:
+        chunk = await stream.read(65536)
+        if not chunk:
+            break
+        if budget[0] > 0:
+            chunks.append(chunk[: budget[0]])
+        budget[0] -= len(chunk)
+        if budget[0] < 0:
+            over()
+            break
+    return b"".join(chunks)
+
+
+async def _remove_cgroups(cgroups: list[Path]) -> None:
+    for group in cgroups:
+        for _ in range(50):  # the last processes may take a moment to leave
+            try:
+                group.rmdir()
+                break
+            except OSError:
+                await asyncio.sleep(0.02)
+
+
+async def _drain(stream: asyncio.StreamReader | None) -> None:
+    while stream is not None and await stream.read(65536):
+        pass
+
+
+def _kill(pid: int, cgroups: list[Path]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+    for group in cgroups:
+        with contextlib.suppress(OSError):
+            for line in (group / "cgroup.procs").read_text().split():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(line), signal.SIGKILL)
+
+
+def _limit_from(code: int | None, stderr: str, cgroups: list[Path]) -> LimitHit | None:
+    for group in cgroups:
+        # cgroup v1 counts OOM kills in memory.oom_control, v2 in memory.events
+        for counter in ("memory.oom_control", "memory.events"):
+            with contextlib.suppress(OSError, ValueError):
+                pairs = dict(line.split() for line in (group / counter).read_text().splitlines())
+                if int(pairs.get("oom_kill", 0)) > 0:
+                    return "memory"
+    # bwrap passes the child's death by signal on as 128 + signal number
+    if code in (-signal.SIGXCPU, 128 + signal.SIGXCPU):
+        return "cpu"
+    if code in (-signal.SIGXFSZ, 128 + signal.SIGXFSZ) or "File too large" in stderr:
+        return "file_size"
+    if code in (-signal.SIGKILL, 128 + signal.SIGKILL) and "CPU time limit" in stderr:
+        return "cpu"
+    if "MemoryError" in stderr or "Cannot allocate memory" in stderr or "out of memory" in stderr:
+        return "memory"
+    if "Resource temporarily unavailable" in stderr or "can't start new thread" in stderr:
+        return "processes"
+    return None
+
+
+def _world_traversable(path: Path) -> bool:
+    for part in [path, *path.parents]:
+        try:
+            mode = part.stat().st_mode
+        except OSError:
+            return False
+        if not mode & 0o001:
+            return False
+    return True
