@@ -202,7 +202,7 @@ class Sandbox:
             "--size",
             str(limits.memory_mb * 1024 * 1024),
             "--tmpfs",
-            "/tmp",
+            JAIL_TMP,
             "--bind",
             str(workdir),
             "/work",
