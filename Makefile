@@ -3,12 +3,18 @@
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
+# the sandbox toolchain must be world-readable: the sandbox runs code as an unprivileged uid
+TOOLCHAIN ?= $(or $(WEAVERGEN_TOOLCHAIN_DIR),/opt/weavergen/toolchain)
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-16)
 
-.PHONY: install run standin worker test lint lock clean
+.PHONY: install toolchain run standin worker test lint lock clean
 
-install: $(STAMP)
+install: $(STAMP) toolchain
+
+# bubblewrap (Debian), a python3 venv with pytest/ruff/mypy/bandit and eslint (npm) for the sandbox
+toolchain: $(STAMP)
+	@UV=$(BIN)/uv validation/toolchain/install.sh $(TOOLCHAIN)
 
 $(STAMP): requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "WeaverGen needs Python 3.11, found " + sys.version.split()[0]'

@@ -91,6 +91,7 @@ class Sandbox:
         self.cgroup_root = cgroup_root
         self.as_root = os.geteuid() == 0
         self._slots: set[int] = set()
+        self._checked = False
 
     def check(self) -> None:
         """Raise SandboxUnavailable naming what is missing."""
@@ -114,6 +115,9 @@ class Sandbox:
     @contextlib.asynccontextmanager
     async def session(self) -> AsyncIterator[SandboxSession]:
         """A fresh work dir and uid, removed afterwards."""
+        if not self._checked:
+            self.check()
+            self._checked = True
         slot = self._take_slot()
         uid = UID_BASE + slot
         self.base_dir.mkdir(parents=True, exist_ok=True)
@@ -208,6 +212,8 @@ class Sandbox:
             "/work",
             "--chdir",
             "/work",
+            "--remount-ro",  # the jail's own root: nothing but /work and /tmp is writable
+            "/",
             "--clearenv",
         ]
         base_env = {
@@ -306,7 +312,8 @@ class SandboxSession:
             code = await proc.wait()
         duration = (time.perf_counter() - start) * 1000
         stdout, stderr = out.decode(errors="replace"), err.decode(errors="replace")
-        hit = hit or _limit_from(code, stderr, cgroups)
+        # test runners print the child's errors to stdout: look at the end of both
+        hit = hit or _limit_from(code, stdout[-4000:] + stderr[-4000:], cgroups)
         await _remove_cgroups(cgroups)
         return SandboxResult(
             argv=list(argv),
@@ -362,7 +369,7 @@ def _kill(pid: int, cgroups: list[Path]) -> None:
                     os.kill(int(line), signal.SIGKILL)
 
 
-def _limit_from(code: int | None, stderr: str, cgroups: list[Path]) -> LimitHit | None:
+def _limit_from(code: int | None, output: str, cgroups: list[Path]) -> LimitHit | None:
     for group in cgroups:
         # cgroup v1 counts OOM kills in memory.oom_control, v2 in memory.events
         for counter in ("memory.oom_control", "memory.events"):
@@ -373,13 +380,13 @@ def _limit_from(code: int | None, stderr: str, cgroups: list[Path]) -> LimitHit 
     # bwrap passes the child's death by signal on as 128 + signal number
     if code in (-signal.SIGXCPU, 128 + signal.SIGXCPU):
         return "cpu"
-    if code in (-signal.SIGXFSZ, 128 + signal.SIGXFSZ) or "File too large" in stderr:
+    if code in (-signal.SIGXFSZ, 128 + signal.SIGXFSZ) or "File too large" in output:
         return "file_size"
-    if code in (-signal.SIGKILL, 128 + signal.SIGKILL) and "CPU time limit" in stderr:
+    if code in (-signal.SIGKILL, 128 + signal.SIGKILL) and "CPU time limit" in output:
         return "cpu"
-    if "MemoryError" in stderr or "Cannot allocate memory" in stderr or "out of memory" in stderr:
+    if any(s in output for s in ("MemoryError", "Cannot allocate memory", "out of memory")):
         return "memory"
-    if "Resource temporarily unavailable" in stderr or "can't start new thread" in stderr:
+    if "Resource temporarily unavailable" in output or "can't start new thread" in output:
         return "processes"
     return None
 

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.database import EmbeddedPostgres, create_engine, libpq_url
 from adapters.models import ModelRouter, load_models_config
+from adapters.sandbox import Limits, Sandbox
 from engine.catalog import DiagramCatalog
 from engine.migrate import upgrade
 from engine.operators import OperatorRegistry
@@ -19,6 +20,8 @@ from engine.runs import RunService
 from engine.settings import Settings
 from engine.state import WorkflowCodec
 from engine.step_runner import StepRunner
+from validation.mesh import ValidationMesh
+from validation.toolchain import Toolchain
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +86,20 @@ def build_engine(settings: Settings, database: Database, *, pool_size: int = 10)
     runs = RunService(db, catalog, WorkflowCodec())
     models = ModelRouter(load_models_config(settings.models_file))
     prompts = PromptLibrary(settings.templates_dir)
+    toolchain = Toolchain.at(settings.toolchain_dir)
+    mesh = ValidationMesh(
+        Sandbox(read_only=toolchain.read_only_paths()),
+        toolchain,
+        limits=Limits(
+            cpu_seconds=settings.sandbox_cpu_seconds,
+            memory_mb=settings.sandbox_memory_mb,
+            wall_seconds=settings.validation_timeout_seconds,
+        ),
+    )
     services: dict[str, Any] = {
         "models": models,
         "prompts": prompts,
-        "validation_timeout": settings.validation_timeout_seconds,
+        "validation": mesh,
         "max_iterations": settings.max_iterations,
     }
     runner = StepRunner(

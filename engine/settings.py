@@ -33,6 +33,12 @@ class Settings(BaseSettings):
     stalled_after_seconds: int = Field(15, validation_alias="WEAVERGEN_STALLED_AFTER_SECONDS")
     max_iterations: int = Field(3, validation_alias="WEAVERGEN_MAX_ITERATIONS")
     validation_timeout_seconds: float = Field(60.0, validation_alias="WEAVERGEN_VALIDATION_TIMEOUT")
+    # sandbox tools (a venv on Debian's python3, eslint); world-readable, made by make install
+    toolchain_dir: Path = Field(
+        Path("/opt/weavergen/toolchain"), validation_alias="WEAVERGEN_TOOLCHAIN_DIR"
+    )
+    sandbox_cpu_seconds: int = Field(20, validation_alias="WEAVERGEN_SANDBOX_CPU_SECONDS")
+    sandbox_memory_mb: int = Field(1024, validation_alias="WEAVERGEN_SANDBOX_MEMORY_MB")
     # none, console or otlp
     otel_exporter: str = Field("none", validation_alias="WEAVERGEN_OTEL_EXPORTER")
     otel_endpoint: str | None = Field(None, validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT")

@@ -1,35 +1,51 @@
-"""Python checks: syntax with `ast`, then the generated tests with pytest in a separate process."""
+"""Python stages: syntax (ast), lint (ruff), types (mypy), security (bandit), tests (pytest).
+
+Everything but the syntax check runs in the sandbox with the toolchain's Debian-python venv.
+"""
 
 from __future__ import annotations
 
 import ast
-import asyncio
-import os
+import json
 import re
-import sys
-import tempfile
-import time
-from pathlib import Path, PurePosixPath
+from collections.abc import Mapping
+from pathlib import PurePosixPath
+from xml.etree import ElementTree  # noqa: S405 - parses pytest's own junit file
 
-from validation.report import Finding, StageResult, ValidationReport
+from validation.report import Finding, StageResult
+from validation.stages import (
+    Stage,
+    StageContext,
+    Timer,
+    limit_result,
+    result_from,
+    sandboxed,
+    tool_error,
+)
 
-_SUMMARY = re.compile(r"(\d+) (passed|failed|error|errors)")
-_FAILED_TEST = re.compile(r"^(?:FAILED|ERROR) (\S+?)(?:::(\S+))?(?: - (.*))?$", re.M)
+RUFF_RULES = "E9,F,B,PLE"  # real errors and likely bugs, not style
+_MYPY_LINE = re.compile(
+    r"^(?P<file>[^:]+):(?P<line>\d+):(?:\d+:)? (?P<level>error|note): "
+    r"(?P<msg>.*?)(?:  \[(?P<code>[\w-]+)\])?$"
+)
+JUNIT = ".weavergen-junit.xml"
 
 
-def safe_relative_path(name: str) -> PurePosixPath:
-    """A generated file name as a path inside the work dir; refuses absolute paths and `..`."""
-    path = PurePosixPath(name)
-    if path.is_absolute() or ".." in path.parts or not path.parts:
-        raise ValueError(f"file name {name!r} must be a relative path inside the work dir")
-    return path
+def is_python(files: Mapping[str, str]) -> bool:
+    return any(name.endswith(".py") for name in files)
 
 
-def check_syntax(files: dict[str, str]) -> StageResult:
-    """Parse every .py file."""
-    start = time.perf_counter()
+def is_test_file(name: str) -> bool:
+    """pytest's default discovery: test_*.py or *_test.py."""
+    base = PurePosixPath(name).name
+    return base.endswith(".py") and (base.startswith("test_") or base.endswith("_test.py"))
+
+
+async def syntax(ctx: StageContext) -> StageResult:
+    """Parse every .py file (in-process: parsing runs no code)."""
+    timer = Timer()
     findings = []
-    for name, source in sorted(files.items()):
+    for name, source in sorted(ctx.files.items()):
         if not name.endswith(".py"):
             continue
         try:
@@ -40,131 +56,200 @@ def check_syntax(files: dict[str, str]) -> StageResult:
                     file=name, line=exc.lineno, rule="syntax", message=exc.msg or "invalid syntax"
                 )
             )
-    status = "failed" if findings else "passed"
-    return StageResult(
-        name="syntax",
-        status=status,
-        findings=findings,
-        duration_ms=(time.perf_counter() - start) * 1000,
+        except (RecursionError, MemoryError, ValueError) as exc:
+            findings.append(Finding(file=name, rule="syntax", message=f"cannot parse: {exc!r}"))
+    return result_from("syntax", findings, timer)
+
+
+async def lint(ctx: StageContext) -> StageResult:
+    """ruff with rules for real errors and likely bugs."""
+    timer = Timer()
+    res = await sandboxed(
+        ctx,
+        [
+            ctx.toolchain.ruff,
+            "check",
+            "--no-cache",
+            "--isolated",
+            "--select",
+            RUFF_RULES,
+            "--output-format",
+            "json",
+            ".",
+        ],
     )
+    if res.limit_hit:
+        return limit_result("lint", res, ctx.limits, timer)
+    try:
+        items = json.loads(res.stdout or "[]")
+    except ValueError:
+        return tool_error("lint", res, timer)
+    findings = [
+        Finding(
+            file=_rel(i.get("filename", "")),
+            line=(i.get("location") or {}).get("row"),
+            rule=f"ruff.{i.get('code')}",
+            message=i.get("message", ""),
+            severity="warning" if str(i.get("code", "")).startswith("B") else "error",
+        )
+        for i in items
+    ]
+    return result_from("lint", findings, timer)
 
 
-def is_test_file(name: str) -> bool:
-    """pytest's default discovery: test_*.py or *_test.py."""
-    base = PurePosixPath(name).name
-    return base.endswith(".py") and (base.startswith("test_") or base.endswith("_test.py"))
+async def types(ctx: StageContext) -> StageResult:
+    """mypy with a warm, read-only standard-library cache."""
+    timer = Timer()
+    res = await sandboxed(
+        ctx,
+        [
+            ctx.toolchain.python,
+            "-m",
+            "mypy",
+            "--cache-dir",
+            ctx.toolchain.mypy_cache,
+            "--skip-cache-mtime-checks",
+            "--ignore-missing-imports",
+            "--no-error-summary",
+            "--show-column-numbers",
+            "--no-pretty",
+            ".",
+        ],
+    )
+    if res.limit_hit:
+        return limit_result("types", res, ctx.limits, timer)
+    findings = []
+    for line in res.stdout.splitlines():
+        m = _MYPY_LINE.match(line.strip())
+        if m and m.group("level") == "error":
+            findings.append(
+                Finding(
+                    file=_rel(m.group("file")),
+                    line=int(m.group("line")),
+                    rule=f"mypy.{m.group('code') or 'error'}",
+                    message=m.group("msg"),
+                )
+            )
+    if res.exit_code not in (0, 1) or (res.exit_code == 1 and not findings):
+        return tool_error("types", res, timer)
+    return result_from("types", findings, timer)
 
 
-async def run_tests(files: dict[str, str], *, timeout: float) -> tuple[StageResult, int, int]:
-    """Run pytest over the files in a fresh directory; returns the stage, passed and total."""
-    start = time.perf_counter()
-    if not any(is_test_file(n) for n in files):
-        finding = Finding(rule="tests.missing", message="no test files (test_*.py) were generated")
-        return StageResult(name="tests", status="failed", findings=[finding]), 0, 0
-    with tempfile.TemporaryDirectory(prefix="weavergen-validate-") as tmp:
-        for name, content in files.items():
-            path = Path(tmp) / safe_relative_path(name)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(content)
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "HOME": tmp,
-            "PYTHONPATH": tmp,
-        }
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
+async def security(ctx: StageContext) -> StageResult:
+    """bandit; high-severity, high-confidence issues are errors, the rest warnings."""
+    timer = Timer()
+    code = [n for n in ctx.files if n.endswith(".py") and not is_test_file(n)]
+    if not code:
+        return StageResult(name="security", status="skipped", detail="no non-test Python files")
+    res = await sandboxed(ctx, [ctx.toolchain.python, "-m", "bandit", "-q", "-f", "json", *code])
+    if res.limit_hit:
+        return limit_result("security", res, ctx.limits, timer)
+    try:
+        items = json.loads(res.stdout)["results"]
+    except (ValueError, KeyError):
+        return tool_error("security", res, timer)
+    findings = [
+        Finding(
+            file=_rel(i["filename"]),
+            line=i.get("line_number"),
+            rule=f"bandit.{i['test_id']}",
+            message=i["issue_text"],
+            severity="error"
+            if i["issue_severity"] == "HIGH" and i["issue_confidence"] == "HIGH"
+            else "warning",
+        )
+        for i in items
+    ]
+    return result_from("security", findings, timer)
+
+
+async def tests(ctx: StageContext) -> StageResult:
+    """pytest over the generated tests, in the sandbox."""
+    timer = Timer()
+    if not any(is_test_file(n) for n in ctx.files):
+        return StageResult(
+            name="tests",
+            status="failed",
+            duration_ms=timer.ms(),
+            findings=[
+                Finding(rule="tests.missing", message="no test files (test_*.py) were generated")
+            ],
+        )
+    res = await sandboxed(
+        ctx,
+        [
+            ctx.toolchain.python,
             "-m",
             "pytest",
             "-q",
             "-p",
             "no:cacheprovider",
-            "--tb=line",
+            "--tb=short",
             "-o",
             "addopts=",
-            "--rootdir",
-            tmp,
-            tmp,
-            cwd=tmp,
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            out, _ = await asyncio.wait_for(proc.communicate(), timeout)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-            finding = Finding(
-                rule="tests.timeout", message=f"tests ran longer than {timeout:.0f} s"
-            )
-            return (
-                StageResult(
-                    name="tests",
-                    status="failed",
-                    findings=[finding],
-                    duration_ms=(time.perf_counter() - start) * 1000,
-                ),
-                0,
-                0,
-            )
-    text = out.decode(errors="replace")
-    counts = {"passed": 0, "failed": 0, "error": 0}
-    for n, kind in _SUMMARY.findall(text.splitlines()[-1] if text.strip() else ""):
-        counts["error" if kind.startswith("error") else kind] += int(n)
-    findings = [
-        Finding(
-            file=m.group(1),
-            rule="tests.failed",
-            message=(f"{m.group(2) or ''} {m.group(3) or ''}").strip() or "test failed",
-        )
-        for m in _FAILED_TEST.finditer(text)
-    ]
-    total = counts["passed"] + counts["failed"] + counts["error"]
-    if proc.returncode not in (0, 1) and not findings:
+            f"--junitxml={JUNIT}",
+            ".",
+        ],
+        env={"PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": "/work"},
+    )
+    if res.limit_hit:
+        return limit_result("tests", res, ctx.limits, timer)
+    passed, total, findings = _junit(ctx)
+    if total == 0 and res.exit_code != 0:
+        findings = findings or [Finding(rule="tests.error", message=_last_line(res.stdout))]
+    ok = res.exit_code == 0 and total > 0
+    return StageResult(
+        name="tests",
+        status="passed" if ok else "failed",
+        findings=findings,
+        duration_ms=timer.ms(),
+        detail=res.stdout[-3000:],
+        tests_passed=passed,
+        tests_total=total,
+    )
+
+
+def _junit(ctx: StageContext) -> tuple[int, int, list[Finding]]:
+    path = ctx.session.workdir / JUNIT
+    try:
+        root = ElementTree.parse(path).getroot()  # noqa: S314 - written by pytest just now
+    except (OSError, ElementTree.ParseError):
+        return 0, 0, []
+    passed = total = 0
+    findings = []
+    for case in root.iter("testcase"):
+        total += 1
+        problem = case.find("failure")
+        if problem is None:
+            problem = case.find("error")
+        if problem is None:
+            if case.find("skipped") is None:
+                passed += 1
+            continue
+        file = (case.get("classname") or "").replace(".", "/") + ".py"
         findings.append(
             Finding(
-                rule="tests.error",
-                message=text.strip().splitlines()[-1][:300]
-                if text.strip()
-                else f"pytest exited {proc.returncode}",
+                file=file,
+                rule="tests.failed",
+                message=f"{case.get('name')}: {(problem.get('message') or '')[:300]}",
             )
         )
-    ok = proc.returncode == 0 and total > 0
-    return (
-        StageResult(
-            name="tests",
-            status="passed" if ok else "failed",
-            findings=findings,
-            duration_ms=(time.perf_counter() - start) * 1000,
-            detail=text[-2000:],
-        ),
-        counts["passed"],
-        total,
-    )
+    return passed, total, findings
 
 
-async def validate_python(files: dict[str, str], *, timeout: float = 60.0) -> ValidationReport:
-    """Syntax first; the tests only when everything parses."""
-    start = time.perf_counter()
-    syntax = check_syntax(files)
-    stages = [syntax]
-    passed_tests = total = 0
-    if syntax.status == "failed":
-        stages.append(StageResult(name="tests", status="skipped", detail="syntax errors first"))
-        score = 0.0
-    else:
-        tests, passed_tests, total = await run_tests(files, timeout=timeout)
-        stages.append(tests)
-        score = 0.3 + 0.7 * (passed_tests / total if total else 0.0)
-    passed = all(s.status == "passed" for s in stages)
-    return ValidationReport(
-        language="python",
-        passed=passed,
-        score=round(score, 4),
-        stages=stages,
-        tests_passed=passed_tests,
-        tests_total=total,
-        duration_ms=(time.perf_counter() - start) * 1000,
-    )
+def _rel(path: str) -> str:
+    return path.removeprefix("/work/").removeprefix("./")
+
+
+def _last_line(text: str) -> str:
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1][:300] if lines else "pytest failed before running any test"
+
+
+STAGES = [
+    Stage("syntax", syntax, weight=0.0, blocking=True, gate=True, applies=is_python),
+    Stage("lint", lint, weight=0.1, applies=is_python),
+    Stage("types", types, weight=0.15, applies=is_python),
+    Stage("security", security, weight=0.1, blocking=True, applies=is_python),
+    Stage("tests", tests, weight=0.6, blocking=True),
+]

@@ -1,4 +1,12 @@
-"""The validation report: per-stage status, findings, timings and a score in [0, 1]."""
+"""The validation report: per-stage status, findings, timings and a score in [0, 1].
+
+Score: 0 when a gate stage (syntax, build) fails. Otherwise the weighted mean, over the
+stages that ran, of each stage's own score: for tests the fraction of tests that passed
+(0 when there are none or a sandbox limit was hit); for other stages 1 when they passed,
+else 1 - 0.2 per error finding (floored at 0). Weights: tests 0.6, types 0.15, lint 0.1,
+security 0.1, format/vet 0.05. Stages that do not apply are `skipped` and carry no weight.
+`passed` means every blocking stage (syntax, build, security errors, tests) passed.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-StageStatus = Literal["passed", "failed", "skipped", "error"]
+StageStatus = Literal["passed", "failed", "skipped", "limit"]
 
 
 class Finding(BaseModel):
@@ -20,21 +28,20 @@ class Finding(BaseModel):
 
 
 class StageResult(BaseModel):
-    """What one stage (syntax, tests, …) found."""
+    """What one stage found; `limit` means the sandbox stopped it (see limit_hit)."""
 
     name: str
     status: StageStatus
     findings: list[Finding] = Field(default_factory=list)
     duration_ms: float = 0.0
-    detail: str = ""  # e.g. the tail of the test output
+    detail: str = ""  # e.g. the tail of the test output, or why it was skipped
+    limit_hit: str | None = None
+    tests_passed: int = 0
+    tests_total: int = 0
 
 
 class ValidationReport(BaseModel):
-    """The result of validating a set of files.
-
-    Score: 0 when the code does not parse; otherwise 0.3 for parsing plus 0.7 times the
-    fraction of tests that passed (no tests found counts as none passed).
-    """
+    """The result of validating a set of files; see the module docstring for the score."""
 
     language: str
     passed: bool
@@ -47,3 +54,7 @@ class ValidationReport(BaseModel):
     def findings(self) -> list[Finding]:
         """All findings, stage by stage."""
         return [f for s in self.stages for f in s.findings]
+
+    def limit_hits(self) -> list[str]:
+        """Stages a sandbox limit stopped, with the limit."""
+        return [f"{s.name}: {s.limit_hit}" for s in self.stages if s.limit_hit]

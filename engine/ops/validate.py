@@ -1,4 +1,4 @@
-"""`validate.code`: run the validation stages over files produced by earlier steps."""
+"""`validate.code`: run the validation mesh over files produced by earlier steps."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from engine.errors import OperatorError
+from adapters.sandbox import SandboxUnavailable
+from engine.errors import OperatorError, RetryableOperatorError
 from engine.operators import StepContext
 from engine.ops import OPERATORS
 from engine.ops.files import files_of
 from engine.telemetry import tracer
-from validation import validate
-from validation.python import safe_relative_path
+from validation.mesh import ValidationMesh
 
 
 class ValidateInput(BaseModel):
@@ -23,19 +23,25 @@ class ValidateInput(BaseModel):
 
 @OPERATORS.register("validate.code", ValidateInput)
 async def validate_code(inputs: ValidateInput, ctx: StepContext) -> dict[str, Any]:
-    """Validate the files; the full report is stored as an artifact."""
+    """Validate the files in the sandbox; the full report is stored as an artifact."""
     files = await files_of(inputs.files, ctx)
-    for name in files:
-        try:
-            safe_relative_path(name)
-        except ValueError as exc:
-            raise OperatorError(f"step {ctx.element_id}: {exc}", code="bad_files") from None
-    timeout = float(ctx.services.get("validation_timeout", 60.0))
+    mesh: ValidationMesh = ctx.services["validation"]
     language = ctx.request["language"]
     with tracer.start_as_current_span(
         f"validate {language}", attributes={"weavergen.language": language}
     ) as span:
-        report = await validate(language, files, timeout=timeout)
+        try:
+            report = await mesh.validate(language, files)
+        except ValueError as exc:  # a file name that would leave the work dir
+            raise OperatorError(f"step {ctx.element_id}: {exc}", code="bad_files") from None
+        except SandboxUnavailable as exc:
+            raise OperatorError(
+                f"step {ctx.element_id}: {exc}", code="sandbox_unavailable"
+            ) from None
+        except OSError as exc:  # the sandbox itself crashed: another attempt may work
+            raise RetryableOperatorError(
+                f"step {ctx.element_id}: sandbox failed: {exc}", code="sandbox_crashed"
+            ) from exc
         span.set_attributes(
             {
                 "weavergen.outcome": "passed" if report.passed else "failed",
@@ -55,6 +61,7 @@ async def validate_code(inputs: ValidateInput, ctx: StepContext) -> dict[str, An
         "findings": findings,
         "report": report_id,
         "stages": {s.name: s.status for s in report.stages},
+        "limit_hits": report.limit_hits(),
         "tests_passed": report.tests_passed,
         "tests_total": report.tests_total,
     }

@@ -1,0 +1,135 @@
+"""The validation mesh: run a language's stages in order over generated files, in the sandbox."""
+
+from __future__ import annotations
+
+import time
+
+from adapters.sandbox import Limits, Sandbox
+from validation import golang, javascript, python
+from validation.report import Finding, StageResult, ValidationReport
+from validation.stages import Stage, StageContext
+from validation.toolchain import Toolchain
+
+LANGUAGES: dict[str, list[Stage]] = {
+    "python": python.STAGES,
+    "javascript": javascript.STAGES,
+    "go": golang.STAGES,
+}
+
+
+class ValidationMesh:
+    """Validates files for a language: cheap stages first, gates stop the rest."""
+
+    def __init__(
+        self,
+        sandbox: Sandbox,
+        toolchain: Toolchain,
+        *,
+        limits: Limits | None = None,
+        languages: dict[str, list[Stage]] | None = None,
+    ) -> None:
+        self.sandbox = sandbox
+        self.toolchain = toolchain
+        self.limits = limits or Limits()
+        self.languages = languages or LANGUAGES
+
+    async def validate(
+        self, language: str, files: dict[str, str], *, only: set[str] | None = None
+    ) -> ValidationReport:
+        """Validate `files`; `only` limits the run to the named stages (others skipped)."""
+        start = time.perf_counter()
+        stages = self.languages.get(language)
+        if stages is None:
+            unsupported = StageResult(
+                name="language",
+                status="failed",
+                findings=[
+                    Finding(
+                        rule="language.unsupported",
+                        message=f"no validation for {language}; "
+                        f"supported: {', '.join(self.languages)}",
+                    )
+                ],
+            )
+            return ValidationReport(
+                language=language, passed=False, score=0.0, stages=[unsupported]
+            )
+        results: list[StageResult] = []
+        stopped_by: str | None = None
+        async with self.sandbox.session() as session:
+            session.write(files)
+            ctx = StageContext(
+                files=files,
+                session=session,
+                toolchain=self.toolchain,
+                limits=self.limits,
+                language=language,
+            )
+            for stage in stages:
+                if stopped_by is not None:
+                    results.append(
+                        StageResult(
+                            name=stage.name, status="skipped", detail=f"{stopped_by} failed first"
+                        )
+                    )
+                    continue
+                if (only is not None and stage.name not in only) or not stage.applies(files):
+                    results.append(
+                        StageResult(
+                            name=stage.name,
+                            status="skipped",
+                            detail="does not apply to these files"
+                            if only is None or stage.name in only
+                            else "not selected",
+                        )
+                    )
+                    continue
+                result = await stage.run(ctx)
+                results.append(result)
+                if stage.gate and result.status != "passed":
+                    stopped_by = stage.name
+        return _report(language, stages, results, (time.perf_counter() - start) * 1000)
+
+
+def _report(
+    language: str, stages: list[Stage], results: list[StageResult], duration_ms: float
+) -> ValidationReport:
+    by_name = {s.name: s for s in stages}
+    gate_failed = any(
+        by_name[r.name].gate and r.status not in ("passed", "skipped") for r in results
+    )
+    weighted = total = 0.0
+    for r in results:
+        if r.status == "skipped":
+            continue
+        stage = by_name[r.name]
+        total += stage.weight
+        weighted += stage.weight * _stage_score(r)
+    score = 0.0 if gate_failed or total == 0 else weighted / total
+    tests = [r for r in results if r.tests_total or r.name == "tests"]
+    ran_tests = any(r.status != "skipped" for r in tests)
+    passed = (
+        not gate_failed
+        and ran_tests
+        and all(r.status in ("passed", "skipped") for r in results if by_name[r.name].blocking)
+    )
+    return ValidationReport(
+        language=language,
+        passed=passed,
+        score=round(score, 4),
+        stages=results,
+        tests_passed=sum(r.tests_passed for r in results),
+        tests_total=sum(r.tests_total for r in results),
+        duration_ms=duration_ms,
+    )
+
+
+def _stage_score(r: StageResult) -> float:
+    if r.status == "limit":
+        return 0.0
+    if r.tests_total or r.name == "tests":
+        return r.tests_passed / r.tests_total if r.tests_total else 0.0
+    if r.status == "passed":
+        return 1.0
+    errors = sum(1 for f in r.findings if f.severity == "error")
+    return max(0.0, 1.0 - 0.2 * errors)
