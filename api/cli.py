@@ -100,6 +100,18 @@ def standin_model(ctx: typer.Context) -> None:
     raise typer.Exit(standin_main(list(ctx.args)))
 
 
+@app.command(
+    "validate-bench",
+    add_help_option=False,
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def validate_bench(ctx: typer.Context) -> None:
+    """Check the validation mesh against HumanEval (`--humaneval`); `--help` lists options."""
+    from validation.bench import main as bench_main
+
+    raise typer.Exit(bench_main(list(ctx.args)))
+
+
 @token_app.command("create")
 def token_create(
     role: Annotated[str, typer.Option(help="viewer, operator or admin")] = "operator",
@@ -318,6 +330,21 @@ def show(
     )
     out.print(f"request ({run_['request']['language']}): {run_['request']['text']}")
     out.print(_progress_table(run_))
+    for s in run_["steps"]:
+        result = s.get("result") or {}
+        if s["operator"] == "validate.code" and "stages" in result:
+            verdict = "[green]passed[/green]" if result["passed"] else "[red]failed[/red]"
+            stages = "  ".join(f"{name}={status}" for name, status in result["stages"].items())
+            out.print(
+                f"validation {s['element_id']}: {verdict} score {result['score']:.2f} "
+                f"tests {result.get('tests_passed', 0)}/{result.get('tests_total', 0)}  "
+                f"{stages}"
+            )
+            for hit in result.get("limit_hits") or []:
+                out.print(f"  [red]sandbox limit hit[/red] {hit}")
+            for f in (result.get("findings") or [])[:5]:
+                where = f"{f.get('file', '')}:{f['line']}" if f.get("line") else f.get("file", "")
+                out.print(f"  {where} [{f['rule']}] {f['message'][:160]}")
     for d in run_["decisions"]:
         out.print(f"decision {d['element_id']} → {d['choice']} (confidence {d['confidence']})")
         out.print_json(json.dumps(d["evidence"]))

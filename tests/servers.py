@@ -200,7 +200,11 @@ def make_environment(cluster: Cluster, standin: Standin, name: str, root: Path) 
     models = write_models(workdir / "models.yaml", standin.port)
     url = cluster.database(f"wg_{name}")
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("WEAVERGEN_", "DATABASE_URL"))},
+        **{
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("WEAVERGEN_", "DATABASE_URL")) or k == "WEAVERGEN_TOOLCHAIN_DIR"
+        },
         "DATABASE_URL": url,
         "WEAVERGEN_DATA_DIR": str(workdir / "data"),
         "WEAVERGEN_MODELS": str(models),

@@ -159,7 +159,7 @@ async def tests(ctx: StageContext) -> StageResult:
     )
     if res.limit_hit:
         return limit_result("tests", res, ctx.limits, timer)
-    tap = parse_tap(res.stdout, {f"/work/{n}" for n in names})
+    tap = parse_tap(res.stdout, {str(PurePosixPath("/work") / n) for n in names})
     if tap.limit_hit:
         # the runner survived, but the sandbox's per-process limit killed a test file
         hit = res.model_copy(update={"limit_hit": tap.limit_hit})

@@ -41,6 +41,7 @@ def test_run_completes_and_exits_zero(env: Environment) -> None:
 
     shown = cli(env, "show", run["id"])
     assert shown.returncode == 0 and "decide_next" in shown.stdout and "solution.py" in shown.stdout
+    assert "validation validate: passed score 1.00 tests 2/2" in shown.stdout
     listed = cli(env, "runs", "--json")
     assert run["id"] in [r["id"] for r in json.loads(listed.stdout)]
     assert cli(env, "incidents").returncode == 0
