@@ -14,7 +14,7 @@ ALLOWED = {
     "adapters": set(),
     "validation": {"adapters"},
     "engine": {"adapters", "validation"},
-    "api": {"engine", "adapters", "standin"},
+    "api": {"engine", "adapters", "validation", "standin"},
     "standin": set(),
 }
 FORBIDDEN_LIBS = {

@@ -4,7 +4,7 @@ Score: 0 when a gate stage (syntax, build) fails. Otherwise the weighted mean, o
 stages that ran, of each stage's own score: for tests the fraction of tests that passed
 (0 when there are none or a sandbox limit was hit); for other stages 1 when they passed,
 else 1 - 0.2 per error finding (floored at 0). Weights: tests 0.6, types 0.15, lint 0.1,
-security 0.1, format/vet 0.05. Stages that do not apply are `skipped` and carry no weight.
+security 0.1, vet 0.1, format 0.05. Stages that do not apply are `skipped` and carry no weight.
 `passed` means every blocking stage (syntax, build, security errors, tests) passed.
 """
 

@@ -53,6 +53,11 @@ class Toolchain:
     def gofmt(self) -> str:
         return str(self.go_root / "bin" / "gofmt")
 
+    @property
+    def go_cache(self) -> str:
+        """Go's warm build cache: `wgcache` (a GOCACHEPROG) and its read-only `seed`."""
+        return str(self.root / "go-cache")
+
     def read_only_paths(self) -> list[Path]:
         """Paths to bind read-only into the sandbox."""
         paths = [self.root]
