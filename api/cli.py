@@ -107,7 +107,7 @@ def standin_model(ctx: typer.Context) -> None:
 )
 def validate_bench(ctx: typer.Context) -> None:
     """Check the validation mesh against HumanEval (`--humaneval`); `--help` lists options."""
-    from validation.bench import main as bench_main
+    from api.validate_bench import main as bench_main
 
     raise typer.Exit(bench_main(list(ctx.args)))
 

@@ -1,16 +1,21 @@
-"""Session fixtures: one embedded PostgreSQL, one stand-in model, one WeaverGen server."""
+"""Session fixtures: one embedded PostgreSQL, one stand-in model, one WeaverGen server, and a
+real validation mesh (the bubblewrap sandbox with the installed toolchain)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from adapters.sandbox import Limits, Sandbox
 from tests.servers import Cluster, Environment, Standin, make_environment, start_standin
+from validation.mesh import ValidationMesh
+from validation.toolchain import Toolchain
 
 
 @pytest.fixture(scope="session")
@@ -48,3 +53,27 @@ def env(cluster: Cluster, standin: Standin, workroot: Path) -> Iterator[Environm
 def api(env: Environment) -> Iterator[httpx.Client]:
     with env.client() as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def toolchain() -> Toolchain:
+    tc = Toolchain.at(Path(os.environ.get("WEAVERGEN_TOOLCHAIN_DIR", "/opt/weavergen/toolchain")))
+    missing = tc.missing()
+    if missing:
+        raise RuntimeError("sandbox toolchain incomplete: " + "; ".join(missing))
+    return tc
+
+
+@pytest.fixture(scope="session")
+def mesh_factory(toolchain: Toolchain) -> Callable[[Limits], ValidationMesh]:
+    def make(limits: Limits) -> ValidationMesh:
+        return ValidationMesh(
+            Sandbox(read_only=toolchain.read_only_paths()), toolchain, limits=limits
+        )
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def mesh(mesh_factory: Callable[[Limits], ValidationMesh]) -> ValidationMesh:
+    return mesh_factory(Limits())

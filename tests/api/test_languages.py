@@ -16,8 +16,13 @@ CASES = {
 
 @pytest.mark.parametrize("language", sorted(CASES))
 def test_quick_run_in_language(api: httpx.Client, language: str) -> None:
-    run = wait_run(api, start_run(api, "Write a function add(a, b) that returns their sum",
-                                  "quick", language=language), timeout=180)
+    run = wait_run(
+        api,
+        start_run(
+            api, "Write a function add(a, b) that returns their sum", "quick", language=language
+        ),
+        timeout=180,
+    )
     assert run["status"] == "completed", run
     [validate] = step(run, "validate")
     stages, files = CASES[language]

@@ -90,8 +90,11 @@ def test_tmp_is_private():
     ("name", "body", "limit"),
     [
         ("fork_bomb", "import os\n    while True:\n        os.fork()", "processes"),
-        ("memory_hog", "x = []\n    while True:\n        x.append(bytearray(32 * 1024 * 1024))",
-         "memory"),
+        (
+            "memory_hog",
+            "x = []\n    while True:\n        x.append(bytearray(32 * 1024 * 1024))",
+            "memory",
+        ),
         ("busy_forever", "while True:\n        pass", "cpu"),
         ("sleep_forever", "import time\n    time.sleep(3600)", "wall"),
         ("huge_file", "open('big', 'wb').write(b'x' * (64 * 1024 * 1024))", "file_size"),
@@ -99,7 +102,10 @@ def test_tmp_is_private():
     ],
 )
 async def test_limits_are_reported_as_limit_hits(
-    mesh_factory, name: str, body: str, limit: str  # type: ignore[no-untyped-def]
+    mesh_factory,
+    name: str,
+    body: str,
+    limit: str,  # type: ignore[no-untyped-def]
 ) -> None:
     limits = SMALL
     if limit == "wall":

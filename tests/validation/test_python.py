@@ -20,7 +20,9 @@ def statuses(report) -> dict[str, str]:  # type: ignore[no-untyped-def]
 async def test_passing_code_scores_one(mesh: ValidationMesh) -> None:
     report = await mesh.validate("python", GOOD)
     assert report.passed and report.score == 1.0
-    assert statuses(report) == dict.fromkeys(["syntax", "lint", "types", "security", "tests"], "passed")
+    assert statuses(report) == dict.fromkeys(
+        ["syntax", "lint", "types", "security", "tests"], "passed"
+    )
     assert (report.tests_passed, report.tests_total) == (1, 1)
 
 
@@ -37,8 +39,13 @@ async def test_failing_test_is_a_finding(mesh: ValidationMesh) -> None:
 async def test_syntax_error_stops_before_the_rest(mesh: ValidationMesh) -> None:
     report = await mesh.validate("python", {"solution.py": "def add(a, b)\n    return a\n"})
     assert report.score == 0.0 and not report.passed
-    assert statuses(report) == {"syntax": "failed", "lint": "skipped", "types": "skipped",
-                                "security": "skipped", "tests": "skipped"}
+    assert statuses(report) == {
+        "syntax": "failed",
+        "lint": "skipped",
+        "types": "skipped",
+        "security": "skipped",
+        "tests": "skipped",
+    }
     assert report.findings()[0].line == 1
 
 
