@@ -2,6 +2,7 @@
 
 from alembic import context
 
+from adapters.learning_pg import learning_metadata
 from engine.tables import metadata
 
 connection = context.config.attributes.get("connection")
@@ -9,6 +10,18 @@ if connection is None:
     raise RuntimeError(
         "run migrations through `engine.migrate.upgrade`, which opens the connection"
     )
-context.configure(connection=connection, target_metadata=metadata, compare_type=True)
+
+
+def _ours(name: str | None, type_: str, parent_names: object) -> bool:
+    # procrastinate owns its tables; autogenerate must not try to drop them
+    return not (type_ == "table" and (name or "").startswith("procrastinate"))
+
+
+context.configure(
+    connection=connection,
+    target_metadata=[metadata, learning_metadata],
+    compare_type=True,
+    include_name=_ours,
+)
 with context.begin_transaction():
     context.run_migrations()

@@ -1,0 +1,150 @@
+"""The learning store: what finished steps and runs taught, and the queries decisions ask.
+
+Two roles, so each production backend does what it is good at:
+- `OutcomeStore`: time series of step and run outcomes (InfluxDB in production), answering
+  success counts per (task type, language, pattern) and whether another improve iteration
+  helped for a failure signature.
+- `KnowledgeStore`: relationships (Neo4j in production): runs, requests, patterns, failure
+  signatures and the fixes that resolved them, corrections from human review; answering
+  "what fixed these failures before".
+PostgreSQL implements both (the embedded default). Every implementation passes the same
+contract tests (tests/adapters/test_learning_contract.py) against a real server.
+
+Writes must never block or fail a run: implementations buffer, retry, and count what they
+could not store (`health()`), and raise only for programming errors.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Protocol
+
+from pydantic import BaseModel, Field
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class StepOutcome(BaseModel):
+    """One finished step."""
+
+    run_id: str
+    task_id: str
+    pattern: str
+    step: str  # BPMN element id
+    operator: str
+    model_group: str = ""
+    deployment: str = ""
+    language: str
+    task_type: str = "unknown"
+    success: bool
+    duration_ms: float = 0.0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    score: float | None = None
+    attempt: int = 1
+    iteration: int = 1
+    at: datetime = Field(default_factory=_now)
+
+
+class RunOutcome(BaseModel):
+    """One finished run."""
+
+    run_id: str
+    pattern: str
+    language: str
+    task_type: str = "unknown"
+    success: bool
+    duration_ms: float = 0.0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    iterations: int = 0
+    score: float | None = None
+    at: datetime = Field(default_factory=_now)
+
+
+class IterationOutcome(BaseModel):
+    """An improve iteration on code with a failure signature: did the next validation pass?"""
+
+    run_id: str
+    signature: str
+    language: str
+    helped: bool
+    at: datetime = Field(default_factory=_now)
+
+
+class PatternStats(BaseModel):
+    """Successes and failures of one pattern for a (task type, language)."""
+
+    pattern: str
+    successes: int
+    failures: int
+
+
+class FailureFix(BaseModel):
+    """A failure signature seen in a run, and the fix that resolved it (if any)."""
+
+    run_id: str
+    request: str = ""
+    pattern: str = ""
+    language: str
+    signature: str
+    fix: str = ""  # a short summary of what changed
+    at: datetime = Field(default_factory=_now)
+
+
+class Correction(BaseModel):
+    """A person's answer to a user task (approval, rejection, comment)."""
+
+    run_id: str
+    step: str
+    approved: bool | None = None
+    comment: str = ""
+    at: datetime = Field(default_factory=_now)
+
+
+class LearningUnavailable(Exception):
+    """A query could not be answered (server down); decisions fall back to their prior."""
+
+
+class StoreHealth(BaseModel):
+    """What a store holds back or lost; `dropped` > 0 means data was lost and says so."""
+
+    backend: str
+    healthy: bool
+    buffered: int = 0
+    dropped: int = 0
+    last_error: str | None = None
+
+
+class OutcomeStore(Protocol):
+    """Time series of outcomes."""
+
+    async def record_step(self, outcome: StepOutcome) -> None: ...
+    async def record_run(self, outcome: RunOutcome) -> None: ...
+    async def record_iteration(self, outcome: IterationOutcome) -> None: ...
+    async def pattern_stats(self, task_type: str, language: str) -> list[PatternStats]: ...
+    async def iteration_stats(self, signature: str, language: str) -> tuple[int, int]:
+        """(helped, total) improve iterations for this failure signature."""
+        ...
+
+    async def flush(self) -> None: ...
+    async def close(self) -> None: ...
+    def health(self) -> StoreHealth: ...
+
+
+class KnowledgeStore(Protocol):
+    """Relationships: runs, requests, patterns, task types, languages, failures, fixes,
+    corrections."""
+
+    async def record_run(self, outcome: RunOutcome, request: str) -> None: ...
+    async def record_failure_fix(self, item: FailureFix) -> None: ...
+    async def record_correction(self, item: Correction) -> None: ...
+    async def fixes_for(
+        self, signatures: list[str], language: str, limit: int = 5
+    ) -> list[FailureFix]: ...
+    async def corrections(self, run_id: str) -> list[Correction]: ...
+    async def flush(self) -> None: ...
+    async def close(self) -> None: ...
+    def health(self) -> StoreHealth: ...

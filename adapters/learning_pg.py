@@ -1,0 +1,237 @@
+"""The embedded-default learning store: outcomes and knowledge in PostgreSQL tables."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    case,
+    func,
+    select,
+)
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapters.learning import (
+    Correction,
+    FailureFix,
+    IterationOutcome,
+    LearningUnavailable,
+    PatternStats,
+    RunOutcome,
+    StepOutcome,
+    StoreHealth,
+)
+
+learning_metadata = MetaData()
+
+learning_steps = Table(
+    "learning_steps",
+    learning_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Text, nullable=False),
+    Column("task_id", Text, nullable=False),
+    Column("pattern", Text, nullable=False),
+    Column("step", Text, nullable=False),
+    Column("operator", Text, nullable=False),
+    Column("model_group", Text, nullable=False),
+    Column("deployment", Text, nullable=False),
+    Column("language", Text, nullable=False),
+    Column("task_type", Text, nullable=False),
+    Column("success", Boolean, nullable=False),
+    Column("duration_ms", Float, nullable=False),
+    Column("tokens_in", Integer, nullable=False),
+    Column("tokens_out", Integer, nullable=False),
+    Column("score", Float),
+    Column("attempt", Integer, nullable=False),
+    Column("iteration", Integer, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index("learning_steps_at_idx", "at"),
+)
+
+learning_runs = Table(
+    "learning_runs",
+    learning_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Text, nullable=False),
+    Column("pattern", Text, nullable=False),
+    Column("language", Text, nullable=False),
+    Column("task_type", Text, nullable=False),
+    Column("success", Boolean, nullable=False),
+    Column("duration_ms", Float, nullable=False),
+    Column("tokens_in", Integer, nullable=False),
+    Column("tokens_out", Integer, nullable=False),
+    Column("iterations", Integer, nullable=False),
+    Column("score", Float),
+    Column("request", Text, nullable=False, server_default=""),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index("learning_runs_kind_idx", "task_type", "language", "pattern"),
+)
+
+learning_iterations = Table(
+    "learning_iterations",
+    learning_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Text, nullable=False),
+    Column("signature", Text, nullable=False),
+    Column("language", Text, nullable=False),
+    Column("helped", Boolean, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index("learning_iterations_sig_idx", "signature", "language"),
+)
+
+learning_fixes = Table(
+    "learning_fixes",
+    learning_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Text, nullable=False),
+    Column("request", Text, nullable=False),
+    Column("pattern", Text, nullable=False),
+    Column("language", Text, nullable=False),
+    Column("signature", Text, nullable=False),
+    Column("fix", Text, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index("learning_fixes_sig_idx", "signature", "language"),
+)
+
+learning_corrections = Table(
+    "learning_corrections",
+    learning_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Text, nullable=False),
+    Column("step", Text, nullable=False),
+    Column("approved", Boolean),
+    Column("comment", Text, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index("learning_corrections_run_idx", "run_id"),
+)
+
+
+class PostgresLearningStore:
+    """Both learning roles on the run database (no extra server needed)."""
+
+    backend = "postgres"
+
+    def __init__(self, db: AsyncEngine) -> None:
+        self.db = db
+        self._last_error: str | None = None
+        self._dropped = 0
+
+    async def _insert(self, table: Table, values: dict[str, object]) -> None:
+        try:
+            async with self.db.begin() as conn:
+                await conn.execute(table.insert().values(**values))
+            self._last_error = None
+        except (SQLAlchemyError, OSError) as exc:  # a learning record never fails a run
+            self._dropped += 1
+            self._last_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+
+    async def record_step(self, outcome: StepOutcome) -> None:
+        await self._insert(learning_steps, outcome.model_dump())
+
+    async def record_run(self, outcome: RunOutcome, request: str = "") -> None:
+        await self._insert(learning_runs, {**outcome.model_dump(), "request": request[:2000]})
+
+    async def record_iteration(self, outcome: IterationOutcome) -> None:
+        await self._insert(learning_iterations, outcome.model_dump())
+
+    async def record_failure_fix(self, item: FailureFix) -> None:
+        await self._insert(learning_fixes, item.model_dump())
+
+    async def record_correction(self, item: Correction) -> None:
+        await self._insert(learning_corrections, item.model_dump())
+
+    async def pattern_stats(self, task_type: str, language: str) -> list[PatternStats]:
+        q = (
+            select(
+                learning_runs.c.pattern,
+                func.sum(case((learning_runs.c.success, 1), else_=0)),
+                func.sum(case((learning_runs.c.success, 0), else_=1)),
+            )
+            .where(learning_runs.c.task_type == task_type, learning_runs.c.language == language)
+            .group_by(learning_runs.c.pattern)
+            .order_by(learning_runs.c.pattern)
+        )
+        rows = await self._query(q)
+        return [PatternStats(pattern=p, successes=int(s), failures=int(f)) for p, s, f in rows]
+
+    async def iteration_stats(self, signature: str, language: str) -> tuple[int, int]:
+        q = select(
+            func.coalesce(func.sum(case((learning_iterations.c.helped, 1), else_=0)), 0),
+            func.count(),
+        ).where(
+            learning_iterations.c.signature == signature, learning_iterations.c.language == language
+        )
+        [(helped, total)] = await self._query(q)
+        return int(helped), int(total)
+
+    async def fixes_for(
+        self, signatures: list[str], language: str, limit: int = 5
+    ) -> list[FailureFix]:
+        if not signatures:
+            return []
+        q = (
+            select(learning_fixes)
+            .where(
+                learning_fixes.c.signature.in_(signatures),
+                learning_fixes.c.language == language,
+                learning_fixes.c.fix != "",
+            )
+            .order_by(learning_fixes.c.at.desc(), learning_fixes.c.id.desc())
+            .limit(limit)
+        )
+        rows = await self._query(q)
+        return [
+            FailureFix(
+                run_id=r.run_id,
+                request=r.request,
+                pattern=r.pattern,
+                language=r.language,
+                signature=r.signature,
+                fix=r.fix,
+                at=r.at,
+            )
+            for r in rows
+        ]
+
+    async def corrections(self, run_id: str) -> list[Correction]:
+        q = (
+            select(learning_corrections)
+            .where(learning_corrections.c.run_id == run_id)
+            .order_by(learning_corrections.c.at, learning_corrections.c.id)
+        )
+        rows = await self._query(q)
+        return [
+            Correction(
+                run_id=r.run_id, step=r.step, approved=r.approved, comment=r.comment, at=r.at
+            )
+            for r in rows
+        ]
+
+    async def _query(self, q):  # type: ignore[no-untyped-def]
+        try:
+            async with self.db.connect() as conn:
+                return (await conn.execute(q)).all()
+        except (SQLAlchemyError, OSError) as exc:
+            raise LearningUnavailable(f"learning tables in PostgreSQL: {exc}") from None
+
+    async def flush(self) -> None:
+        return None  # writes are immediate
+
+    async def close(self) -> None:
+        return None  # the engine owns the connection pool
+
+    def health(self) -> StoreHealth:
+        return StoreHealth(
+            backend=self.backend,
+            healthy=self._last_error is None,
+            dropped=self._dropped,
+            last_error=self._last_error,
+        )
