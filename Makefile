@@ -8,9 +8,14 @@ TOOLCHAIN ?= $(or $(WEAVERGEN_TOOLCHAIN_DIR),/opt/weavergen/toolchain)
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-16)
 
-.PHONY: install toolchain run standin worker test lint lock clean
+.PHONY: install toolchain servers run standin worker test lint lock clean
 
-install: $(STAMP) toolchain
+install: $(STAMP) toolchain servers
+
+# real servers for the learning stores' tests: InfluxDB 1.x (Debian) and Neo4j 5.26 (Maven)
+servers:
+	@tools/influxdb/install.sh
+	@test ! -x tools/neo4j/install.sh || tools/neo4j/install.sh
 
 # bubblewrap (Debian), a python3 venv with pytest/ruff/mypy/bandit and eslint (npm) for the sandbox
 toolchain: $(STAMP)

@@ -112,6 +112,20 @@ def validate_bench(ctx: typer.Context) -> None:
     raise typer.Exit(bench_main(list(ctx.args)))
 
 
+@app.command(
+    "learn-bench",
+    add_help_option=False,
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def learn_bench(ctx: typer.Context) -> None:
+    """Simulate runs against the stand-in and show decide.pattern learning (`--runs N`)."""
+    from api.learn_bench import main as bench_main
+
+    _logging()
+    logging.getLogger().setLevel(logging.WARNING)
+    raise typer.Exit(bench_main(list(ctx.args)))
+
+
 @token_app.command("create")
 def token_create(
     role: Annotated[str, typer.Option(help="viewer, operator or admin")] = "operator",

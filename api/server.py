@@ -15,6 +15,7 @@ import uvicorn
 from api.app import create_app
 from engine.container import Database, build_engine, open_database
 from engine.jobs import build_app, run_worker
+from engine.learning import LearningSpanProcessor, recording
 from engine.settings import Settings
 from engine.telemetry import setup_tracing
 from engine.tokens import TokenService
@@ -85,7 +86,13 @@ async def ensure_cli_token(settings: Settings, tokens: TokenService) -> Path:
 
 async def serve(settings: Settings) -> None:
     """Start database, diagrams, workers and the HTTP API; stop them all on exit."""
-    setup_tracing(settings.otel_exporter, endpoint=settings.otel_endpoint, service="weavergen")
+    spans = LearningSpanProcessor()  # in-process workers' spans land here too
+    setup_tracing(
+        settings.otel_exporter,
+        endpoint=settings.otel_endpoint,
+        service="weavergen",
+        processors=[spans],
+    )
     database = await asyncio.to_thread(open_database, settings)
     engine = build_engine(settings, database)
     workers: list[WorkerThread] = []
@@ -109,7 +116,10 @@ async def serve(settings: Settings) -> None:
             f"({settings.workers} in-process worker(s); API docs at /docs)",
             flush=True,
         )
-        await server.serve()
+        async with recording(engine.learning, engine.db, spans):
+            await server.serve()
+            for worker in workers:  # their last spans are recorded before the recorder stops
+                await asyncio.to_thread(worker.stop)
     finally:
         for worker in workers:
             await asyncio.to_thread(worker.stop)

@@ -12,6 +12,7 @@ from adapters.database import EmbeddedPostgres, create_engine, libpq_url
 from adapters.models import ModelRouter, load_models_config
 from adapters.sandbox import Limits, Sandbox
 from engine.catalog import DiagramCatalog
+from engine.learning import Learning, build_learning
 from engine.migrate import upgrade
 from engine.operators import OperatorRegistry
 from engine.ops import OPERATORS
@@ -64,6 +65,7 @@ class Engine:
     models: ModelRouter
     prompts: PromptLibrary
     runner: StepRunner
+    learning: Learning
     services: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -73,6 +75,7 @@ class Engine:
 
     async def close(self) -> None:
         """Dispose connections and release the database."""
+        await self.learning.close()
         await self.db.dispose()
         self.database.close()
 
@@ -96,7 +99,11 @@ def build_engine(settings: Settings, database: Database, *, pool_size: int = 10)
             wall_seconds=settings.validation_timeout_seconds,
         ),
     )
+    learning = build_learning(settings, db)
     services: dict[str, Any] = {
+        "learning": learning,
+        "min_evidence": settings.learning_min_evidence,
+        "exploration": settings.learning_exploration,
         "models": models,
         "prompts": prompts,
         "validation": mesh,
@@ -110,5 +117,15 @@ def build_engine(settings: Settings, database: Database, *, pool_size: int = 10)
         retry_base_seconds=settings.retry_base_seconds,
     )
     return Engine(
-        settings, database, db, OPERATORS, catalog, runs, models, prompts, runner, services
+        settings,
+        database,
+        db,
+        OPERATORS,
+        catalog,
+        runs,
+        models,
+        prompts,
+        runner,
+        learning,
+        services,
     )

@@ -43,6 +43,18 @@ class Settings(BaseSettings):
     otel_exporter: str = Field("none", validation_alias="WEAVERGEN_OTEL_EXPORTER")
     otel_endpoint: str | None = Field(None, validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT")
     allow_scripts: bool = Field(False, validation_alias="WEAVERGEN_ALLOW_SCRIPTS")
+    # learning stores: unset = the PostgreSQL tables of the run database
+    neo4j_uri: str | None = Field(None, validation_alias="NEO4J_URI")
+    neo4j_user: str = Field("neo4j", validation_alias="NEO4J_USER")
+    neo4j_password: SecretStr | None = Field(None, validation_alias="NEO4J_PASSWORD")
+    influx_url: str | None = Field(None, validation_alias="INFLUX_URL")
+    influx_database: str = Field("weavergen", validation_alias="INFLUX_DATABASE")
+    influx_username: str | None = Field(None, validation_alias="INFLUX_USERNAME")
+    influx_password: SecretStr | None = Field(None, validation_alias="INFLUX_PASSWORD")
+    # decide.pattern: runs a pattern needs before learning may override the rules' choice
+    learning_min_evidence: int = Field(5, validation_alias="WEAVERGEN_LEARNING_MIN_EVIDENCE")
+    # false: no exploration; learned patterns win only on posterior means with enough evidence
+    learning_exploration: bool = Field(True, validation_alias="WEAVERGEN_LEARNING_EXPLORATION")
 
     def database_dir(self) -> Path:
         """Where the embedded PostgreSQL keeps its data."""

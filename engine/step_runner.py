@@ -14,6 +14,7 @@ from opentelemetry.trace import Status, StatusCode
 from engine.artifacts import RunStore
 from engine.errors import OperatorError, RetryableOperatorError
 from engine.operators import OperatorRegistry, StepContext
+from engine.ops.intent import rules
 from engine.runs import RunService, _ParamError
 from engine.telemetry import tracer
 
@@ -75,6 +76,8 @@ class StepRunner:
             "weavergen.pattern": step.pattern or step.process_id,
             "weavergen.attempt": attempt,
             "weavergen.visit": step.visit,
+            "weavergen.task_id": str(task_id),
+            "weavergen.task_type": rules(step.request.get("text", ""))["task_type"],
             "weavergen.language": step.request.get("language", ""),
         }
         start = time.perf_counter()
@@ -104,6 +107,8 @@ class StepRunner:
             else:
                 duration = (time.perf_counter() - start) * 1000
                 span.set_attributes(_usage_attrs(ctx.usage, duration, "completed"))
+                if isinstance(result.get("score"), int | float):
+                    span.set_attribute("weavergen.score", float(result["score"]))
                 applied = await self.runs.complete_step(
                     run_id,
                     task_id,

@@ -6,9 +6,11 @@ element id, operator, model group, deployment, tokens, duration, outcome.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     ConsoleSpanExporter,
@@ -19,10 +21,15 @@ tracer = trace.get_tracer("weavergen")
 _configured = False
 
 
-def setup_tracing(exporter: str, *, endpoint: str | None, service: str) -> TracerProvider:
-    """Install the tracer provider once per process: exporter none, console or otlp."""
+def setup_tracing(
+    exporter: str, *, endpoint: str | None, service: str, processors: Sequence[SpanProcessor] = ()
+) -> TracerProvider:
+    """Install the tracer provider once per process: exporter none, console or otlp, plus
+    `processors` (the learning recorder's)."""
     global _configured
     provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    for processor in processors:
+        provider.add_span_processor(processor)
     if exporter == "console":
         provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter()))
     elif exporter == "otlp":

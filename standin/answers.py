@@ -35,7 +35,7 @@ class Answerer:
 
     def __init__(self, options: StandinOptions) -> None:
         script = _script_from(options)
-        self.matcher = ScriptMatcher(script) if script is not None else None
+        self.matcher = ScriptMatcher(script, options.seed) if script is not None else None
         self.replay = (
             HumanEvalReplay(
                 accuracy=options.accuracy,

@@ -15,6 +15,10 @@ A script is a YAML file (``--script PATH``) or an in-process `Script` object::
         replies: ["first", "second"]   # ... or `replies`: the n-th matching request gets
                                        # the n-th reply, the last one repeats
       - match: "..."
+        reply: "good answer"  # with `pass_rate`: `reply` with that probability, else
+        otherwise: "bad"      # `otherwise` (seeded draws; for learning simulations)
+        pass_rate: 0.9
+      - match: "..."
         status: 500           # optional: answer this HTTP error instead of a reply;
                               # `reply`, if also given, becomes the error message
     default: "I am the WeaverGen stand-in model and have no scripted answer for this prompt."
@@ -25,6 +29,7 @@ Unknown keys are errors, so typos are caught when the file is loaded.
 
 from __future__ import annotations
 
+import random
 import re
 from pathlib import Path
 from typing import Any
@@ -49,6 +54,8 @@ class ScriptRule(BaseModel):
     reply: str | None = None
     replies: list[str] | None = None
     status: int | None = Field(default=None, ge=400, le=599)
+    pass_rate: float | None = Field(default=None, ge=0.0, le=1.0)
+    otherwise: str | None = None
 
     @field_validator("match")
     @classmethod
@@ -74,6 +81,10 @@ class ScriptRule(BaseModel):
             raise ValueError("a rule needs `reply`, `replies` or `status`")
         if self.replies is not None and self.status is not None:
             raise ValueError("`status` goes with `reply` (the error message), not `replies`")
+        if (self.pass_rate is None) != (self.otherwise is None) or (
+            self.pass_rate is not None and self.reply is None
+        ):
+            raise ValueError("`pass_rate` needs both `reply` and `otherwise`")
         return self
 
     def pattern(self) -> re.Pattern[str]:
@@ -149,8 +160,9 @@ def _model_matches(wanted: str | None, requested: str) -> bool:
 class ScriptMatcher:
     """Applies a script to prompts, keeping the per-rule counters that `replies` needs."""
 
-    def __init__(self, script: Script) -> None:
+    def __init__(self, script: Script, seed: int = 0) -> None:
         self.script = script
+        self._rng = random.Random(seed)  # noqa: S311 - simulation, not security
         self._patterns = [rule.pattern() for rule in script.rules]
         self._counts = [0] * len(script.rules)
 
@@ -169,6 +181,8 @@ class ScriptMatcher:
             self._counts[index] = count + 1
             if rule.replies is not None:
                 reply: str | None = rule.replies[min(count, len(rule.replies) - 1)]
+            elif rule.pass_rate is not None:
+                reply = rule.reply if self._rng.random() < rule.pass_rate else rule.otherwise
             else:
                 reply = rule.reply
             return ScriptMatch(rule_index=index, reply=reply, status=rule.status)

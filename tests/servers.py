@@ -212,6 +212,8 @@ def make_environment(cluster: Cluster, standin: Standin, name: str, root: Path) 
         "WEAVERGEN_MAX_ATTEMPTS": "3",
         "WEAVERGEN_STALLED_AFTER_SECONDS": "4",
         "WEAVERGEN_VALIDATION_TIMEOUT": "30",
+        # pattern choices in these tests must not depend on exploration draws
+        "WEAVERGEN_LEARNING_EXPLORATION": "false",
     }
     return Environment(name, workdir, url, models, env)
 
