@@ -29,18 +29,23 @@ def wait_rows(env: Environment, sql: str, *params: object, timeout: float = 15.0
 
 
 def test_run_outcome_iteration_and_fix_are_recorded(env: Environment, api: httpx.Client) -> None:
-    run_id = start_run(api, "Write a function add(a, b) that returns their sum BROKEN-FIRST",
-                       "quick")
+    run_id = start_run(
+        api, "Write a function add(a, b) that returns their sum BROKEN-FIRST", "quick"
+    )
     assert wait_run(api, run_id)["status"] == "completed"
     [(pattern, success, iterations, task_type)] = wait_rows(
-        env, "SELECT pattern, success, iterations, task_type FROM learning_runs WHERE run_id = %s",
-        run_id)
+        env,
+        "SELECT pattern, success, iterations, task_type FROM learning_runs WHERE run_id = %s",
+        run_id,
+    )
     assert (pattern, success, iterations, task_type) == ("quick", True, 1, "function")
     [(signature, helped)] = rows(
-        env, "SELECT signature, helped FROM learning_iterations WHERE run_id = %s", run_id)
+        env, "SELECT signature, helped FROM learning_iterations WHERE run_id = %s", run_id
+    )
     assert helped is True and signature.startswith("tests.failed: test_add")
     [(fixed_signature, fix)] = rows(
-        env, "SELECT signature, fix FROM learning_fixes WHERE run_id = %s", run_id)
+        env, "SELECT signature, fix FROM learning_fixes WHERE run_id = %s", run_id
+    )
     assert fixed_signature == signature and fix
     steps = rows(env, "SELECT step, success FROM learning_steps WHERE run_id = %s", run_id)
     assert ("validate", True) in steps and ("implement", True) in steps
@@ -55,6 +60,10 @@ def test_pattern_decision_shows_its_evidence(env: Environment, api: httpx.Client
     assert evidence["prior"] == "quick" and decision["choice"] == "quick"
     assert set(evidence["candidates"]) == {"quick", "standard"}
     assert evidence["candidates"]["quick"]["successes"] >= 1, "earlier quick runs were learned"
-    shown = subprocess.run([str(BIN / "weavergen"), "show", run["id"], "--server", env.url],
-                           capture_output=True, text=True, timeout=60)
+    shown = subprocess.run(
+        [str(BIN / "weavergen"), "show", run["id"], "--server", env.url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert "decision choose_pattern → quick" in shown.stdout and '"candidates"' in shown.stdout
