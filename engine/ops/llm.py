@@ -28,6 +28,7 @@ class ImproveInput(BaseModel):
     code: dict[str, Any]
     report: dict[str, Any]
     group: str = "coder"
+    memory: dict[str, Any] | None = None  # memory.recall's result: fixes that helped before
 
 
 async def ask(ctx: StepContext, group: str, messages: list[dict[str, str]]) -> ModelAnswer:
@@ -116,6 +117,7 @@ async def improve(inputs: ImproveInput, ctx: StepContext) -> dict[str, Any]:
         findings=findings,
         report=inputs.report,
         iteration=ctx.visit,
+        memory=(inputs.memory or {}).get("summary", ""),
     )
     answer = await ask(ctx, inputs.group, messages)
     new_files = extract_files(answer.text, language)
