@@ -8,6 +8,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -77,3 +78,23 @@ def mesh_factory(toolchain: Toolchain) -> Callable[[Limits], ValidationMesh]:
 @pytest.fixture(scope="session")
 def mesh(mesh_factory: Callable[[Limits], ValidationMesh]) -> ValidationMesh:
     return mesh_factory(Limits())
+
+
+@pytest.fixture(scope="session")
+def influx_server() -> Iterator[Any]:
+    from tests.influx_server import InfluxServer
+
+    server = InfluxServer(Path(tempfile.mkdtemp(prefix="weavergen-influx-")))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def neo4j_server() -> Iterator[Any]:
+    from tests.neo4j_server import Neo4jServer
+
+    server = Neo4jServer(Path(tempfile.mkdtemp(prefix="weavergen-neo4j-")))
+    server.start()
+    yield server
+    server.stop()

@@ -3,10 +3,8 @@
 
 from __future__ import annotations
 
-import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -22,26 +20,6 @@ def learning_db(cluster: Cluster) -> str:
     url = cluster.database("wg_learning")
     upgrade(url)
     return url
-
-
-@pytest.fixture(scope="session")
-def influx_server() -> Iterator[Any]:
-    from tests.influx_server import InfluxServer
-
-    server = InfluxServer(Path(tempfile.mkdtemp(prefix="weavergen-influx-")))
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def neo4j_server() -> Iterator[Any]:
-    from tests.neo4j_server import Neo4jServer
-
-    server = Neo4jServer(Path(tempfile.mkdtemp(prefix="weavergen-neo4j-")))
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(params=["postgres", "influxdb"])

@@ -67,3 +67,18 @@ def test_pattern_decision_shows_its_evidence(env: Environment, api: httpx.Client
         timeout=60,
     )
     assert "decision choose_pattern → quick" in shown.stdout and '"candidates"' in shown.stdout
+
+
+def test_recall_brings_an_earlier_fix_into_the_improve_prompt(
+    env: Environment, api: httpx.Client
+) -> None:
+    text = "Write a function add(a, b) that returns their sum BROKEN-FIRST"
+    first = wait_run(api, start_run(api, text, "quick"))
+    wait_rows(env, "SELECT 1 FROM learning_fixes WHERE run_id = %s AND fix <> ''", first["id"])
+    run = wait_run(api, start_run(api, text, "quick"))
+    assert run["status"] == "completed"
+    recall = next(d for d in run["decisions"] if d["element_id"] == "recall")
+    assert recall["choice"] == "recalled" and recall["evidence"]["fixes_found"] >= 1
+    improve = next(s for s in run["steps"] if s["element_id"] == "improve")
+    prompt = api.get(f"/api/runs/{run['id']}/outputs/{improve['result']['prompt']}").json()
+    assert "What fixed these failures before" in prompt["content"]
