@@ -15,7 +15,7 @@ install: $(STAMP) toolchain servers
 # real servers for the learning stores' tests: InfluxDB 1.x (Debian) and Neo4j 5.26 (Maven)
 servers:
 	@tools/influxdb/install.sh
-	@test ! -x tools/neo4j/install.sh || tools/neo4j/install.sh
+	@tools/neo4j/install.sh
 
 # bubblewrap (Debian), a python3 venv with pytest/ruff/mypy/bandit and eslint (npm) for the sandbox
 toolchain: $(STAMP)

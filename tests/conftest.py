@@ -88,13 +88,14 @@ def influx_server() -> Iterator[Any]:
     server.start()
     yield server
     server.stop()
+    server.cleanup()
 
 
 @pytest.fixture(scope="session")
 def neo4j_server() -> Iterator[Any]:
     from tests.neo4j_server import Neo4jServer
 
-    server = Neo4jServer(Path(tempfile.mkdtemp(prefix="weavergen-neo4j-")))
+    server = Neo4jServer()  # its own temporary home, removed by close()
     server.start()
     yield server
-    server.stop()
+    server.close()

@@ -1,0 +1,97 @@
+"""With INFLUX_URL and NEO4J_URI set, the real servers are used; stopping them mid-way
+neither fails nor stalls a run, and the records arrive once they are back."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.learning_influx import InfluxOutcomeStore
+from adapters.learning_neo4j import Neo4jKnowledgeStore
+from engine.signatures import signatures
+from tests.api.helpers import start_run
+from tests.servers import Cluster, Environment, Standin, make_environment, wait_run
+
+TEXT = "Write a function add(a, b) that returns their sum BROKEN-FIRST"
+
+
+@pytest.fixture(scope="module")
+def stores_env(
+    cluster: Cluster, standin: Standin, workroot: Path, influx_server: Any, neo4j_server: Any
+) -> Iterator[Environment]:
+    env = make_environment(cluster, standin, "stores", workroot)
+    env.env.update(
+        {"INFLUX_URL": influx_server.url, "INFLUX_DATABASE": "e2e", "NEO4J_URI": neo4j_server.uri}
+    )
+    if getattr(neo4j_server, "password", None):
+        env.env["NEO4J_PASSWORD"] = neo4j_server.password
+    env.start_server(workers=1)
+    yield env
+    env.stop()
+
+
+def quick_runs(influx_url: str) -> int:
+    async def count() -> int:
+        store = InfluxOutcomeStore(influx_url, database="e2e")
+        try:
+            stats = await store.pattern_stats("function", "python")
+        finally:
+            await store.close()
+        return sum(s.successes + s.failures for s in stats if s.pattern == "quick")
+
+    return asyncio.run(count())
+
+
+def fixes(neo4j: Any, sigs: list[str]) -> int:
+    async def count() -> int:
+        store = Neo4jKnowledgeStore(neo4j.uri, password=getattr(neo4j, "password", None))
+        try:
+            found = await store.fixes_for(sigs, "python", limit=100)
+        finally:
+            await store.close()
+        return len(found)
+
+    return asyncio.run(count())
+
+
+def eventually(check: Any, expected: Any, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    value = None
+    while time.monotonic() < deadline:
+        value = check()
+        if value == expected:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"expected {expected}, still {value} after {timeout} s")
+
+
+def test_real_stores_survive_being_stopped(
+    stores_env: Environment, influx_server: Any, neo4j_server: Any
+) -> None:
+    with stores_env.client() as api:
+        run = wait_run(api, start_run(api, TEXT, "quick"))
+        assert run["status"] == "completed"
+        first_validation = next(s for s in run["steps"] if s["element_id"] == "validate")
+        sigs = signatures(first_validation["result"]["findings"])
+        assert sigs
+        eventually(lambda: quick_runs(influx_server.url), 1)
+        eventually(lambda: fixes(neo4j_server, sigs), 1)
+
+        influx_server.stop()
+        neo4j_server.stop()
+        try:
+            started = time.monotonic()
+            runs = [wait_run(api, start_run(api, TEXT, "quick"), timeout=60) for _ in range(2)]
+            assert [r["status"] for r in runs] == ["completed", "completed"]
+            assert time.monotonic() - started < 60, "runs must not wait for the stores"
+        finally:
+            influx_server.start()
+            neo4j_server.start()
+        # buffered records are retried and arrive; nothing was dropped
+        eventually(lambda: quick_runs(influx_server.url), 3, timeout=60)
+        eventually(lambda: fixes(neo4j_server, sigs), 3, timeout=60)
