@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.learning import (
+    Correction,
     FailureFix,
     IterationOutcome,
     KnowledgeStore,
@@ -201,6 +202,18 @@ class LearningRecorder:
         await self.learning.outcomes.record_run(outcome)
         if self.learning.knowledge is not self.learning.outcomes:
             await self.learning.knowledge.record_run(outcome, request.get("text", ""))
+        for r in rows:  # people's answers (approvals, reviews) are learning data too
+            if r["kind"] == "UserTask" and isinstance(r["result"], dict):
+                approved = r["result"].get("approved")
+                await self.learning.knowledge.record_correction(
+                    Correction(
+                        run_id=str(run_id),
+                        step=r["element_id"],
+                        approved=approved if isinstance(approved, bool) else None,
+                        comment=str(r["result"].get("comment", ""))[:2000],
+                        at=r["finished_at"] or datetime.now(UTC),
+                    )
+                )
         for before, after in zip(validations, validations[1:], strict=False):
             sigs = signatures(before["result"].get("findings") or [])
             if before["result"].get("passed") or not sigs:

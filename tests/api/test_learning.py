@@ -82,3 +82,20 @@ def test_recall_brings_an_earlier_fix_into_the_improve_prompt(
     improve = next(s for s in run["steps"] if s["element_id"] == "improve")
     prompt = api.get(f"/api/runs/{run['id']}/outputs/{improve['result']['prompt']}").json()
     assert "What fixed these failures before" in prompt["content"]
+
+
+def test_approvals_are_recorded_as_corrections(env: Environment, api: httpx.Client) -> None:
+    run_id = start_run(
+        api, "Migrate the users.email column to citext in the database schema", "migration"
+    )
+    run = wait_run(api, run_id, ("waiting",))
+    task_id = next(s for s in run["steps"] if s["element_id"] == "approve_migration")["task_id"]
+    api.post(
+        f"/api/runs/{run_id}/tasks/{task_id}/complete",
+        json={"data": {"approved": True, "comment": "backup verified"}},
+    ).raise_for_status()
+    assert wait_run(api, run_id)["status"] == "completed"
+    found = wait_rows(
+        env, "SELECT step, approved, comment FROM learning_corrections WHERE run_id = %s", run_id
+    )
+    assert found == [("approve_migration", True, "backup verified")]
