@@ -25,6 +25,7 @@ CANDIDATES: dict[str, list[str]] = {
     "schema_change": ["migration"],
 }
 PRIOR_WEIGHT = 2.0  # pseudo-successes the rules' choice starts with
+ESCALATE_SCORE = 0.5  # stuck code scoring at least this goes to a person instead of failing
 
 
 class PatternInput(BaseModel):
@@ -137,7 +138,7 @@ class NextInput(BaseModel):
 @OPERATORS.register("decide.next", NextInput, decision=True)
 async def decide_next(inputs: NextInput, ctx: StepContext) -> dict[str, Any]:
     """Accept passing code; improve while iterations remain and improving has helped before
-    for these failures; otherwise reject."""
+    for these failures; otherwise escalate nearly-passing code to a person, or reject."""
     iteration = ctx.visit
     report = inputs.report
     passed = bool(report.get("passed"))
@@ -171,8 +172,16 @@ async def decide_next(inputs: NextInput, ctx: StepContext) -> dict[str, Any]:
     hopeless = (
         chance is not None and chance < 0.1 and evidence["history"]["iterations"] >= (min_evidence)
     )
+    score = float(report.get("score") or 0.0)
+    stuck = iteration >= inputs.max_iterations or hopeless
     if passed:
         choice, why, confidence = "accept", "validation passed", 1.0
+    elif stuck and score >= ESCALATE_SCORE:
+        choice = "escalate"
+        why = f"score {score:.2f} is close; a person decides after {iteration} iteration(s)" + (
+            " (more iterations have rarely helped)" if hopeless else ""
+        )
+        confidence = score
     elif iteration >= inputs.max_iterations:
         choice, why = "reject", f"validation still failing after {iteration} iterations"
         confidence = 1.0

@@ -103,3 +103,20 @@ def test_bound_reached_gives_up(api: httpx.Client) -> None:
     assert run["status"] == "failed"
     assert choices(run, "decide_next") == ["improve", "improve", "reject"]
     assert not final_files(api, run)
+
+
+def test_nearly_passing_code_is_escalated_to_a_person(api: httpx.Client) -> None:
+    for approved, outcome in ((True, "completed"), (False, "failed")):
+        run_id = start_run(api, "Write a function add(a, b) NEARLY-PASSES", "quick")
+        run = wait_run(api, run_id, ("waiting",))
+        assert choices(run, "decide_next") == ["improve", "improve", "escalate"]
+        [review] = step(run, "human_review")
+        assert review["state"] == "ready" and review["kind"] == "UserTask"
+        resp = api.post(
+            f"/api/runs/{run_id}/tasks/{review['task_id']}/complete",
+            json={"data": {"approved": approved, "comment": "looks fine"}},
+        )
+        assert resp.status_code == 200, resp.text
+        run = wait_run(api, run_id)
+        assert run["status"] == outcome
+        assert bool(final_files(api, run)) is approved
