@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha2
 
 .PHONY: install toolchain servers run standin worker test lint lock clean
 
-install: $(STAMP) toolchain servers
+install: $(STAMP) toolchain
 
 # real servers for the learning stores' tests: InfluxDB 1.x (Debian) and Neo4j 5.26 (Maven)
 servers:
@@ -46,7 +46,7 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: install lint
+test: install servers lint
 	$(BIN)/python -m pytest -q --durations=10
 
 # Re-pin dependencies after editing pyproject.toml.
