@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 import random
 import shutil
@@ -118,10 +119,10 @@ class Sandbox:
         if not self._checked:
             self.check()
             self._checked = True
-        slot = self._take_slot()
-        uid = UID_BASE + slot
         self.base_dir.mkdir(parents=True, exist_ok=True)
         self.base_dir.chmod(0o711)
+        slot, lock = self._take_slot()
+        uid = UID_BASE + slot
         workdir = self.base_dir / uuid.uuid4().hex
         workdir.mkdir(mode=0o700)
         if self.as_root:
@@ -129,15 +130,26 @@ class Sandbox:
         try:
             yield SandboxSession(self, workdir, uid)
         finally:
-            self._slots.discard(slot)
             await asyncio.to_thread(shutil.rmtree, workdir, True)
+            self._slots.discard(slot)
+            os.close(lock)  # releases the uid for other processes
 
-    def _take_slot(self) -> int:
+    def _take_slot(self) -> tuple[int, int]:
+        """A uid slot no other session holds, in this process or any other (an flock)."""
+        locks = self.base_dir / "uids"
+        locks.mkdir(mode=0o700, exist_ok=True)
         while True:
             slot = random.randrange(UID_SLOTS)  # noqa: S311 - not security relevant
-            if slot not in self._slots:
-                self._slots.add(slot)
-                return slot
+            if slot in self._slots:
+                continue
+            fd = os.open(locks / str(slot), os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            self._slots.add(slot)
+            return slot, fd
 
     def _cgroup(self, name: str, memory_bytes: int) -> list[Path]:
         """Memory cgroup(s) for one command; [] where none can be made (then RLIMIT_AS)."""
