@@ -14,10 +14,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import logging
 import os
 import random
 import shutil
 import signal
+import subprocess
 import tempfile
 import time
 import uuid
@@ -29,7 +31,9 @@ from pydantic import BaseModel, Field
 
 LimitHit = Literal["cpu", "memory", "wall", "processes", "file_size", "output"]
 SYSTEM_PATHS = ("/usr", "/etc/alternatives", "/etc/ssl", "/etc/ca-certificates")
+log = logging.getLogger(__name__)
 JAIL_TMP = "/tmp"  # noqa: S108 - a private tmpfs inside the jail
+UID_LOCKS = Path("/run/weavergen/sandbox-uids")
 UID_BASE = 200_000
 UID_SLOTS = 10_000
 
@@ -43,6 +47,7 @@ class Limits(BaseModel):
     processes: int = Field(64, ge=4)
     wall_seconds: float = Field(60.0, gt=0)
     output_bytes: int = Field(256_000, ge=1024)
+    disk_mb: int = Field(512, ge=16)  # the work dir is a tmpfs of this size (as root)
 
 
 class SandboxResult(BaseModel):
@@ -114,8 +119,8 @@ class Sandbox:
                 )
 
     @contextlib.asynccontextmanager
-    async def session(self) -> AsyncIterator[SandboxSession]:
-        """A fresh work dir and uid, removed afterwards."""
+    async def session(self, disk_mb: int = 512) -> AsyncIterator[SandboxSession]:
+        """A fresh work dir (a size-capped tmpfs when root) and uid, removed afterwards."""
         if not self._checked:
             self.check()
             self._checked = True
@@ -124,20 +129,28 @@ class Sandbox:
         slot, lock = self._take_slot()
         uid = UID_BASE + slot
         workdir = self.base_dir / uuid.uuid4().hex
-        workdir.mkdir(mode=0o700)
-        if self.as_root:
-            os.chown(workdir, uid, uid)
+        mounted = False
         try:
+            workdir.mkdir(mode=0o700)
+            if self.as_root:
+                # a tmpfs caps what generated code can write in total, not just per file
+                mounted = await _mount_tmpfs(workdir, disk_mb, uid)
+                os.chown(workdir, uid, uid)
             yield SandboxSession(self, workdir, uid)
         finally:
+            if mounted:
+                await asyncio.to_thread(
+                    subprocess.run, ["umount", "-l", str(workdir)], check=False, capture_output=True
+                )
             await asyncio.to_thread(shutil.rmtree, workdir, True)
             self._slots.discard(slot)
             os.close(lock)  # releases the uid for other processes
 
     def _take_slot(self) -> tuple[int, int]:
         """A uid slot no other session holds, in this process or any other (an flock)."""
-        locks = self.base_dir / "uids"
-        locks.mkdir(mode=0o700, exist_ok=True)
+        # one place for every process on the machine, whatever its base dir
+        locks = UID_LOCKS if self.as_root else self.base_dir / "uids"
+        locks.mkdir(mode=0o700, parents=True, exist_ok=True)
         while True:
             slot = random.randrange(UID_SLOTS)  # noqa: S311 - not security relevant
             if slot in self._slots:
@@ -216,6 +229,10 @@ class Sandbox:
             "--dev",
             "/dev",
             "--size",
+            str(limits.memory_mb * 1024 * 1024 // 4),
+            "--tmpfs",
+            "/dev/shm",  # noqa: S108 - a private tmpfs inside the jail
+            "--size",
             str(limits.memory_mb * 1024 * 1024),
             "--tmpfs",
             JAIL_TMP,
@@ -257,8 +274,9 @@ class Sandbox:
                 *command,
             ]
         if cgroups:
-            joins = "; ".join(f'echo $$ > "{g}/cgroup.procs"' for g in cgroups)
-            command = ["sh", "-c", f'{joins}; exec "$@"', "sandbox", *command]
+            joins = " && ".join(f'echo $$ > "{g}/cgroup.procs"' for g in cgroups)
+            # never run without the memory cap: if joining fails, nothing runs
+            command = ["sh", "-c", f'{joins} && exec "$@"', "sandbox", *command]
         return command
 
 
@@ -274,11 +292,17 @@ class SandboxSession:
         """Write files into the work dir (names must stay inside it)."""
         for name, content in files.items():
             rel = PurePosixPath(name)
-            if rel.is_absolute() or ".." in rel.parts or not rel.parts:
-                raise ValueError(f"file name {name!r} must be a relative path inside the work dir")
+            if rel.is_absolute() or ".." in rel.parts or not rel.parts or len(name) > 200:
+                raise ValueError(
+                    f"file name {name!r} must be a relative path inside the work "
+                    "dir, at most 200 characters"
+                )
             path = self.workdir / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(content)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(content)
+            except (FileExistsError, NotADirectoryError, IsADirectoryError) as exc:
+                raise ValueError(f"file name {name!r} clashes with another file: {exc}") from None
         if self.sandbox.as_root:
             for root, dirs, names in os.walk(self.workdir):
                 for entry in [*dirs, *names]:
@@ -356,6 +380,28 @@ async def _read(
     return b"".join(chunks)
 
 
+async def _mount_tmpfs(path: Path, size_mb: int, uid: int) -> bool:
+    proc = await asyncio.create_subprocess_exec(
+        "mount",
+        "-t",
+        "tmpfs",
+        "-o",
+        f"size={size_mb}m,mode=0700,uid={uid},gid={uid}",
+        "tmpfs",
+        str(path),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await proc.communicate()
+    if proc.returncode != 0:
+        log.warning(
+            "no size-capped tmpfs for the sandbox work dir (%s); disk use is capped per file only",
+            err.decode(errors="replace").strip(),
+        )
+        return False
+    return True
+
+
 async def _remove_cgroups(cgroups: list[Path]) -> None:
     for group in cgroups:
         for _ in range(50):  # the last processes may take a moment to leave
@@ -389,6 +435,8 @@ def _limit_from(code: int | None, output: str, cgroups: list[Path]) -> LimitHit 
                 pairs = dict(line.split() for line in (group / counter).read_text().splitlines())
                 if int(pairs.get("oom_kill", 0)) > 0:
                     return "memory"
+    if code == 0:  # a clean exit hit no limit, whatever its output says
+        return None
     # bwrap passes the child's death by signal on as 128 + signal number
     if code in (-signal.SIGXCPU, 128 + signal.SIGXCPU):
         return "cpu"

@@ -56,7 +56,7 @@ class ValidationMesh:
             )
         results: list[StageResult] = []
         stopped_by: str | None = None
-        async with self.sandbox.session() as session:
+        async with self.sandbox.session(disk_mb=self.limits.disk_mb) as session:
             session.write(files)
             ctx = StageContext(
                 files=files,

@@ -125,3 +125,39 @@ async def test_limits_are_reported_as_limit_hits(
     assert subprocess.run(["true"], timeout=10).returncode == 0
     leftovers = subprocess.run(["pgrep", "-f", f"test_{name}.py"], capture_output=True, text=True)
     assert leftovers.stdout == ""
+
+
+async def test_filling_the_disk_stops_at_the_work_dir_cap(mesh_factory) -> None:  # type: ignore[no-untyped-def]
+    mesh = mesh_factory(SMALL.model_copy(update={"disk_mb": 64, "file_size_mb": 30}))
+    code = (
+        "def test_fill():\n    for i in range(60):\n"
+        "        open(f'f{i}', 'wb').write(b'x' * (30 * 1024 * 1024))\n"
+    )
+    report = await mesh.validate("python", {"test_fill.py": code})
+    assert stage_of(report).status != "passed", "60 x 30 MB cannot fit in a 64 MB work dir"
+    assert not report.passed
+
+
+async def test_a_fifo_instead_of_the_junit_file_does_not_hang(mesh: ValidationMesh) -> None:
+    code = (
+        "import os\n\ndef test_trap():\n"
+        "    os.mkfifo('/work/.weavergen-junit.xml')\n    os._exit(1)\n"
+    )
+    report = await asyncio.wait_for(mesh.validate("python", {"test_trap.py": code}), 60)
+    assert not report.passed
+
+
+async def test_generated_files_cannot_fake_a_pass(mesh: ValidationMesh) -> None:
+    files = {
+        "solution.py": "import subprocess\n\n\ndef run(cmd):\n"
+        "    return subprocess.call(cmd, shell=True)\n",
+        "bandit.py": "print('{\"results\": []}')\n",  # would shadow the real bandit
+        "conftest.py": "def pytest_sessionfinish(session):\n    session.exitstatus = 0\n",
+        "pytest.ini": "[pytest]\npython_functions = check_*\n",
+        "test_solution.py": "def test_fails():\n    assert 1 == 2\n",
+    }
+    report = await mesh.validate("python", files)
+    stages = {s.name: s.status for s in report.stages}
+    assert stages["security"] == "failed", "the real bandit ran"
+    assert stages["tests"] == "failed", "a forced exit status does not hide a failing test"
+    assert not report.passed
