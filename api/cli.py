@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
 from api.client import ApiClient, ClientError, find_token
@@ -284,7 +285,7 @@ def _summary(run: dict[str, Any]) -> None:
     for i in run["incidents"]:
         if i["status"] == "open":
             console.print(
-                f"  [red]incident {i['id']}[/red] at {i['element_id']}: {i['message']}\n"
+                f"  [red]incident {i['id']}[/red] at {i['element_id']}: {escape(i['message'])}\n"
                 f"  retry with: curl -X POST -H 'Authorization: Bearer …' "
                 f"/api/incidents/{i['id']}/retry"
             )
@@ -316,7 +317,7 @@ def runs(
             r["id"],
             r["status"],
             r["pattern"] or "",
-            r["request"]["text"][:50],
+            escape(r["request"]["text"][:50]),
             (r["created_at"] or "")[:19],
             f"{r['duration_s'] or 0:.1f}",
             str(r["tokens_in"] + r["tokens_out"]),
@@ -342,7 +343,7 @@ def show(
         f"run {run_['id']}: {run_['status']}  pattern {run_['pattern']}  "
         f"diagram {run_['diagram']['id']} v{run_['diagram']['version']}"
     )
-    out.print(f"request ({run_['request']['language']}): {run_['request']['text']}")
+    out.print(f"request ({run_['request']['language']}): {escape(run_['request']['text'])}")
     out.print(_progress_table(run_))
     for s in run_["steps"]:
         result = s.get("result") or {}
@@ -358,7 +359,7 @@ def show(
                 out.print(f"  [red]sandbox limit hit[/red] {hit}")
             for f in (result.get("findings") or [])[:5]:
                 where = f"{f.get('file', '')}:{f['line']}" if f.get("line") else f.get("file", "")
-                out.print(f"  {where} [{f['rule']}] {f['message'][:160]}")
+                out.print(escape(f"  {where} [{f['rule']}] {f['message'][:160]}"))
     for d in run_["decisions"]:
         out.print(f"decision {d['element_id']} → {d['choice']} (confidence {d['confidence']})")
         out.print_json(json.dumps(d["evidence"]))
@@ -368,7 +369,9 @@ def show(
             f"{' (final)' if a['final'] else ''}: {a['id']}"
         )
     for i in run_["incidents"]:
-        out.print(f"incident {i['id']} [{i['status']}] at {i['element_id']}: {i['message']}")
+        out.print(
+            f"incident {i['id']} ({i['status']}) at {i['element_id']}: {escape(i['message'])}"
+        )
 
 
 @app.command()

@@ -76,6 +76,19 @@ class DiagramCatalog:
         )
         if latest is not None and latest["sha256"] == d.sha256:
             return _summary(latest, created=False)
+        if source == "bpmn-dir":
+            # at start-up, a file unchanged since it was last loaded must not undo an upload
+            known = (
+                await conn.execute(
+                    select(diagram_versions.c.id).where(
+                        diagram_versions.c.diagram_id == d.process_id,
+                        diagram_versions.c.source == "bpmn-dir",
+                        diagram_versions.c.sha256 == d.sha256,
+                    )
+                )
+            ).first()
+            if known is not None and latest is not None:
+                return _summary(latest, created=False)
         version = (latest["version"] + 1) if latest else 1
         row = (
             (
@@ -143,13 +156,25 @@ class DiagramCatalog:
         return int(vid)
 
     async def pin(self, conn: AsyncConnection, entry: str) -> dict[str, int]:
-        """Newest version ids of `entry` and every diagram it calls, transitively."""
+        """Newest version ids of `entry` and every diagram it calls, transitively; a call
+        cycle (which SpiffWorkflow would expand forever) is refused."""
         pinned: dict[str, int] = {}
-        todo = [entry]
-        while todo:
-            pid = todo.pop()
+
+        async def visit(pid: str, path: tuple[str, ...]) -> None:
+            if pid in path:
+                chain = " → ".join((*path, pid))
+                raise DiagramInvalid(
+                    [
+                        DiagramProblem(
+                            f"{pid}.bpmn",
+                            pid,
+                            None,
+                            f"call activities form a cycle ({chain}); remove one of the calls",
+                        )
+                    ]
+                )
             if pid in pinned:
-                continue
+                return
             vid = await self.latest_version_id(conn, pid)
             pinned[pid] = vid
             calls = (
@@ -157,7 +182,10 @@ class DiagramCatalog:
                     select(diagram_versions.c.calls).where(diagram_versions.c.id == vid)
                 )
             ).scalar_one()
-            todo.extend(calls)
+            for callee in calls:
+                await visit(callee, (*path, pid))
+
+        await visit(entry, ())
         return pinned
 
     async def specs(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,7 +99,9 @@ def _problems_in_expressions(
                     filename, owner_id(cond), cond.sourceline, f"condition {text!r}: {exc}"
                 )
             )
-    element_ids = {e.get("id") for e in tree.iter() if etree.QName(e).namespace == BPMN_NS}
+    element_ids = {
+        e.get("id") for e in tree.iter(etree.Element) if etree.QName(e).namespace == BPMN_NS
+    }
     for op in tree.iterfind(".//spiffworkflow:serviceTaskOperator", NS):
         name = op.get("id", "")
         if name not in known_operators:
@@ -184,6 +187,17 @@ def load_diagram(
         )
     process = processes[0]
     process_id = process.get("id", "")
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}", process_id):
+        raise DiagramInvalid(
+            [
+                DiagramProblem(
+                    filename,
+                    process_id or None,
+                    process.sourceline,
+                    "the process needs an id of letters, digits and underscores",
+                )
+            ]
+        )
     parser = WeaverParser(validator=VALIDATOR)
     try:
         parser.add_bpmn_xml(tree, filename)

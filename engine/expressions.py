@@ -50,10 +50,8 @@ ALLOWED_NODES: tuple[type[ast.AST], ...] = (
     ast.BinOp,
     ast.Add,
     ast.Sub,
-    ast.Mult,
     ast.Div,
     ast.FloorDiv,
-    ast.Mod,
     ast.Compare,
     ast.Eq,
     ast.NotEq,
@@ -92,7 +90,23 @@ SAFE_BUILTINS: dict[str, Any] = {
 }
 
 # methods of str/dict/list that could reach object internals or mutate shared data
-_BLOCKED_ATTRIBUTES = frozenset({"format", "format_map", "mro", "gi_frame", "f_globals"})
+_BLOCKED_ATTRIBUTES = frozenset(
+    {
+        "format",
+        "format_map",
+        "mro",
+        "gi_frame",
+        "f_globals",
+        # these build strings of any size from a small expression
+        "ljust",
+        "rjust",
+        "center",
+        "zfill",
+        "expandtabs",
+        "join",
+    }
+)
+MAX_SOURCE = 4000  # characters in one expression or script
 
 
 class ExpressionRejected(ValueError):
@@ -105,10 +119,14 @@ class ExpressionRejected(ValueError):
 
 def check(source: str, *, mode: str = "eval") -> ast.AST:
     """Parse and allow-list `source`; raise ExpressionRejected naming the offending part."""
+    if len(source) > MAX_SOURCE:
+        raise ExpressionRejected(f"longer than {MAX_SOURCE} characters")
     try:
         tree = ast.parse(source.strip(), mode=mode)
     except SyntaxError as exc:
         raise ExpressionRejected(f"syntax error: {exc.msg}", exc.lineno) from None
+    except (RecursionError, MemoryError, ValueError):
+        raise ExpressionRejected("too deeply nested") from None
     for node in ast.walk(tree):
         line = getattr(node, "lineno", None)
         if isinstance(node, ast.Import | ast.ImportFrom):
@@ -116,6 +134,8 @@ def check(source: str, *, mode: str = "eval") -> ast.AST:
             raise ExpressionRejected(f"imports are not allowed (import {names})", line)
         if not isinstance(node, ALLOWED_NODES):
             raise ExpressionRejected(f"{type(node).__name__} is not allowed here", line)
+        if isinstance(node, ast.FormattedValue) and node.format_spec is not None:
+            raise ExpressionRejected("format specs in f-strings are not allowed", line)
         if isinstance(node, ast.Name) and node.id.startswith("_"):
             raise ExpressionRejected(f"name {node.id!r} is not allowed (leading underscore)", line)
         if isinstance(node, ast.Attribute) and (

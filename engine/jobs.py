@@ -11,11 +11,13 @@ from procrastinate import App, JobContext, PsycopgConnector
 from procrastinate.jobs import Job
 from procrastinate.retry import BaseRetryStrategy, RetryDecision
 
+from engine.errors import OperatorError
 from engine.queue import RUN_STEP_TASK, STEP_QUEUE, WAKE_RUN_TASK
 from engine.runs import RunService
 from engine.step_runner import RetryLater, StepRunner
 
 log = logging.getLogger(__name__)
+INFRA_ATTEMPTS = 6  # tries for errors that are not the operator's (about a minute of backoff)
 
 
 def _after(seconds: float) -> datetime:
@@ -28,8 +30,9 @@ class StepRetry(BaseRetryStrategy):
     def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
         if isinstance(exception, RetryLater):
             return RetryDecision(retry_at=_after(exception.delay))
-        # infrastructure trouble (database restarting): a few tries, then the job fails
-        if job.attempts < 5 and isinstance(exception, OSError | ConnectionError):
+        # anything else is infrastructure trouble (the database restarting, say): retry with
+        # backoff; run_step turns the last failure into an incident so no run is stranded
+        if job.attempts < INFRA_ATTEMPTS - 1:
             return RetryDecision(retry_at=_after(2**job.attempts))
         return None
 
@@ -41,7 +44,27 @@ def build_app(conninfo: str, runner: StepRunner | None, runs: RunService | None)
     @app.task(name=RUN_STEP_TASK, queue=STEP_QUEUE, pass_context=True, retry=StepRetry())
     async def run_step(context: JobContext, run_id: str, task_id: str) -> str:
         assert runner is not None
-        return await runner.run(UUID(run_id), UUID(task_id), attempt=context.job.attempts + 1)
+        try:
+            return await runner.run(UUID(run_id), UUID(task_id), attempt=context.job.attempts + 1)
+        except RetryLater:
+            raise
+        except Exception as exc:
+            if context.job.attempts < INFRA_ATTEMPTS - 1:
+                log.warning("step job %s/%s failed (%r); retrying", run_id, task_id, exc)
+                raise
+            log.exception("step job %s/%s failed for good", run_id, task_id)
+            error = OperatorError(
+                f"internal error running this step: {type(exc).__name__}: "
+                f"{exc}; retry the incident once the cause is fixed",
+                code="internal_error",
+            )
+            return await runner.runs.fail_step(
+                UUID(run_id),
+                UUID(task_id),
+                error=error,
+                attempts=context.job.attempts + 1,
+                operator="",
+            )
 
     @app.task(name=WAKE_RUN_TASK, queue=STEP_QUEUE)
     async def wake_run(run_id: str) -> None:

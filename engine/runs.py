@@ -8,15 +8,16 @@ enqueues the jobs of newly waiting service tasks and stores the new state.
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Literal
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.exceptions import SpiffWorkflowException
@@ -28,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from engine.catalog import DiagramCatalog
 from engine.errors import Conflict, NotFound, OperatorError
-from engine.expressions import ExpressionRejected, evaluate
+from engine.expressions import evaluate
 from engine.queue import StepJob, enqueue_step, enqueue_wake
 from engine.specs import JobServiceTask
 from engine.state import STATE_FORMAT, WorkflowCodec
@@ -42,13 +43,31 @@ Language = Literal["python", "javascript", "go"]
 RunStatus = Literal["running", "waiting", "incident", "completed", "failed"]
 
 
+def _file_name(name: str) -> str:
+    """A request file's name: a relative path of plain characters, never leaving its folder."""
+    parts = name.split("/")
+    if (
+        not re.fullmatch(r"[\w./-]{1,200}", name)
+        or name.startswith("/")
+        or any(p in ("", ".", "..") for p in parts)
+    ):
+        raise ValueError(
+            "file names must be relative paths of letters, digits, '_', '-', '.' "
+            "and '/', without '..'"
+        )
+    return name
+
+
 class RunRequest(BaseModel):
     """What a user asks for."""
 
     text: str = Field(min_length=1, max_length=20_000)
     language: Language = "python"
     pattern: str | None = Field(None, pattern=r"^[a-z][a-z0-9_]{0,63}$")
-    files: dict[str, str] = Field(default_factory=dict, max_length=50)
+    files: dict[
+        Annotated[str, AfterValidator(_file_name)],
+        Annotated[str, StringConstraints(max_length=200_000)],
+    ] = Field(default_factory=dict, max_length=50)
 
 
 @dataclass
@@ -108,7 +127,11 @@ class RunService:
             )
             row = (await conn.execute(select(runs).where(runs.c.id == run_id))).mappings().one()
             await self._event(conn, run_id, None, None, "run.started", {"entry": entry})
-            await self._settle(conn, row, wf, before={}, jobs_before=set(), timers_before=set())
+            ended = await self._settle(
+                conn, row, wf, before={}, jobs_before=set(), timers_before=set()
+            )
+        if ended is not None:
+            _run_span(*ended)
         log.info("run %s started (%s)", run_id, entry)
         return run_id
 
@@ -133,7 +156,7 @@ class RunService:
             for name, param in spec.operation_params.items():
                 try:
                     params[name] = evaluate(param["value"], task.data)
-                except (ExpressionRejected, NameError, KeyError, TypeError, IndexError) as exc:
+                except Exception as exc:  # any failure is the diagram's: report, don't crash
                     params[name] = _ParamError(
                         f"step {spec.bpmn_id}: parameter {name!r} = {param['value']!r} "
                         f"could not be evaluated: {type(exc).__name__}: {exc}"
@@ -185,6 +208,12 @@ class RunService:
             task = _waiting_task(wf, task_id)
             task.data[task.task_spec.result_variable] = result
             task.complete()
+            # a duplicate copy of this job may have failed and opened an incident meanwhile
+            await conn.execute(
+                update(incidents)
+                .where(incidents.c.task_id == task_id, incidents.c.status == "open")
+                .values(status="resolved", resolved_at=datetime.now(UTC))
+            )
             ids = list(_uuids(result))
             if ids:
                 await conn.execute(
@@ -338,7 +367,10 @@ class RunService:
                 {"by": by, "data": data},
             )
 
-        await self._advance(run_id, change)
+        try:
+            await self._advance(run_id, change)
+        except _Drop:
+            raise Conflict(f"run {run_id} has finished; its tasks take no more input") from None
 
     async def retry_incident(self, incident_id: UUID, *, by: str) -> dict[str, Any]:
         """Resolve an open incident by running its step again."""
@@ -379,7 +411,10 @@ class RunService:
                 {"by": by, "incident": str(incident_id)},
             )
 
-        await self._advance(inc["run_id"], change)
+        try:
+            await self._advance(inc["run_id"], change)
+        except _Drop:
+            raise Conflict(f"run {inc['run_id']} has finished; nothing to retry") from None
         return {"incident": str(incident_id), "run_id": str(inc["run_id"]), "status": "resolved"}
 
     async def wake(self, run_id: UUID) -> None:
@@ -388,11 +423,24 @@ class RunService:
         async def change(wf: BpmnWorkflow, conn: AsyncConnection, row: Any) -> None:
             wf.refresh_timers()
 
-        await self._advance(run_id, change)
+        try:
+            await self._advance(run_id, change, reschedule_timers=True)
+        except _Drop:
+            return  # the run finished meanwhile
 
     # ---- the one transaction --------------------------------------------------------------
 
-    async def _advance(self, run_id: UUID, change: ChangeFn) -> Any:
+    async def _advance(
+        self,
+        run_id: UUID,
+        change: ChangeFn,
+        *,
+        finished_ok: bool = False,
+        reschedule_timers: bool = False,
+    ) -> Any:
+        """Apply `change` under the run's row lock. On a finished run, results from workers are
+        dropped and people's requests get a Conflict (unless `finished_ok`)."""
+        ended: tuple[Any, str, str | None] | None = None
         async with self.db.begin() as conn:
             row = (
                 (await conn.execute(select(runs).where(runs.c.id == run_id).with_for_update()))
@@ -401,15 +449,29 @@ class RunService:
             )
             if row is None:
                 raise NotFound(f"run {run_id} does not exist")
+            if row["status"] in ("completed", "failed") and not finished_ok:
+                raise _Drop()
             wf = await self._restore(conn, row)
             before = visible_tasks(wf)
             jobs_before = waiting_jobs(wf)
-            timers_before = _timers(wf)
-            result = await change(wf, conn, row)
-            await self._settle(
-                conn, row, wf, before=before, jobs_before=jobs_before, timers_before=timers_before
+            timers_before = set() if reschedule_timers else _timers(wf)
+            error = None
+            try:
+                result = await change(wf, conn, row)
+            except SpiffWorkflowException as exc:  # e.g. a failing script on the next task
+                result, error = None, _engine_error(exc)
+            ended = await self._settle(
+                conn,
+                row,
+                wf,
+                before=before,
+                jobs_before=jobs_before,
+                timers_before=timers_before,
+                error=error,
             )
-            return result
+        if ended is not None:  # after the commit, so the recorder reads committed rows
+            _run_span(*ended)
+        return result
 
     async def _settle(
         self,
@@ -420,21 +482,25 @@ class RunService:
         before: dict[UUID, TaskView],
         jobs_before: set[UUID],
         timers_before: set[str],
-    ) -> None:
+        error: str | None = None,
+    ) -> tuple[Any, str, str | None] | None:
         run_id = row["id"]
-        error = None
-        try:
-            wf.do_engine_steps()
-        except SpiffWorkflowException as exc:
-            element = getattr(getattr(exc, "task_spec", None), "bpmn_id", None)
-            error = f"step {element}: {exc}" if element else str(exc)
+        if error is None:
+            try:
+                wf.do_engine_steps()
+            except SpiffWorkflowException as exc:
+                error = _engine_error(exc)
+        if error:
             log.warning("run %s failed in the engine: %s", run_id, error)
         after = visible_tasks(wf)
         await self._record_steps(conn, run_id, before, after)
         for task_id in sorted(waiting_jobs(wf) - jobs_before):
             await enqueue_step(conn, StepJob(run_id, task_id))
+        now = datetime.now(UTC)
         for due in sorted(_timers(wf) - timers_before):
-            await enqueue_wake(conn, run_id, datetime.fromisoformat(due))
+            # not before a second from now: a wake-up that comes early is scheduled again
+            at = max(datetime.fromisoformat(due).astimezone(UTC), now + timedelta(seconds=1))
+            await enqueue_wake(conn, run_id, at)
         pattern = row["pattern"] or next(
             (sp.spec.name for sp in wf.subprocesses.values() if sp.spec.name != row["entry"]), None
         )
@@ -459,7 +525,8 @@ class RunService:
         if status != row["status"]:
             await self._event(conn, run_id, None, None, f"run.{status}", {"error": error})
             if finished:
-                _run_span(row, status, pattern)
+                return (row, status, pattern)
+        return None
 
     async def _status(
         self, conn: AsyncConnection, row: Any, wf: BpmnWorkflow, error: str | None
@@ -549,6 +616,11 @@ class RunService:
 
 class _ParamError(str):
     """A parameter that failed to evaluate; the worker turns it into an OperatorError."""
+
+
+def _engine_error(exc: Exception) -> str:
+    element = getattr(getattr(exc, "task_spec", None), "bpmn_id", None)
+    return f"step {element}: {exc}" if element else str(exc)
 
 
 def _run_span(row: Any, status: str, pattern: str | None) -> None:

@@ -102,3 +102,40 @@ def test_good_upload_versions_and_dedupes(api: httpx.Client) -> None:
 def test_upload_needs_bpmn_extension(api: httpx.Client, tmp_path: Path) -> None:
     resp = upload(api, "notes.txt", QUICK)
     assert resp.status_code == 422
+
+
+def test_comments_are_fine_and_a_missing_process_id_is_named(api: httpx.Client) -> None:
+    commented = QUICK.replace("<bpmn:process", "<!-- a comment --><bpmn:process", 1)
+    assert upload(api, "quick.bpmn", commented).status_code in (200, 201)
+    no_id = QUICK.replace('<bpmn:process id="quick"', "<bpmn:process", 1)
+    [err] = rejected(api, "quick.bpmn", no_id)
+    assert "needs an id" in err["message"]
+
+
+def test_call_cycles_are_refused_at_run_start(api: httpx.Client) -> None:
+    def caller(pid: str, callee: str) -> str:
+        return f"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d_{pid}"
+    targetNamespace="http://weavergen.dev/tests">
+  <bpmn:process id="{pid}" isExecutable="true">
+    <bpmn:startEvent id="s"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="c" />
+    <bpmn:callActivity id="c" calledElement="{callee}">
+      <bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing></bpmn:callActivity>
+    <bpmn:sequenceFlow id="f2" sourceRef="c" targetRef="e" />
+    <bpmn:endEvent id="e"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>
+  </bpmn:process>
+</bpmn:definitions>"""
+
+    for pid, callee in (("loop_a", "loop_b"), ("loop_b", "loop_c"), ("loop_c", "loop_b")):
+        assert upload(api, f"{pid}.bpmn", caller(pid, callee)).status_code == 201
+    resp = api.post("/api/runs", json={"text": "x", "pattern": "loop_a"})
+    assert resp.status_code == 422
+    assert "cycle" in resp.json()["errors"][0]["message"]
+    assert api.get("/health").status_code == 200
+
+
+def test_bad_request_files_are_422(api: httpx.Client) -> None:
+    for files in ({"../escape.py": "x"}, {"/abs.py": "x"}, {"a.py": "x" * 300_000}):
+        resp = api.post("/api/runs", json={"text": "x", "pattern": "quick", "files": files})
+        assert resp.status_code == 422, files
