@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy import (
     Boolean,
     Column,
@@ -30,6 +32,7 @@ from adapters.learning import (
     StoreHealth,
 )
 
+log = logging.getLogger(__name__)
 learning_metadata = MetaData()
 
 learning_steps = Table(
@@ -125,6 +128,8 @@ class PostgresLearningStore:
         self._dropped = 0
 
     async def _insert(self, table: Table, values: dict[str, object]) -> None:
+        # PostgreSQL text cannot hold NUL; model output sometimes does
+        values = {k: v.replace("\x00", "") if isinstance(v, str) else v for k, v in values.items()}
         try:
             async with self.db.begin() as conn:
                 await conn.execute(table.insert().values(**values))
@@ -132,6 +137,12 @@ class PostgresLearningStore:
         except (SQLAlchemyError, OSError) as exc:  # a learning record never fails a run
             self._dropped += 1
             self._last_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+            log.error(
+                "learning record LOST (%s, %d lost so far): %s",
+                table.name,
+                self._dropped,
+                self._last_error,
+            )
 
     async def record_step(self, outcome: StepOutcome) -> None:
         await self._insert(learning_steps, outcome.model_dump())
