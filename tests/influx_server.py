@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -22,20 +21,9 @@ from pathlib import Path
 
 import httpx
 
+from tests.servers import free_port, tail
+
 INSTALL_HINT = "influxd not found: run tools/influxdb/install.sh (Debian's influxdb package)"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _tail(path: Path, lines: int = 40) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
 
 
 def _config(root: Path, http_port: int, rpc_port: int) -> str:
@@ -88,10 +76,10 @@ class InfluxServer:
         if found is None:
             raise RuntimeError(INSTALL_HINT)
         self.binary = found
-        self.port = _free_port()
-        self.rpc_port = _free_port()
+        self.port = free_port()
+        self.rpc_port = free_port()
         while self.rpc_port == self.port:
-            self.rpc_port = _free_port()
+            self.rpc_port = free_port()
         self.config = self.root / "influxdb.conf"
         self.config.write_text(_config(self.root, self.port, self.rpc_port))
         self.log = self.root / "influxd.log"
@@ -132,7 +120,7 @@ class InfluxServer:
                 if code is not None:
                     self.proc = None
                     raise RuntimeError(
-                        f"influxd exited with {code} while starting:\n{_tail(self.log)}"
+                        f"influxd exited with {code} while starting:\n{tail(self.log)}"
                     )
                 try:
                     if client.get(f"{self.url}/ping").status_code == 204:
@@ -143,7 +131,7 @@ class InfluxServer:
                     self.stop()
                     raise RuntimeError(
                         f"influxd did not answer {self.url}/ping within {timeout:.0f} s:\n"
-                        f"{_tail(self.log)}"
+                        f"{tail(self.log)}"
                     )
                 time.sleep(0.01)
         self.startup_s = time.monotonic() - began

@@ -10,28 +10,16 @@ from __future__ import annotations
 
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
+from tests.servers import free_port, tail
+
 ROOT = Path(__file__).resolve().parent.parent
 TOOL = ROOT / "tools" / "neo4j"
 MAIN_CLASS = "dev.weavergen.Neo4jLauncher"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _tail(path: Path, lines: int = 40) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
 
 
 def build_launcher() -> str:
@@ -64,7 +52,7 @@ class Neo4jServer:
         self._own_home = home is None
         self.home = Path(home) if home is not None else Path(tempfile.mkdtemp(prefix="wg-neo4j-"))
         self.home.mkdir(parents=True, exist_ok=True)
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self.heap = heap
         self.start_timeout = start_timeout
         self.log = self.home / "launcher.log"
@@ -111,7 +99,7 @@ class Neo4jServer:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(
-                    f"Neo4j launcher exited with {self.proc.returncode}:\n{_tail(self.log)}"
+                    f"Neo4j launcher exited with {self.proc.returncode}:\n{tail(self.log)}"
                 )
             with self.log.open("rb") as f:
                 f.seek(offset)
@@ -122,7 +110,7 @@ class Neo4jServer:
         self.stop()
         raise RuntimeError(
             f"Neo4j did not become ready on {self.uri} within {self.start_timeout:.0f} s:\n"
-            f"{_tail(self.log)}"
+            f"{tail(self.log)}"
         )
 
     def stop(self, timeout: float = 30.0) -> None:
