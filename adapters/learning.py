@@ -19,7 +19,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Protocol
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
+
+MAX_BUCKET_S = 7 * 24 * 3600  # the largest bucket `run_series` accepts (one week)
 
 
 def _now() -> datetime:
@@ -104,6 +106,51 @@ class Correction(BaseModel):
     at: datetime = Field(default_factory=_now)
 
 
+class SeriesPoint(BaseModel):
+    """Recorded runs of one pattern in one time bucket (`OutcomeStore.run_series`)."""
+
+    pattern: str
+    bucket: datetime  # the bucket's start, UTC, aligned to the Unix epoch
+    runs: int
+    successes: int
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def rate(self) -> float:
+        """Successes per run (0.0 for an empty bucket, which queries never return)."""
+        return self.successes / self.runs if self.runs else 0.0
+
+
+class LatencyStat(BaseModel):
+    """Step durations of one model group (`OutcomeStore.model_latency`).
+
+    `p95_ms` is a nearest-rank percentile, the definition of InfluxDB's
+    `PERCENTILE(duration_ms, 95)`: with the group's `calls` durations sorted ascending, the
+    value at 1-based rank max(1, floor(0.95 * calls + 0.5)). Every backend uses it, so they
+    agree exactly (no interpolation).
+    """
+
+    model_group: str
+    calls: int
+    failures: int
+    mean_ms: float
+    p95_ms: float
+
+
+def as_utc(at: datetime) -> datetime:
+    """`at` as an aware UTC datetime (a naive one is taken to be UTC already)."""
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
+def check_bucket_s(bucket_s: int) -> int:
+    """A valid `run_series` bucket size in whole seconds (1 s to 7 days), else ValueError."""
+    if isinstance(bucket_s, bool) or not isinstance(bucket_s, int):
+        raise ValueError(f"bucket_s must be an int number of seconds, got {bucket_s!r}")
+    if not 1 <= bucket_s <= MAX_BUCKET_S:
+        raise ValueError(f"bucket_s must be between 1 and {MAX_BUCKET_S} seconds, got {bucket_s}")
+    return bucket_s
+
+
 class LearningUnavailable(Exception):
     """A query could not be answered (server down); decisions fall back to their prior."""
 
@@ -127,6 +174,17 @@ class OutcomeStore(Protocol):
     async def pattern_stats(self, task_type: str, language: str) -> list[PatternStats]: ...
     async def iteration_stats(self, signature: str, language: str) -> tuple[int, int]:
         """(helped, total) improve iterations for this failure signature."""
+        ...
+
+    async def run_series(self, since: datetime, bucket_s: int) -> list[SeriesPoint]:
+        """Runs recorded at or after `since`, counted per pattern and per `bucket_s`-second
+        bucket (aligned to the Unix epoch, UTC); buckets without runs are left out; sorted by
+        (bucket, pattern). ValueError unless 1 <= bucket_s <= 7 days."""
+        ...
+
+    async def model_latency(self, since: datetime) -> list[LatencyStat]:
+        """Step outcomes at or after `since` with a non-empty model group, per model group;
+        sorted by model group. See `LatencyStat` for the percentile definition."""
         ...
 
     async def flush(self) -> None: ...

@@ -45,6 +45,7 @@ import re
 import secrets
 import time
 from collections import deque
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -53,11 +54,15 @@ from influxdb_client import Point, WritePrecision
 
 from adapters.learning import (
     IterationOutcome,
+    LatencyStat,
     LearningUnavailable,
     PatternStats,
     RunOutcome,
+    SeriesPoint,
     StepOutcome,
     StoreHealth,
+    as_utc,
+    check_bucket_s,
 )
 
 log = logging.getLogger(__name__)
@@ -76,6 +81,23 @@ _PATTERN_STATS = (
     ' AND "language" = $language AND "success" = true GROUP BY "pattern";'
     ' SELECT count("success") FROM "run" WHERE "task_type" = $task_type'
     ' AND "language" = $language AND "success" = false GROUP BY "pattern"'
+)
+# `{bucket}` is the bucket size in seconds, a validated int (check_bucket_s): GROUP BY time()
+# takes no bound parameter. The upper bound is InfluxDB's largest time: with GROUP BY time()
+# the default one is now(), which would leave out runs recorded with a later `at`.
+_RUN_SERIES = (
+    'SELECT count("success") FROM "run" WHERE time >= $since AND time <= $until'
+    ' GROUP BY time({bucket}s), "pattern" fill(none);'
+    ' SELECT count("success") FROM "run" WHERE time >= $since AND time <= $until'
+    ' AND "success" = true GROUP BY time({bucket}s), "pattern" fill(none)'
+)
+_MAX_TIME_NS = 2**63 - 2  # InfluxDB's largest timestamp (models.MaxNanoTime)
+# an empty model group is an absent tag in line protocol: `!= ''` keeps the series that have it
+_MODEL_LATENCY = (
+    'SELECT count("duration_ms"), mean("duration_ms"), percentile("duration_ms", 95)'
+    ' FROM "step" WHERE time >= $since AND "model_group" != \'\' GROUP BY "model_group";'
+    ' SELECT count("success") FROM "step" WHERE time >= $since'
+    ' AND "model_group" != \'\' AND "success" = false GROUP BY "model_group"'
 )
 _ITERATION_STATS = (
     'SELECT count("helped") FROM "iteration" WHERE "signature" = $signature'
@@ -416,15 +438,67 @@ class InfluxOutcomeStore:
             sum(_count(s) for s in total.get("series", [])),
         )
 
-    async def _query(self, query: str, params: dict[str, str]) -> list[dict[str, Any]]:
-        """Run InfluxQL statements with bound parameters; one result per statement. A database
-        that does not exist yet reads as empty."""
-        statements = query.count(";") + 1
-        try:
-            response = await self._client.get(
-                "/query",
-                params={"db": self.database, "q": query, "params": json.dumps(params)},
+    async def run_series(self, since: datetime, bucket_s: int) -> list[SeriesPoint]:
+        bucket_s = check_bucket_s(bucket_s)
+        params = {"since": _ns(since), "until": _MAX_TIME_NS}
+        runs, successes = await self._query(_RUN_SERIES.format(bucket=bucket_s), params, epoch="s")
+        counts: dict[tuple[int, str], list[int]] = {}
+        for index, statement in enumerate((runs, successes)):
+            for series in statement.get("series", []):
+                pattern = str((series.get("tags") or {}).get("pattern", ""))
+                columns = series.get("columns") or []
+                at, count = columns.index("time"), columns.index("count")
+                for row in series.get("values") or []:
+                    key = (int(row[at]), pattern)
+                    counts.setdefault(key, [0, 0])[index] += int(row[count] or 0)
+        return [
+            SeriesPoint(
+                pattern=pattern,
+                bucket=datetime.fromtimestamp(start, UTC),
+                runs=total,
+                successes=ok,
             )
+            for (start, pattern), (total, ok) in sorted(counts.items())
+            if total
+        ]
+
+    async def model_latency(self, since: datetime) -> list[LatencyStat]:
+        durations, failed = await self._query(_MODEL_LATENCY, {"since": _ns(since)})
+        failures = {
+            str((series.get("tags") or {}).get("model_group", "")): _count(series)
+            for series in failed.get("series", [])
+        }
+        stats = []
+        for series in durations.get("series", []):
+            group = str((series.get("tags") or {}).get("model_group", ""))
+            columns = series.get("columns") or []
+            for row in series.get("values") or []:
+                calls = int(row[columns.index("count")] or 0)
+                if not group or not calls:
+                    continue
+                stats.append(
+                    LatencyStat(
+                        model_group=group,
+                        calls=calls,
+                        failures=failures.get(group, 0),
+                        mean_ms=float(row[columns.index("mean")]),
+                        p95_ms=float(row[columns.index("percentile")]),
+                    )
+                )
+        return sorted(stats, key=lambda s: s.model_group)
+
+    async def _query(
+        self, query: str, params: Mapping[str, str | int], *, epoch: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Run InfluxQL statements with bound parameters; one result per statement. A database
+        that does not exist yet reads as empty. `epoch` ("s", "ms", ...) returns times as
+        integers in that unit instead of RFC 3339 strings."""
+        statements = query.count(";") + 1
+        query_params = {"db": self.database, "q": query, "params": json.dumps(params)}
+        if epoch is not None:
+            query_params["epoch"] = epoch
+        try:
+            response = await self._client.get("/query", params=query_params)
         except httpx.HTTPError as exc:
             self._query_error = f"query to InfluxDB at {self.url} failed: {exc!r}"
             raise LearningUnavailable(
@@ -459,6 +533,11 @@ class InfluxOutcomeStore:
             dropped=self._dropped,
             last_error=self._write_error or self._query_error or self._drop_note,
         )
+
+
+def _ns(at: datetime) -> int:
+    """`at` as nanoseconds since the epoch: a time bound for InfluxQL (`time >= $since`)."""
+    return (as_utc(at) - _EPOCH) // timedelta(microseconds=1) * 1000
 
 
 def _count(series: dict[str, Any]) -> int:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -15,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
     case,
+    cast,
     func,
     select,
 )
@@ -25,11 +28,15 @@ from adapters.learning import (
     Correction,
     FailureFix,
     IterationOutcome,
+    LatencyStat,
     LearningUnavailable,
     PatternStats,
     RunOutcome,
+    SeriesPoint,
     StepOutcome,
     StoreHealth,
+    as_utc,
+    check_bucket_s,
 )
 
 log = logging.getLogger(__name__)
@@ -182,6 +189,75 @@ class PostgresLearningStore:
         )
         [(helped, total)] = await self._query(q)
         return int(helped), int(total)
+
+    async def run_series(self, since: datetime, bucket_s: int) -> list[SeriesPoint]:
+        bucket_s = check_bucket_s(bucket_s)
+        runs = learning_runs
+        # the bucket's number since the epoch: floor(seconds since the epoch / bucket_s)
+        number = cast(
+            func.floor(func.extract("epoch", runs.c.at) / bucket_s),
+            BigInteger,
+        ).label("number")
+        bucketed = (
+            select(runs.c.pattern, runs.c.success, number)
+            .where(runs.c.at >= as_utc(since))
+            .subquery()
+        )
+        q = select(
+            bucketed.c.number,
+            bucketed.c.pattern,
+            func.count(),
+            func.sum(case((bucketed.c.success, 1), else_=0)),
+        ).group_by(bucketed.c.number, bucketed.c.pattern)
+        rows = await self._query(q)
+        points = [
+            SeriesPoint(
+                pattern=pattern,
+                bucket=datetime.fromtimestamp(int(n) * bucket_s, UTC),
+                runs=int(total),
+                successes=int(ok),
+            )
+            for n, pattern, total, ok in rows
+        ]
+        # sorted here, not by the database's collation, so every backend orders alike
+        return sorted(points, key=lambda p: (p.bucket, p.pattern))
+
+    async def model_latency(self, since: datetime) -> list[LatencyStat]:
+        steps = learning_steps
+        ranked = (
+            select(
+                steps.c.model_group,
+                steps.c.success,
+                steps.c.duration_ms,
+                func.row_number()
+                .over(partition_by=steps.c.model_group, order_by=steps.c.duration_ms)
+                .label("rank"),
+                func.count().over(partition_by=steps.c.model_group).label("calls"),
+            )
+            .where(steps.c.at >= as_utc(since), steps.c.model_group != "")
+            .subquery()
+        )
+        # nearest rank as InfluxDB's PERCENTILE(duration_ms, 95) takes it (see LatencyStat)
+        p95_rank = func.greatest(1, (ranked.c.calls * 95 + 50) // 100)
+        q = select(
+            ranked.c.model_group,
+            func.count(),
+            func.sum(case((ranked.c.success, 0), else_=1)),
+            func.avg(ranked.c.duration_ms),
+            func.max(ranked.c.duration_ms).filter(ranked.c.rank == p95_rank),
+        ).group_by(ranked.c.model_group)
+        rows = await self._query(q)
+        stats = [
+            LatencyStat(
+                model_group=group,
+                calls=int(calls),
+                failures=int(failures),
+                mean_ms=float(mean),
+                p95_ms=float(p95),
+            )
+            for group, calls, failures, mean, p95 in rows
+        ]
+        return sorted(stats, key=lambda s: s.model_group)
 
     async def fixes_for(
         self, signatures: list[str], language: str, limit: int = 5

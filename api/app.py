@@ -1,23 +1,38 @@
-"""The FastAPI application: routes, error mapping, OpenAPI docs."""
+"""The FastAPI application: routes, pages, error mapping, OpenAPI docs."""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
 
-from api import routes_diagrams, routes_runs
+from api import pages, routes_diagrams, routes_learning, routes_runs
+from api.deps import web_session
 from engine.container import Engine
 from engine.errors import DiagramInvalid, EngineError
 from engine.queries import RunQueries
+from engine.sessions import SessionService
 from engine.tokens import TokenService
 
 log = logging.getLogger(__name__)
 
 
+def _wants_page(request: Request) -> bool:
+    return not request.url.path.startswith(("/api/", "/static/", "/docs", "/openapi"))
+
+
+async def _error_page(request: Request, status_code: int, message: str) -> Response:
+    session = await web_session(request)
+    return pages.render(request, "error.html", session, status_code, message=message)
+
+
 def create_app(engine: Engine) -> FastAPI:
-    """The HTTP API over an already built engine."""
+    """The HTTP API and browser pages over an already built engine."""
     app = FastAPI(
         title="WeaverGen",
         description="BPMN orchestration of AI code generation. Models in tests are a stand-in.",
@@ -26,8 +41,16 @@ def create_app(engine: Engine) -> FastAPI:
     app.state.engine = engine
     app.state.queries = RunQueries(engine.db)
     app.state.tokens = TokenService(engine.db)
+    app.state.sessions = SessionService(engine.db)
+    app.state.pages = Jinja2Templates(directory=engine.settings.templates_dir / "pages")
     app.include_router(routes_runs.router)
     app.include_router(routes_diagrams.router)
+    app.include_router(routes_learning.router)
+    app.include_router(pages.router)
+    dist = engine.settings.web_dist
+    if not (dist / "run.js").exists():
+        log.warning("browser assets missing in %s: run `make install` to build them", dist)
+    app.mount("/static", StaticFiles(directory=dist, check_dir=False), name="static")
 
     @app.exception_handler(DiagramInvalid)
     async def diagram_invalid(request: Request, exc: DiagramInvalid) -> JSONResponse:
@@ -48,8 +71,37 @@ def create_app(engine: Engine) -> FastAPI:
         )
 
     @app.exception_handler(EngineError)
-    async def engine_error(request: Request, exc: EngineError) -> JSONResponse:
+    async def engine_error(request: Request, exc: EngineError) -> Response:
+        if _wants_page(request):
+            return await _error_page(request, exc.status_code, exc.message)
         return JSONResponse(status_code=exc.status_code, content={"detail": exc.message})
+
+    @app.exception_handler(pages.SignInNeeded)
+    async def sign_in_needed(request: Request, exc: pages.SignInNeeded) -> Response:
+        return RedirectResponse(f"/signin?next={pages.quote(exc.path)}", status_code=303)
+
+    @app.exception_handler(pages.PageDenied)
+    async def page_denied(request: Request, exc: pages.PageDenied) -> Response:
+        return await _error_page(request, exc.status_code, exc.message)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        if _wants_page(request):
+            return await _error_page(request, exc.status_code, str(exc.detail))
+        return JSONResponse(
+            status_code=exc.status_code, content={"detail": exc.detail}, headers=exc.headers
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        problems: list[dict[str, Any]] = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")}
+            for e in exc.errors()
+        ]
+        if _wants_page(request):
+            text = "; ".join(f"{'.'.join(map(str, p['loc']))}: {p['msg']}" for p in problems)
+            return await _error_page(request, 400, f"The form was not accepted: {text}")
+        return JSONResponse(status_code=422, content={"detail": problems})
 
     @app.get("/health", tags=["meta"])
     async def health() -> dict[str, str]:

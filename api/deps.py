@@ -1,7 +1,13 @@
-"""Typed FastAPI dependencies: the engine objects and the caller's principal."""
+"""Typed FastAPI dependencies: the engine objects and the caller's principal.
+
+A caller is either a program with `Authorization: Bearer <token>` or a browser with the
+session cookie from /signin. A browser's state-changing requests must also carry the
+session's CSRF token (header `X-CSRF-Token` or form field `csrf`).
+"""
 
 from __future__ import annotations
 
+import secrets
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
@@ -10,7 +16,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from engine.catalog import DiagramCatalog
 from engine.queries import RunQueries
 from engine.runs import RunService
+from engine.sessions import SessionService, WebSession
 from engine.tokens import Principal, TokenService
+
+SESSION_COOKIE = "wg_session"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 _bearer = HTTPBearer(auto_error=False, description="API token from `weavergen token create`")
 
@@ -31,9 +42,68 @@ def _tokens(request: Request) -> TokenService:
     return request.app.state.tokens  # type: ignore[no-any-return]
 
 
+def sessions(request: Request) -> SessionService:
+    """The browser session service."""
+    return request.app.state.sessions  # type: ignore[no-any-return]
+
+
 Runs = Annotated[RunService, Depends(_runs)]
 Catalog = Annotated[DiagramCatalog, Depends(_catalog)]
 Queries = Annotated[RunQueries, Depends(_queries)]
+
+
+async def web_session(request: Request) -> WebSession | None:
+    """The browser session of this request, if its cookie names a live one (cached)."""
+    if hasattr(request.state, "web_session"):
+        return request.state.web_session  # type: ignore[no-any-return]
+    cookie = request.cookies.get(SESSION_COOKIE)
+    found = await sessions(request).find(cookie) if cookie else None
+    request.state.web_session = found
+    return found
+
+
+async def check_csrf(request: Request, session: WebSession) -> None:
+    """Refuse a browser's state-changing request without its session's CSRF token."""
+    if request.method in SAFE_METHODS:
+        return
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None and request.headers.get("content-type", "").startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        value = (await request.form()).get("csrf")
+        sent = value if isinstance(value, str) else None
+    if not sent or not secrets.compare_digest(sent, session.csrf):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            "missing or stale CSRF token: reload the page and try again",
+        )
+
+
+async def authenticate(request: Request, creds: HTTPAuthorizationCredentials | None) -> Principal:
+    """The caller's principal from a bearer token or a session cookie; 401 otherwise."""
+    if hasattr(request.state, "principal"):
+        return request.state.principal  # type: ignore[no-any-return]
+    if creds is not None and creds.credentials:
+        principal = await _tokens(request).verify(creds.credentials)
+        if principal is None:
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                "invalid or revoked token",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+    else:
+        session = await web_session(request)
+        if session is None:
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                "sign in at /signin, or send 'Authorization: Bearer <token>' "
+                "(create one with `weavergen token create --role viewer`)",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        await check_csrf(request, session)
+        principal = session.principal
+    request.state.principal = principal
+    return principal
 
 
 def require(role: str):  # type: ignore[no-untyped-def]
@@ -43,29 +113,17 @@ def require(role: str):  # type: ignore[no-untyped-def]
         request: Request,
         creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Principal:
-        if creds is None or not creds.credentials:
-            raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED,
-                "missing bearer token; create one with `weavergen token create --role "
-                f"{role}` and send it as 'Authorization: Bearer <token>'",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        principal = await _tokens(request).verify(creds.credentials)
-        if principal is None:
-            raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED,
-                "invalid or revoked token",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
+        principal = await authenticate(request, creds)
         if not principal.allows(role):
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN,
-                f"token {principal.name!r} has role {principal.role}; this needs {role} or higher",
+                f"{principal.name!r} has role {principal.role}; this needs {role} or higher",
             )
         return principal
 
     return check
 
 
+Viewer = Annotated[Principal, Depends(require("viewer"))]
 Operator = Annotated[Principal, Depends(require("operator"))]
 Admin = Annotated[Principal, Depends(require("admin"))]

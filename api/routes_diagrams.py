@@ -4,23 +4,36 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, UploadFile, status
+from fastapi import APIRouter, Depends, Request, UploadFile, status
 
-from api.deps import Admin, Catalog
+from api.deps import Admin, Catalog, require
 from engine.diagrams import MAX_DIAGRAM_BYTES
 from engine.errors import DiagramInvalid, DiagramProblem
 
-router = APIRouter(prefix="/api", tags=["diagrams"])
+router = APIRouter(prefix="/api", tags=["diagrams"], dependencies=[Depends(require("viewer"))])
+
+
+async def _read(file: UploadFile) -> tuple[str, bytes]:
+    name = file.filename or "upload.bpmn"
+    data = await file.read(MAX_DIAGRAM_BYTES + 1)
+    if not name.endswith(".bpmn"):
+        raise DiagramInvalid([DiagramProblem(name, None, None, "upload a file ending in .bpmn")])
+    return name, data
 
 
 @router.post("/diagrams", status_code=status.HTTP_201_CREATED)
 async def upload_diagram(file: UploadFile, catalog: Catalog, who: Admin) -> dict[str, Any]:
     """Check a .bpmn file and store it as a new version; 422 lists every problem."""
-    name = file.filename or "upload.bpmn"
-    data = await file.read(MAX_DIAGRAM_BYTES + 1)
-    if not name.endswith(".bpmn"):
-        raise DiagramInvalid([DiagramProblem(name, None, None, "upload a file ending in .bpmn")])
+    name, data = await _read(file)
     return await catalog.add(data, name, source="upload", created_by=who.name)
+
+
+@router.post("/diagrams/check")
+async def check_diagram(file: UploadFile, catalog: Catalog) -> dict[str, Any]:
+    """Check a .bpmn file without storing it; 422 lists every problem with its element."""
+    name, data = await _read(file)
+    loaded = catalog.check(data, name)
+    return {"ok": True, "process_id": loaded.process_id}
 
 
 @router.get("/diagrams")

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
+from urllib.parse import quote
 from uuid import UUID
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Depends, Header, Query, Request, status
+from fastapi.responses import PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
-from api.deps import Operator, Queries, Runs
+from api import streams
+from api.deps import Operator, Queries, Runs, require
 from engine.runs import RunRequest, RunStatus
 
-router = APIRouter(prefix="/api", tags=["runs"])
+router = APIRouter(prefix="/api", tags=["runs"], dependencies=[Depends(require("viewer"))])
+
+_SSE_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 
 
 class RunCreated(BaseModel):
@@ -35,14 +40,33 @@ async def start_run(body: RunRequest, runs: Runs, who: Operator) -> RunCreated:
     return RunCreated(id=run_id, status="running", url=f"/api/runs/{run_id}")
 
 
+class RunFilters(BaseModel):
+    """Which runs to list."""
+
+    status: RunStatus | None = None
+    pattern: str | None = Field(None, max_length=64)
+    q: str | None = Field(None, max_length=200, description="text in the request")
+    limit: int = Field(50, ge=1, le=500)
+
+
 @router.get("/runs")
 async def list_runs(
-    queries: Queries,
-    status_: RunStatus | None = Query(None, alias="status"),
-    limit: int = Query(50, ge=1, le=500),
+    queries: Queries, filters: Annotated[RunFilters, Query()]
 ) -> list[dict[str, Any]]:
-    """Runs, newest first."""
-    return await queries.list_runs(status=status_, limit=limit)
+    """Runs, newest first, with the step each is at."""
+    return await queries.list_runs(**filters.model_dump())
+
+
+@router.get("/runs/stream", response_class=StreamingResponse)
+async def stream_runs(
+    request: Request, queries: Queries, filters: Annotated[RunFilters, Query()]
+) -> StreamingResponse:
+    """Server-sent events: `runs` with the filtered list, again whenever a run changes."""
+    return StreamingResponse(
+        streams.runs_list(request, queries, filters.model_dump()),
+        media_type="text/event-stream",
+        headers=_SSE_HEADERS,
+    )
 
 
 @router.get("/runs/{run_id}")
@@ -59,10 +83,44 @@ async def run_events(
     return await queries.events(run_id, after=after)
 
 
+@router.get("/runs/{run_id}/stream", response_class=StreamingResponse)
+async def stream_run(
+    run_id: UUID,
+    request: Request,
+    queries: Queries,
+    after: int = Query(0, ge=0),
+    last_event_id: Annotated[int | None, Header(ge=0)] = None,
+) -> StreamingResponse:
+    """Server-sent events: `step` per step event, `run` on status changes, `end` when done."""
+    await queries.run_summary(run_id)  # 404 before the stream starts
+    return StreamingResponse(
+        streams.run_events(request, queries, run_id, last_event_id or after),
+        media_type="text/event-stream",
+        headers=_SSE_HEADERS,
+    )
+
+
+@router.get("/runs/{run_id}/steps/{task_id}")
+async def get_step(run_id: UUID, task_id: UUID, queries: Queries) -> dict[str, Any]:
+    """One step in full: prompt, answer, validation report, decision and evidence, files."""
+    return await queries.step(run_id, task_id)
+
+
 @router.get("/runs/{run_id}/artifacts/{artifact_id}")
 async def get_artifact(run_id: UUID, artifact_id: UUID, queries: Queries) -> dict[str, Any]:
     """One artifact with its content."""
     return await queries.artifact(run_id, artifact_id)
+
+
+@router.get("/runs/{run_id}/artifacts/{artifact_id}/download", response_class=PlainTextResponse)
+async def download_artifact(run_id: UUID, artifact_id: UUID, queries: Queries) -> PlainTextResponse:
+    """An artifact as a file to save."""
+    art = await queries.artifact(run_id, artifact_id)
+    name = art["path"].rsplit("/", 1)[-1]
+    return PlainTextResponse(
+        art["content"],
+        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"},
+    )
 
 
 @router.get("/runs/{run_id}/outputs/{blob_id}")

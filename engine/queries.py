@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import Executable, RowMapping, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from engine.errors import NotFound
 from engine.tables import (
@@ -19,6 +21,14 @@ from engine.tables import (
     step_events,
     steps,
 )
+
+
+async def _all(conn: AsyncConnection, query: Executable) -> Sequence[RowMapping]:
+    return (await conn.execute(query)).mappings().all()
+
+
+async def _first(conn: AsyncConnection, query: Executable) -> RowMapping | None:
+    return (await conn.execute(query)).mappings().first()
 
 
 def _iso(value: Any) -> str | None:
@@ -43,6 +53,7 @@ def _run_summary(row: Any) -> dict[str, Any]:
         "finished_at": _iso(row["finished_at"]),
         "duration_s": duration,
         "created_by": row["created_by"],
+        "current_step": row.get("current_step"),
     }
 
 
@@ -53,19 +64,53 @@ class RunQueries:
         self.db = db
 
     async def list_runs(
-        self, *, status: str | None = None, limit: int = 50
+        self,
+        *,
+        status: str | None = None,
+        pattern: str | None = None,
+        q: str | None = None,
+        limit: int = 50,
     ) -> list[dict[str, Any]]:
-        """Newest runs first."""
-        q = (
-            select(*[c for c in runs.c if c.name != "state"])
+        """Newest runs first, with the step each is at; `q` searches the request text."""
+        current = (
+            select(func.coalesce(steps.c.name, steps.c.element_id))
+            .where(steps.c.run_id == runs.c.id, steps.c.state.in_(["started", "ready", "waiting"]))
+            .order_by(steps.c.started_at.desc())
+            .limit(1)
+            .scalar_subquery()
+            .label("current_step")
+        )
+        query = (
+            select(*[c for c in runs.c if c.name != "state"], current)
             .order_by(runs.c.created_at.desc())
             .limit(limit)
         )
         if status:
-            q = q.where(runs.c.status == status)
+            query = query.where(runs.c.status == status)
+        if pattern:
+            query = query.where(runs.c.pattern == pattern)
+        if q:
+            escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            query = query.where(runs.c.request["text"].astext.ilike(f"%{escaped}%"))
         async with self.db.connect() as conn:
-            rows = (await conn.execute(q)).mappings().all()
+            rows = (await conn.execute(query)).mappings().all()
         return [_run_summary(r) for r in rows]
+
+    async def run_summary(self, run_id: UUID) -> dict[str, Any]:
+        """One run without steps (cheap; polled by the live run page)."""
+        async with self.db.connect() as conn:
+            row = await _first(
+                conn, select(*[c for c in runs.c if c.name != "state"]).where(runs.c.id == run_id)
+            )
+        if row is None:
+            raise NotFound(f"run {run_id} does not exist")
+        return _run_summary(row)
+
+    async def change_mark(self) -> tuple[Any, ...]:
+        """Changes whenever any run is created or changes (for the live runs list)."""
+        async with self.db.connect() as conn:
+            row = (await conn.execute(select(func.count(), func.max(runs.c.updated_at)))).one()
+        return tuple(row)
 
     async def get_run(self, run_id: UUID) -> dict[str, Any]:
         """One run with its steps, decisions, artifacts and incidents."""
@@ -84,70 +129,42 @@ class RunQueries:
                 .mappings()
                 .one()
             )
-            pinned = (
-                (
-                    await conn.execute(
-                        select(
-                            diagram_versions.c.id,
-                            diagram_versions.c.diagram_id,
-                            diagram_versions.c.version,
-                        ).where(diagram_versions.c.id.in_(list(row["spec_versions"].values())))
-                    )
-                )
-                .mappings()
-                .all()
+            pinned = await _all(
+                conn,
+                select(
+                    diagram_versions.c.id,
+                    diagram_versions.c.diagram_id,
+                    diagram_versions.c.version,
+                ).where(diagram_versions.c.id.in_(list(row["spec_versions"].values()))),
             )
-            step_rows = (
-                (
-                    await conn.execute(
-                        select(steps)
-                        .where(steps.c.run_id == run_id)
-                        .order_by(steps.c.started_at, steps.c.element_id)
-                    )
-                )
-                .mappings()
-                .all()
+            step_rows = await _all(
+                conn,
+                select(steps)
+                .where(steps.c.run_id == run_id)
+                .order_by(steps.c.started_at, steps.c.element_id),
             )
-            decision_rows = (
-                (
-                    await conn.execute(
-                        select(decisions)
-                        .where(decisions.c.run_id == run_id)
-                        .order_by(decisions.c.id)
-                    )
-                )
-                .mappings()
-                .all()
+            decision_rows = await _all(
+                conn, select(decisions).where(decisions.c.run_id == run_id).order_by(decisions.c.id)
             )
-            artifact_rows = (
-                (
-                    await conn.execute(
-                        select(
-                            artifacts.c.id,
-                            artifacts.c.path,
-                            artifacts.c.kind,
-                            artifacts.c.element_id,
-                            artifacts.c.task_id,
-                            artifacts.c.final,
-                            artifacts.c.created_at,
-                        )
-                        .where(artifacts.c.run_id == run_id, artifacts.c.applied.is_(True))
-                        .order_by(artifacts.c.created_at)
-                    )
+            artifact_rows = await _all(
+                conn,
+                select(
+                    artifacts.c.id,
+                    artifacts.c.path,
+                    artifacts.c.kind,
+                    artifacts.c.element_id,
+                    artifacts.c.task_id,
+                    artifacts.c.final,
+                    artifacts.c.created_at,
                 )
-                .mappings()
-                .all()
+                .where(artifacts.c.run_id == run_id, artifacts.c.applied.is_(True))
+                .order_by(artifacts.c.created_at),
             )
-            incident_rows = (
-                (
-                    await conn.execute(
-                        select(incidents)
-                        .where(incidents.c.run_id == run_id)
-                        .order_by(incidents.c.created_at)
-                    )
-                )
-                .mappings()
-                .all()
+            incident_rows = await _all(
+                conn,
+                select(incidents)
+                .where(incidents.c.run_id == run_id)
+                .order_by(incidents.c.created_at),
             )
         out = _run_summary(row)
         out["diagram"] = {
@@ -156,6 +173,10 @@ class RunQueries:
             "version_id": row["diagram_version_id"],
         }
         out["pinned_versions"] = {p["diagram_id"]: p["version"] for p in pinned}
+        out["pinned"] = [
+            {"diagram_id": p["diagram_id"], "version": p["version"], "version_id": p["id"]}
+            for p in pinned
+        ]
         out["steps"] = [
             {
                 "task_id": str(s["task_id"]),
@@ -203,22 +224,100 @@ class RunQueries:
         out["incidents"] = [_incident(i) for i in incident_rows]
         return out
 
+    async def decision_counts(self, since: datetime) -> list[dict[str, Any]]:
+        """How often each decision operator chose what, since `since`."""
+        q = (
+            select(decisions.c.operator, decisions.c.choice, func.count().label("count"))
+            .where(decisions.c.created_at >= since)
+            .group_by(decisions.c.operator, decisions.c.choice)
+            .order_by(decisions.c.operator, decisions.c.choice)
+        )
+        async with self.db.connect() as conn:
+            rows = (await conn.execute(q)).mappings().all()
+        return [dict(r) for r in rows]
+
+    async def step(self, run_id: UUID, task_id: UUID) -> dict[str, Any]:
+        """One step in full: prompt, answer, validation report, decision, files, events."""
+        async with self.db.connect() as conn:
+            row = await _first(
+                conn, select(steps).where(steps.c.run_id == run_id, steps.c.task_id == task_id)
+            )
+            if row is None:
+                raise NotFound(f"run {run_id} has no step {task_id}")
+            decision = await _first(conn, select(decisions).where(decisions.c.task_id == task_id))
+            files = await _all(
+                conn,
+                select(
+                    artifacts.c.id,
+                    artifacts.c.path,
+                    artifacts.c.kind,
+                    artifacts.c.content,
+                    artifacts.c.final,
+                )
+                .where(artifacts.c.task_id == task_id, artifacts.c.applied.is_(True))
+                .order_by(artifacts.c.created_at),
+            )
+            texts = await _all(
+                conn,
+                select(blobs.c.kind, blobs.c.content)
+                .where(blobs.c.run_id == run_id, blobs.c.task_id == task_id)
+                .order_by(blobs.c.created_at.desc()),
+            )  # the newest attempt first
+            events = await _all(
+                conn,
+                select(step_events.c.event, step_events.c.detail, step_events.c.at)
+                .where(step_events.c.run_id == run_id, step_events.c.task_id == task_id)
+                .order_by(step_events.c.id),
+            )
+        result = row["result"]
+        report = next((f for f in files if f["kind"] == "report"), None)
+        return {
+            "task_id": str(row["task_id"]),
+            "element_id": row["element_id"],
+            "name": row["name"],
+            "process": row["process_id"],
+            "kind": row["kind"],
+            "operator": row["operator"],
+            "state": row["state"],
+            "attempts": row["attempts"],
+            "error": row["error"],
+            "started_at": _iso(row["started_at"]),
+            "finished_at": _iso(row["finished_at"]),
+            "duration_ms": row["duration_ms"],
+            "tokens_in": row["tokens_in"],
+            "tokens_out": row["tokens_out"],
+            "result": result,
+            "prompt": next((t["content"] for t in texts if t["kind"] == "prompt"), None),
+            "answer": next((t["content"] for t in texts if t["kind"] == "answer"), None),
+            "report": report["content"] if report else None,
+            "files": [
+                {"id": str(f["id"]), "path": f["path"], "kind": f["kind"], "content": f["content"]}
+                for f in files
+                if f["kind"] != "report"
+            ],
+            "decision": None
+            if decision is None
+            else {
+                "choice": decision["choice"],
+                "confidence": decision["confidence"],
+                "evidence": decision["evidence"],
+            },
+            "events": [
+                {"event": e["event"], "detail": e["detail"], "at": _iso(e["at"])} for e in events
+            ],
+        }
+
     async def events(
         self, run_id: UUID, *, after: int = 0, limit: int = 500
     ) -> list[dict[str, Any]]:
         """Step events of a run after event id `after`."""
         async with self.db.connect() as conn:
-            rows = (
-                (
-                    await conn.execute(
-                        select(step_events)
-                        .where(step_events.c.run_id == run_id, step_events.c.id > after)
-                        .order_by(step_events.c.id)
-                        .limit(limit)
-                    )
-                )
-                .mappings()
-                .all()
+            rows = await _all(
+                conn,
+                select(step_events)
+                .where(step_events.c.run_id == run_id, step_events.c.id > after)
+                .order_by(step_events.c.id)
+                .limit(limit),
             )
         return [
             {
@@ -235,16 +334,11 @@ class RunQueries:
     async def artifact(self, run_id: UUID, artifact_id: UUID) -> dict[str, Any]:
         """One artifact with its content."""
         async with self.db.connect() as conn:
-            row = (
-                (
-                    await conn.execute(
-                        select(artifacts).where(
-                            artifacts.c.run_id == run_id, artifacts.c.id == artifact_id
-                        )
-                    )
-                )
-                .mappings()
-                .first()
+            row = await _first(
+                conn,
+                select(artifacts).where(
+                    artifacts.c.run_id == run_id, artifacts.c.id == artifact_id
+                ),
             )
         if row is None:
             raise NotFound(f"run {run_id} has no artifact {artifact_id}")
@@ -259,14 +353,8 @@ class RunQueries:
     async def blob(self, run_id: UUID, blob_id: UUID) -> dict[str, Any]:
         """One stored prompt or answer."""
         async with self.db.connect() as conn:
-            row = (
-                (
-                    await conn.execute(
-                        select(blobs).where(blobs.c.run_id == run_id, blobs.c.id == blob_id)
-                    )
-                )
-                .mappings()
-                .first()
+            row = await _first(
+                conn, select(blobs).where(blobs.c.run_id == run_id, blobs.c.id == blob_id)
             )
         if row is None:
             raise NotFound(f"run {run_id} has no stored output {blob_id}")

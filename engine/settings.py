@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     models_file: Path = Field(ROOT / "models.yaml", validation_alias="WEAVERGEN_MODELS")
     bpmn_dir: Path = Field(ROOT / "bpmn", validation_alias="WEAVERGEN_BPMN_DIR")
     templates_dir: Path = Field(ROOT / "templates", validation_alias="WEAVERGEN_TEMPLATES_DIR")
+    # the browser pages' bundled scripts and styles (built from web/ by `make install`)
+    web_dist: Path = Field(ROOT / "web" / "dist", validation_alias="WEAVERGEN_WEB_DIST")
     # in-process workers started by `weavergen serve` (0 = none; run `weavergen worker`)
     workers: int = Field(1, validation_alias="WEAVERGEN_WORKERS")
     # concurrent jobs per worker process

@@ -189,3 +189,14 @@ api_tokens = Table(
     Column("last_used_at", DateTime(timezone=True)),
     Column("revoked_at", DateTime(timezone=True)),
 )
+
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    # sha256 of the cookie value: a leaked table row cannot be replayed as a cookie
+    Column("id", Text, primary_key=True),
+    Column("token_id", UUID(as_uuid=True), ForeignKey("api_tokens.id"), nullable=False),
+    Column("csrf", Text, nullable=False),
+    _created(),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import random
 import uuid
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import pytest
+
+from adapters.database import create_engine
 from adapters.learning import (
+    MAX_BUCKET_S,
     Correction,
     FailureFix,
     IterationOutcome,
+    LatencyStat,
+    LearningUnavailable,
     PatternStats,
     RunOutcome,
+    SeriesPoint,
     StepOutcome,
 )
+from adapters.learning_pg import PostgresLearningStore
+from tests.servers import free_port
 
 
 def _tag() -> str:
@@ -102,6 +113,207 @@ async def test_step_outcomes_are_accepted(outcome_store: Any) -> None:
     await outcome_store.flush()
     health = outcome_store.health()
     assert health.healthy and health.buffered == 0 and health.dropped == 0
+
+
+# an hour boundary (and a day boundary: 2024-01-01 00:00 UTC, a Monday)
+BASE = datetime(2024, 1, 1, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+
+
+async def _record_series_runs(store: Any) -> tuple[str, str]:
+    """Runs of two patterns (unique to the test) across four hour buckets."""
+    tag = _tag()
+    alpha, beta = f"{tag}-alpha", f"{tag}-beta"
+    runs = [
+        (alpha, True, BASE),  # exactly on a bucket start
+        (alpha, False, BASE + timedelta(minutes=10)),
+        (alpha, True, BASE + HOUR - timedelta(microseconds=1)),  # the bucket's last instant
+        (beta, False, BASE + timedelta(minutes=5)),
+        (alpha, True, BASE + HOUR),
+        (alpha, False, BASE + 2 * HOUR + timedelta(minutes=30)),
+        (beta, True, BASE + 3 * HOUR + timedelta(seconds=1)),
+        (alpha, True, BASE - timedelta(microseconds=1)),  # the hour before BASE
+    ]
+    random.Random(7).shuffle(runs)  # recording order must not matter
+    for i, (pattern, success, at) in enumerate(runs):
+        await store.record_run(
+            RunOutcome(
+                run_id=f"s{i}-{tag}",
+                pattern=pattern,
+                language="python" if i % 2 else "go",  # all languages and task types count
+                task_type="function" if i % 3 else "bug_fix",
+                success=success,
+                duration_ms=10.0 * i,
+                at=at,
+            )
+        )
+    await store.flush()
+    return alpha, beta
+
+
+def _ours(points: list[SeriesPoint], *patterns: str) -> list[SeriesPoint]:
+    # the PostgreSQL tables are shared by the whole session: other tests' runs are there too
+    return [p for p in points if p.pattern in patterns]
+
+
+async def test_run_series_per_pattern_and_bucket(outcome_store: Any) -> None:
+    alpha, beta = await _record_series_runs(outcome_store)
+    got = _ours(await outcome_store.run_series(BASE - HOUR, 3600), alpha, beta)
+    assert got == [
+        SeriesPoint(pattern=alpha, bucket=BASE - HOUR, runs=1, successes=1),
+        SeriesPoint(pattern=alpha, bucket=BASE, runs=3, successes=2),
+        SeriesPoint(pattern=beta, bucket=BASE, runs=1, successes=0),
+        SeriesPoint(pattern=alpha, bucket=BASE + HOUR, runs=1, successes=1),
+        SeriesPoint(pattern=alpha, bucket=BASE + 2 * HOUR, runs=1, successes=0),
+        SeriesPoint(pattern=beta, bucket=BASE + 3 * HOUR, runs=1, successes=1),
+    ]
+    assert [p.rate for p in got] == [1.0, 2 / 3, 0.0, 1.0, 0.0, 1.0]
+    assert all(p.bucket.tzinfo is not None and p.bucket.utcoffset() == timedelta(0) for p in got)
+    assert got[1].model_dump()["rate"] == 2 / 3  # the dashboard's JSON carries the rate
+
+    # one day: buckets start at midnight UTC
+    got = _ours(await outcome_store.run_series(BASE - HOUR, 86400), alpha, beta)
+    assert got == [
+        SeriesPoint(pattern=alpha, bucket=BASE - timedelta(days=1), runs=1, successes=1),
+        SeriesPoint(pattern=alpha, bucket=BASE, runs=5, successes=3),
+        SeriesPoint(pattern=beta, bucket=BASE, runs=2, successes=1),
+    ]
+    # one week: aligned to the epoch (a Thursday), not to the week's Monday
+    got = _ours(await outcome_store.run_series(BASE - HOUR, MAX_BUCKET_S), alpha, beta)
+    thursday = datetime(2023, 12, 28, tzinfo=UTC)
+    assert got == [
+        SeriesPoint(pattern=alpha, bucket=thursday, runs=6, successes=4),
+        SeriesPoint(pattern=beta, bucket=thursday, runs=2, successes=1),
+    ]
+    # 25 minutes: buckets of any length are aligned to the epoch, too (BASE is 1136044.8
+    # buckets after it, so they start 20 minutes before BASE, then 5 minutes after, ...)
+    got = _ours(await outcome_store.run_series(BASE, 1500), alpha, beta)
+    minutes = timedelta(minutes=1)
+    assert [(p.pattern, (p.bucket - BASE) / minutes, p.runs, p.successes) for p in got] == [
+        (alpha, -20, 1, 1),
+        (alpha, 5, 1, 0),
+        (beta, 5, 1, 0),  # exactly on a bucket start
+        (alpha, 55, 2, 2),
+        (alpha, 130, 1, 0),
+        (beta, 180, 1, 1),
+    ]
+    future = _ours(await outcome_store.run_series(datetime.now(UTC) + HOUR, 60), alpha, beta)
+    assert future == []
+    for bad in (0, -60, MAX_BUCKET_S + 1):
+        with pytest.raises(ValueError, match="bucket_s"):
+            await outcome_store.run_series(BASE, bad)
+
+
+async def test_run_series_since_excludes_older_runs(outcome_store: Any) -> None:
+    alpha, beta = await _record_series_runs(outcome_store)
+    # at or after `since`: the run at BASE + 1 h is in, the one a microsecond earlier is not
+    got = _ours(await outcome_store.run_series(BASE + HOUR, 3600), alpha, beta)
+    assert got == [
+        SeriesPoint(pattern=alpha, bucket=BASE + HOUR, runs=1, successes=1),
+        SeriesPoint(pattern=alpha, bucket=BASE + 2 * HOUR, runs=1, successes=0),
+        SeriesPoint(pattern=beta, bucket=BASE + 3 * HOUR, runs=1, successes=1),
+    ]
+    # `since` in the middle of a bucket: that bucket keeps its epoch-aligned start and holds
+    # only the runs at or after `since`; another time zone names the same instant
+    since = (BASE + 2 * HOUR + timedelta(minutes=15)).astimezone(timezone(timedelta(hours=2)))
+    got = _ours(await outcome_store.run_series(since, 3600), alpha, beta)
+    assert got == [
+        SeriesPoint(pattern=alpha, bucket=BASE + 2 * HOUR, runs=1, successes=0),
+        SeriesPoint(pattern=beta, bucket=BASE + 3 * HOUR, runs=1, successes=1),
+    ]
+    # a run recorded with a later clock (a day ahead) is counted like any other
+    ahead = f"{_tag()}-ahead"
+    later = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
+    await outcome_store.record_run(
+        RunOutcome(run_id=ahead, pattern=ahead, language="python", success=True, at=later)
+    )
+    await outcome_store.flush()
+    got = _ours(await outcome_store.run_series(later - HOUR, 60), ahead)
+    assert got == [SeriesPoint(pattern=ahead, bucket=later.replace(second=0), runs=1, successes=1)]
+    # a naive `since` is UTC
+    got = _ours(await outcome_store.run_series(BASE.replace(tzinfo=None) + 3 * HOUR, 60), beta)
+    assert got == [SeriesPoint(pattern=beta, bucket=BASE + 3 * HOUR, runs=1, successes=1)]
+
+
+async def _record_steps(store: Any) -> tuple[str, str]:
+    tag = _tag()
+    coder, fast = f"{tag}-coder", f"{tag}-fast"
+    steps: list[tuple[str, float, bool, datetime]] = [
+        # 11 calls, 10 .. 110 ms: nearest rank round(0.95 * 11) = 10 -> 100 ms
+        # (percentile_disc would say 110, percentile_cont 105)
+        (coder, 10.0 * (i + 1), i not in (2, 5, 9), BASE + timedelta(minutes=i))
+        for i in range(11)
+    ]
+    steps += [
+        (fast, 2.5, False, BASE + timedelta(seconds=30)),
+        (fast, 1.5, True, BASE),  # exactly at `since`
+        ("", 99_999.0, False, BASE + timedelta(minutes=1)),  # no model group: not counted
+        (coder, 540.0, False, BASE - timedelta(microseconds=1)),  # before `since`
+        (fast, 50_000.0, False, BASE - timedelta(days=1)),
+    ]
+    random.Random(11).shuffle(steps)
+    for i, (group, duration, success, at) in enumerate(steps):
+        await store.record_step(
+            StepOutcome(
+                run_id=f"m{i}-{tag}",
+                task_id=f"t{i}",
+                pattern="quick" if i % 2 else "standard",
+                step="implement" if i % 3 else "review",
+                operator="llm.generate",
+                model_group=group,
+                deployment=f"d{i % 2}",  # several series per group in InfluxDB
+                language="python",
+                task_type="function",
+                success=success,
+                duration_ms=duration,
+                at=at,
+            )
+        )
+    await store.flush()
+    return coder, fast
+
+
+async def test_model_latency_per_model_group(outcome_store: Any) -> None:
+    coder, fast = await _record_steps(outcome_store)
+    got = await outcome_store.model_latency(BASE)
+    assert all(s.model_group for s in got)  # steps without a model group are left out
+    assert [s for s in got if s.model_group in (coder, fast)] == [
+        LatencyStat(model_group=coder, calls=11, failures=3, mean_ms=60.0, p95_ms=100.0),
+        LatencyStat(model_group=fast, calls=2, failures=1, mean_ms=2.0, p95_ms=2.5),
+    ]
+    # `since` excludes older steps; a group with one call is its own percentile
+    got = await outcome_store.model_latency(BASE + timedelta(minutes=9, seconds=30))
+    assert [s for s in got if s.model_group in (coder, fast)] == [
+        LatencyStat(model_group=coder, calls=1, failures=0, mean_ms=110.0, p95_ms=110.0),
+    ]
+    got = await outcome_store.model_latency(BASE - timedelta(days=2))
+    assert [s for s in got if s.model_group in (coder, fast)] == [
+        LatencyStat(model_group=coder, calls=12, failures=4, mean_ms=100.0, p95_ms=110.0),
+        LatencyStat(model_group=fast, calls=3, failures=2, mean_ms=16668.0, p95_ms=50_000.0),
+    ]
+
+
+@pytest.fixture(params=["postgres", "influxdb"])
+async def unreachable_outcome_store(request: pytest.FixtureRequest) -> AsyncIterator[Any]:
+    """An outcome store whose server is not there (nothing listens on the port)."""
+    port = free_port()
+    if request.param == "postgres":
+        db = create_engine(f"postgresql://weavergen@127.0.0.1:{port}/nowhere", pool_size=1)
+        yield PostgresLearningStore(db)
+        await db.dispose()
+        return
+    from adapters.learning_influx import InfluxOutcomeStore
+
+    store = InfluxOutcomeStore(f"http://127.0.0.1:{port}", timeout=2.0, flush_timeout=1.0)
+    yield store
+    await store.close()
+
+
+async def test_dashboard_queries_raise_learning_unavailable(unreachable_outcome_store: Any) -> None:
+    with pytest.raises(LearningUnavailable):
+        await unreachable_outcome_store.run_series(BASE, 3600)
+    with pytest.raises(LearningUnavailable):
+        await unreachable_outcome_store.model_latency(BASE)
 
 
 async def test_fixes_for_signatures_newest_first(knowledge_store: Any) -> None:

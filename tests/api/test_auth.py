@@ -73,3 +73,22 @@ def test_tokens_are_stored_hashed(env: Environment, tokens: dict[str, str]) -> N
     with psycopg.connect(url) as conn:
         stored = [r[0] for r in conn.execute("SELECT token_hash FROM api_tokens")]
     assert tokens["viewer"] not in stored and len(stored[0]) == 64
+
+
+READS = ["/api/runs", "/api/diagrams", "/api/operators", "/api/incidents", "/api/learning/summary"]
+
+
+@pytest.mark.parametrize("path", READS)
+def test_reads_need_a_viewer_token(env: Environment, path: str) -> None:
+    with env.client(token="") as anonymous:
+        resp = anonymous.get(path)
+    assert resp.status_code == 401
+    assert "sign in" in resp.json()["detail"]
+
+
+def test_viewer_cannot_save_diagrams(env: Environment, tokens: dict[str, str]) -> None:
+    with env.client(tokens["viewer"]) as viewer:
+        resp = viewer.post("/api/diagrams", files={"file": ("x.bpmn", b"<x/>")})
+        assert resp.status_code == 403
+        assert "admin" in resp.json()["detail"]
+        assert viewer.get("/api/diagrams").status_code == 200

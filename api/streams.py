@@ -1,0 +1,72 @@
+"""Server-sent event streams for live pages: one run's progress, and the runs list.
+
+Both poll PostgreSQL (indexed, cheap queries) every `POLL_SECONDS`; a comment line every
+`HEARTBEAT_SECONDS` keeps proxies from closing an idle stream. A run stream ends after the
+run finished and its last events were sent; the browser's EventSource resumes from
+`Last-Event-ID` after a dropped connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+from uuid import UUID
+
+from fastapi import Request
+
+from engine.queries import RunQueries
+
+POLL_SECONDS = 0.4
+HEARTBEAT_SECONDS = 15.0
+FINISHED = {"completed", "failed"}
+
+
+def sse(event: str, data: Any, event_id: int | None = None) -> str:
+    """One server-sent event."""
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+async def run_events(
+    request: Request, queries: RunQueries, run_id: UUID, after: int
+) -> AsyncIterator[str]:
+    """Step events of one run as they happen, and the run's status when it changes."""
+    last, status, quiet_since = after, None, time.monotonic()
+    while not await request.is_disconnected():
+        events = await queries.events(run_id, after=last)
+        for e in events:
+            last = e["id"]
+            yield sse("step", e, e["id"])
+        summary = await queries.run_summary(run_id)
+        if summary["status"] != status or events:
+            status = summary["status"]
+            yield sse("run", summary)
+            quiet_since = time.monotonic()
+        if status in FINISHED and not events:
+            yield sse("end", {"status": status})
+            return
+        if time.monotonic() - quiet_since > HEARTBEAT_SECONDS:
+            yield ": keep-alive\n\n"
+            quiet_since = time.monotonic()
+        await asyncio.sleep(POLL_SECONDS)
+
+
+async def runs_list(
+    request: Request, queries: RunQueries, filters: dict[str, Any]
+) -> AsyncIterator[str]:
+    """The filtered runs list, sent again whenever any run changes."""
+    seen: tuple[Any, ...] | None = None
+    quiet_since = time.monotonic()
+    while not await request.is_disconnected():
+        mark = await queries.change_mark()
+        if mark != seen:
+            seen = mark
+            yield sse("runs", await queries.list_runs(**filters))
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since > HEARTBEAT_SECONDS:
+            yield ": keep-alive\n\n"
+            quiet_since = time.monotonic()
+        await asyncio.sleep(POLL_SECONDS * 2)
