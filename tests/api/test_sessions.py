@@ -14,9 +14,7 @@ from tests.servers import Environment
 
 @pytest.fixture(scope="module")
 def tokens(env: Environment) -> dict[str, str]:
-    return {role: create_token(env, role) for role in ("viewer", "operator")} | {
-        "admin": env.token
-    }
+    return {role: create_token(env, role) for role in ("viewer", "operator")} | {"admin": env.token}
 
 
 def csrf_of(html: str) -> str:
