@@ -8,14 +8,26 @@ TOOLCHAIN ?= $(or $(WEAVERGEN_TOOLCHAIN_DIR),/opt/weavergen/toolchain)
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-16)
 
-.PHONY: install toolchain servers run standin worker test lint lock clean
+.PHONY: install toolchain web browser servers run standin worker test lint lock clean
 
-install: $(STAMP) toolchain
+install: $(STAMP) toolchain web
 
 # real servers for the learning stores' tests: InfluxDB 1.x (Debian) and Neo4j 5.26 (Maven)
 servers:
 	@tools/influxdb/install.sh
 	@tools/neo4j/install.sh
+
+# the browser pages' scripts: bpmn-js, properties panel, chart.js from npm, bundled by esbuild
+web: web/node_modules/.installed
+	@cd web && node build.mjs
+
+web/node_modules/.installed: web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# Debian's Chromium for the browser tests (driven by playwright-core from web/node_modules)
+browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 # bubblewrap (Debian), a python3 venv with pytest/ruff/mypy/bandit and eslint (npm) for the sandbox
 toolchain: $(STAMP)
@@ -46,7 +58,7 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: install servers lint
+test: install servers browser lint
 	$(BIN)/python -m pytest -q --durations=10
 
 # Re-pin dependencies after editing pyproject.toml.
@@ -54,4 +66,4 @@ lock:
 	$(BIN)/uv pip compile pyproject.toml --extra dev -o requirements.lock --python-version 3.11
 
 clean:
-	rm -rf $(VENV) .weavergen .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .weavergen .pytest_cache .mypy_cache .ruff_cache web/node_modules web/dist

@@ -1,0 +1,54 @@
+// Start a run from the form and watch its markers reach the end without reloading;
+// then find it on the live dashboard.
+import { assert, scenario } from './harness.mjs';
+
+await scenario('run', async ({ page, signIn, visit, shot }) => {
+  await signIn(process.env.TOKEN_OPERATOR, '/runs/new');
+  await visit('/runs/new', '#run-form');
+  await page.fill('#run-text', 'Write a function add(a, b) that returns their sum BROKEN-FIRST');
+  await page.selectOption('#run-language', 'python');
+  await page.selectOption('#run-pattern', 'quick');
+  const started = Date.now();
+  await Promise.all([page.waitForURL(/\/runs\/[0-9a-f-]{36}$/), page.click('#start-run')]);
+  await page.waitForSelector('body[data-ready="true"]');
+  const loads = await page.evaluate(() => performance.getEntriesByType('navigation').length);
+  await page.evaluate(() => { window.__sameDocument = true; });
+
+  // live: markers change while we watch, then the run completes, all on the same document
+  await page.waitForSelector('body[data-run-status="completed"]', { timeout: 90_000 });
+  await page.waitForFunction(() => JSON.parse(document.body.dataset.markers || '{}').end === 'wg-completed');
+  assert.equal(await page.evaluate(() => window.__sameDocument), true, 'the page reloaded');
+  assert.equal(await page.evaluate(() => performance.getEntriesByType('navigation').length), loads);
+  const markers = await page.evaluate(() => JSON.parse(document.body.dataset.markers));
+  for (const id of ['start', 'implement', 'validate', 'decide_next', 'improve', 'accept', 'end']) {
+    assert.equal(markers[id], 'wg-completed', `${id}: ${JSON.stringify(markers)}`);
+  }
+  assert.ok(Number(await page.evaluate(() => document.body.dataset.markerUpdates)) > 1, 'markers never updated live');
+  // the improve loop visited validate twice: a count on the element
+  const count = await page.textContent('.djs-overlay-container .wg-visit-count');
+  assert.equal(count?.trim(), '×2');
+  assert.ok(await page.isVisible('.djs-element[data-element-id="validate"].wg-completed'));
+  console.log(`run completed in the browser after ${Date.now() - started} ms`);
+
+  // click the first validation: its report, with the failing test, shows in the panel
+  await page.click('#steps tr[data-element-id="validate"] >> nth=0');
+  await page.waitForSelector('#step-panel h3:text("Validation report")');
+  assert.match(await page.textContent('#step-panel'), /failed · score/);
+  // the model's answer and the highlighted code of the implement step
+  await page.click('.djs-element[data-element-id="implement"]');
+  await page.waitForSelector('#step-panel h3:text("Model\'s answer")');
+  assert.ok(await page.isVisible('#step-panel pre.code code.hljs .hljs-keyword'), 'code is not highlighted');
+  assert.ok(await page.isVisible('#artifacts a[download]'));
+  await shot('run-page');
+
+  const runId = new URL(page.url()).pathname.split('/').pop();
+  await visit('/', 'body[data-runs-shown]');
+  await page.waitForSelector(`#runs tr[data-run-id="${runId}"][data-status="completed"]`);
+  await page.waitForSelector('body[data-learning-loaded="true"]');
+  await page.fill('input[name="q"]', 'no request has this text 4f2a');
+  await page.waitForSelector('body[data-runs-shown="0"]');
+  await page.fill('input[name="q"]', 'BROKEN-FIRST');
+  await page.waitForSelector(`#runs tr[data-run-id="${runId}"]`);
+  await shot('dashboard');
+  await visit(`/runs/${runId}`, 'body[data-ready="true"]');
+});
