@@ -137,11 +137,17 @@ class RunQueries:
                     diagram_versions.c.version,
                 ).where(diagram_versions.c.id.in_(list(row["spec_versions"].values()))),
             )
+            # steps made in one transaction share started_at: their first event orders them
+            first_event = (
+                select(func.min(step_events.c.id))
+                .where(step_events.c.run_id == run_id, step_events.c.task_id == steps.c.task_id)
+                .scalar_subquery()
+            )
             step_rows = await _all(
                 conn,
                 select(steps)
                 .where(steps.c.run_id == run_id)
-                .order_by(steps.c.started_at, steps.c.element_id),
+                .order_by(steps.c.started_at, first_event, steps.c.element_id),
             )
             decision_rows = await _all(
                 conn, select(decisions).where(decisions.c.run_id == run_id).order_by(decisions.c.id)

@@ -61,7 +61,7 @@ def test_pattern_decision_shows_its_evidence(env: Environment, api: httpx.Client
     assert set(evidence["candidates"]) == {"quick", "standard"}
     assert evidence["candidates"]["quick"]["successes"] >= 1, "earlier quick runs were learned"
     shown = subprocess.run(
-        [str(BIN / "weavergen"), "show", run["id"], "--server", env.url],
+        [str(BIN / "weavergen"), "show", run["id"], "--server", env.url, "--token", env.token],
         capture_output=True,
         text=True,
         timeout=60,
