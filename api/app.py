@@ -10,9 +10,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from sqlalchemy.exc import DBAPIError
 
 from api import pages, routes_diagrams, routes_learning, routes_runs
-from api.deps import web_session
+from api.deps import Viewer, web_session
+from api.limits import BodyLimit
 from engine.container import Engine
 from engine.errors import DiagramInvalid, EngineError
 from engine.queries import RunQueries
@@ -51,6 +53,7 @@ def create_app(engine: Engine) -> FastAPI:
     if not (dist / "run.js").exists():
         log.warning("browser assets missing in %s: run `make install` to build them", dist)
     app.mount("/static", StaticFiles(directory=dist, check_dir=False), name="static")
+    app.add_middleware(BodyLimit)
 
     @app.exception_handler(DiagramInvalid)
     async def diagram_invalid(request: Request, exc: DiagramInvalid) -> JSONResponse:
@@ -99,9 +102,31 @@ def create_app(engine: Engine) -> FastAPI:
             for e in exc.errors()
         ]
         if _wants_page(request):
+            if any(p["loc"][:1] == ["path"] for p in problems):
+                return await _error_page(request, 404, f"There is no page at {request.url.path}.")
             text = "; ".join(f"{'.'.join(map(str, p['loc']))}: {p['msg']}" for p in problems)
             return await _error_page(request, 400, f"The form was not accepted: {text}")
         return JSONResponse(status_code=422, content={"detail": problems})
+
+    @app.exception_handler(DBAPIError)
+    async def database_refused(request: Request, exc: DBAPIError) -> Response:
+        # only data PostgreSQL cannot store (e.g. NUL characters) is the caller's fault
+        if type(exc.orig).__name__ != "DataError" and "NUL" not in str(exc.orig):
+            raise exc
+        message = "the request holds characters or numbers the database cannot store"
+        if _wants_page(request):
+            return await _error_page(request, 400, message.capitalize() + ".")
+        return JSONResponse(status_code=400, content={"detail": message})
+
+    @app.get("/api/session", tags=["meta"])
+    async def session_info(request: Request, who: Viewer) -> dict[str, str | None]:
+        """Who is calling, and (for a browser session) the CSRF token its forms must send."""
+        session = await web_session(request)
+        return {
+            "name": who.name,
+            "role": who.role,
+            "csrf": session.csrf if session else None,
+        }
 
     @app.get("/health", tags=["meta"])
     async def health() -> dict[str, str]:

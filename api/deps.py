@@ -72,7 +72,7 @@ async def check_csrf(request: Request, session: WebSession) -> None:
     ):
         value = (await request.form()).get("csrf")
         sent = value if isinstance(value, str) else None
-    if not sent or not secrets.compare_digest(sent, session.csrf):
+    if not sent or not secrets.compare_digest(sent.encode(), session.csrf.encode()):
         raise HTTPException(
             status.HTTP_403_FORBIDDEN,
             "missing or stale CSRF token: reload the page and try again",
@@ -104,6 +104,15 @@ async def authenticate(request: Request, creds: HTTPAuthorizationCredentials | N
         principal = session.principal
     request.state.principal = principal
     return principal
+
+
+async def still_allowed(request: Request) -> bool:
+    """Whether the caller's token or session is still valid (for long-lived streams)."""
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return await _tokens(request).verify(header[7:].strip()) is not None
+    cookie = request.cookies.get(SESSION_COOKIE)
+    return cookie is not None and await sessions(request).find(cookie) is not None
 
 
 def require(role: str):  # type: ignore[no-untyped-def]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 from uuid import UUID
 
 from fastapi import APIRouter, Form, Request, UploadFile
@@ -63,6 +63,10 @@ async def signed_in(request: Request, role: str = "viewer") -> WebSession:
     session = await web_session(request)
     if session is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        if request.method != "GET":  # a form posted after the session ended: back to its page
+            referer = urlsplit(request.headers.get("referer", ""))
+            same_site = referer.netloc in ("", request.url.netloc)
+            target = (referer.path or "/") if same_site else "/"
         raise SignInNeeded(target)
     if not session.principal.allows(role):
         raise PageDenied(
@@ -109,7 +113,7 @@ async def signin(
         page.set_cookie(SIGNIN_COOKIE, fresh, httponly=True, samesite="strict", max_age=900)
         return page
 
-    if not pre or not secrets.compare_digest(pre, csrf):
+    if not pre or not secrets.compare_digest(pre.encode(), csrf.encode()):
         return again("The sign-in form expired; please sign in again.", 403)
     principal = await request.app.state.tokens.verify(token.strip())
     if principal is None:
@@ -196,18 +200,21 @@ def _run_form(
 @router.post("/runs/new", response_class=HTMLResponse)
 async def start_run(
     request: Request,
-    text: Annotated[str, Form(max_length=20_000)] = "",
-    language: Annotated[str, Form(max_length=20)] = "python",
-    pattern: Annotated[str, Form(max_length=64)] = "",
+    text: Annotated[str, Form()] = "",
+    language: Annotated[str, Form()] = "python",
+    pattern: Annotated[str, Form()] = "",
     files: list[UploadFile] | None = None,
 ) -> Response:
     session = await signed_in(request, "operator")
     await check_csrf(request, session)
-    values = {"text": text, "language": language, "pattern": pattern}
+    text = text.replace("\r\n", "\n")  # browsers send CRLF; maxlength counted LF
+    values = {"text": text, "language": language[:20], "pattern": pattern[:64]}
     contents: dict[str, str] = {}
     for f in files or []:
         if not f.filename:
             continue  # the empty file input
+        if f.filename in contents:
+            return _run_form(request, session, values, f"Two files are named {f.filename}.")
         data = await f.read(MAX_FILE_BYTES + 1)
         if len(data) > MAX_FILE_BYTES:
             return _run_form(request, session, values, f"{f.filename} is over 200 kB.")
@@ -218,7 +225,7 @@ async def start_run(
     try:
         body = RunRequest(
             text=text.strip(),
-            language=language,  # type: ignore[arg-type]
+            language=language,  # type: ignore[arg-type]  # RunRequest checks it
             pattern=pattern or None,
             files=contents,
         )

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, UploadFile, status
+from fastapi import APIRouter, Depends, Path, Request, UploadFile, status
 
 from api.deps import Admin, Catalog, require
 from engine.diagrams import MAX_DIAGRAM_BYTES
@@ -16,7 +16,7 @@ router = APIRouter(prefix="/api", tags=["diagrams"], dependencies=[Depends(requi
 async def _read(file: UploadFile) -> tuple[str, bytes]:
     name = file.filename or "upload.bpmn"
     data = await file.read(MAX_DIAGRAM_BYTES + 1)
-    if not name.endswith(".bpmn"):
+    if not name.lower().endswith(".bpmn"):
         raise DiagramInvalid([DiagramProblem(name, None, None, "upload a file ending in .bpmn")])
     return name, data
 
@@ -49,7 +49,9 @@ async def get_diagram(diagram_id: str, catalog: Catalog) -> dict[str, Any]:
 
 
 @router.get("/diagram-versions/{version_id}")
-async def get_diagram_version(version_id: int, catalog: Catalog) -> dict[str, Any]:
+async def get_diagram_version(
+    version_id: Annotated[int, Path(ge=1, le=2**31 - 1)], catalog: Catalog
+) -> dict[str, Any]:
     """One stored version with its XML (what a run pinned)."""
     return await catalog.version_xml(version_id)
 

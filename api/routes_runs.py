@@ -16,6 +16,7 @@ from engine.runs import RunRequest, RunStatus
 
 router = APIRouter(prefix="/api", tags=["runs"], dependencies=[Depends(require("viewer"))])
 
+MAX_ID = 2**63 - 1  # PostgreSQL bigint
 _SSE_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 
 
@@ -77,7 +78,7 @@ async def get_run(run_id: UUID, queries: Queries) -> dict[str, Any]:
 
 @router.get("/runs/{run_id}/events")
 async def run_events(
-    run_id: UUID, queries: Queries, after: int = Query(0, ge=0)
+    run_id: UUID, queries: Queries, after: int = Query(0, ge=0, le=MAX_ID)
 ) -> list[dict[str, Any]]:
     """Step events after event id `after` (for live progress)."""
     return await queries.events(run_id, after=after)
@@ -88,8 +89,8 @@ async def stream_run(
     run_id: UUID,
     request: Request,
     queries: Queries,
-    after: int = Query(0, ge=0),
-    last_event_id: Annotated[int | None, Header(ge=0)] = None,
+    after: int = Query(0, ge=0, le=MAX_ID),
+    last_event_id: Annotated[int | None, Header(ge=0, le=MAX_ID)] = None,
 ) -> StreamingResponse:
     """Server-sent events: `step` per step event, `run` on status changes, `end` when done."""
     await queries.run_summary(run_id)  # 404 before the stream starts

@@ -108,7 +108,13 @@ async def serve(settings: Settings) -> None:
             workers.append(worker)
         app = create_app(engine)
         config = uvicorn.Config(
-            app, host=settings.host, port=settings.port, log_level="info", lifespan="off"
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level="info",
+            lifespan="off",
+            # open live pages (server-sent events) must not hold up a stop forever
+            timeout_graceful_shutdown=3,
         )
         server = _Server(config)
         print(

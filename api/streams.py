@@ -17,10 +17,29 @@ from uuid import UUID
 
 from fastapi import Request
 
+from api.deps import still_allowed
 from engine.queries import RunQueries
+
+
+class _Watch:
+    """Ends a stream when the client left or its credentials stopped being valid."""
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
+        self.checked = time.monotonic()
+
+    async def go_on(self) -> bool:
+        if await self.request.is_disconnected():
+            return False
+        if time.monotonic() - self.checked > RECHECK_SECONDS:
+            self.checked = time.monotonic()
+            return await still_allowed(self.request)
+        return True
+
 
 POLL_SECONDS = 0.4
 HEARTBEAT_SECONDS = 15.0
+RECHECK_SECONDS = 30.0  # a signed-out session or revoked token ends its streams this soon
 FINISHED = {"completed", "failed"}
 
 
@@ -35,12 +54,14 @@ async def run_events(
 ) -> AsyncIterator[str]:
     """Step events of one run as they happen, and the run's status when it changes."""
     last, status, quiet_since = after, None, time.monotonic()
-    while not await request.is_disconnected():
+    watch = _Watch(request)
+    while await watch.go_on():
+        # the status first: a run seen finished here has all its events committed already
+        summary = await queries.run_summary(run_id)
         events = await queries.events(run_id, after=last)
         for e in events:
             last = e["id"]
             yield sse("step", e, e["id"])
-        summary = await queries.run_summary(run_id)
         if summary["status"] != status or events:
             status = summary["status"]
             yield sse("run", summary)
@@ -60,7 +81,8 @@ async def runs_list(
     """The filtered runs list, sent again whenever any run changes."""
     seen: tuple[Any, ...] | None = None
     quiet_since = time.monotonic()
-    while not await request.is_disconnected():
+    watch = _Watch(request)
+    while await watch.go_on():
         mark = await queries.change_mark()
         if mark != seen:
             seen = mark

@@ -44,7 +44,13 @@ def _run_summary(row: Any) -> dict[str, Any]:
         "status": row["status"],
         "pattern": row["pattern"],
         "entry": row["entry"],
-        "request": row["request"],
+        # the request without file contents: lists and streams stay small
+        "request": {
+            "text": row["request"].get("text", ""),
+            "language": row["request"].get("language"),
+            "pattern": row["request"].get("pattern"),
+            "files": sorted(row["request"].get("files") or {}),
+        },
         "error": row["error"],
         "tokens_in": row["tokens_in"],
         "tokens_out": row["tokens_out"],
@@ -109,7 +115,9 @@ class RunQueries:
     async def change_mark(self) -> tuple[Any, ...]:
         """Changes whenever any run is created or changes (for the live runs list)."""
         async with self.db.connect() as conn:
-            row = (await conn.execute(select(func.count(), func.max(runs.c.updated_at)))).one()
+            # lock_version grows with every committed change; updated_at is a transaction's
+            # start time and could miss a change that committed late
+            row = (await conn.execute(select(func.count(), func.sum(runs.c.lock_version)))).one()
         return tuple(row)
 
     async def get_run(self, run_id: UUID) -> dict[str, Any]:

@@ -58,15 +58,21 @@ def _file_name(name: str) -> str:
     return name
 
 
+def _no_nul(text: str) -> str:
+    if "\x00" in text:
+        raise ValueError("NUL characters cannot be stored; remove them")
+    return text
+
+
 class RunRequest(BaseModel):
     """What a user asks for."""
 
-    text: str = Field(min_length=1, max_length=20_000)
+    text: Annotated[str, AfterValidator(_no_nul)] = Field(min_length=1, max_length=20_000)
     language: Language = "python"
     pattern: str | None = Field(None, pattern=r"^[a-z][a-z0-9_]{0,63}$")
     files: dict[
         Annotated[str, AfterValidator(_file_name)],
-        Annotated[str, StringConstraints(max_length=200_000)],
+        Annotated[str, StringConstraints(max_length=200_000), AfterValidator(_no_nul)],
     ] = Field(default_factory=dict, max_length=50)
 
 

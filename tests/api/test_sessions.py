@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.api.test_auth import RUN, create_token
 from tests.servers import Environment
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -138,3 +141,42 @@ def test_sign_out_ends_the_session(env: Environment, tokens: dict[str, str]) -> 
     with httpx.Client(base_url=env.url, timeout=30, cookies={"wg_session": cookie}) as replay:
         assert replay.get("/api/runs").status_code == 401
         assert replay.get("/").status_code == 303
+
+
+def test_bad_input_never_gives_a_500(env: Environment, operator: httpx.Client) -> None:
+    csrf = page_csrf(operator, "/runs/new")
+    odd_csrf = operator.post(
+        "/api/runs", json=RUN, headers={"X-CSRF-Token": "\xe9t\xe9".encode("latin-1")}
+    )
+    assert odd_csrf.status_code == 403
+    with httpx.Client(base_url=env.url, timeout=30) as browser:
+        form = browser.post("/signin", data={"token": "x", "csrf": "é"})
+        assert form.status_code == 403
+    nul = operator.post("/api/runs", json={**RUN, "text": "a\x00b"}, headers={"X-CSRF-Token": csrf})
+    assert nul.status_code == 422 and "NUL" in nul.text
+    assert operator.get("/api/runs", params={"q": "a\x00b"}).status_code == 400
+    assert operator.get("/api/diagrams/a%00b").status_code == 400
+    huge = "99999999999999999999"
+    assert operator.get(f"/api/diagram-versions/{huge}").status_code == 422
+    zero = "00000000-0000-0000-0000-000000000000"
+    assert operator.get(f"/api/runs/{zero}/events?after={huge}").status_code == 422
+    page = operator.get("/runs/not-a-run")
+    assert page.status_code == 404 and "no page" in page.text
+
+
+def test_oversized_bodies_are_refused_before_sign_in(env: Environment) -> None:
+    with httpx.Client(base_url=env.url, timeout=60) as stranger:
+        resp = stranger.post(
+            "/api/diagrams", files={"file": ("big.bpmn", b"x" * (13 * 1024 * 1024))}
+        )
+    assert resp.status_code == 413 and "MB" in resp.json()["detail"]
+
+
+def test_upper_case_extension_is_a_diagram(operator: httpx.Client) -> None:
+    csrf = page_csrf(operator)
+    resp = operator.post(
+        "/api/diagrams/check",
+        files={"file": ("QUICK.BPMN", (ROOT / "bpmn" / "quick.bpmn").read_bytes())},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert resp.status_code == 200 and resp.json()["process_id"] == "quick"

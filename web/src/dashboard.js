@@ -50,7 +50,14 @@ function connect() {
     document.body.dataset.runsUpdates = String(Number(document.body.dataset.runsUpdates ?? 0) + 1);
   });
   source.onopen = () => { live.textContent = '● live'; live.classList.add('on'); };
-  source.onerror = () => { live.textContent = 'reconnecting…'; live.classList.remove('on'); };
+  source.onerror = () => {
+    live.textContent = 'reconnecting…';
+    live.classList.remove('on');
+    if (source.readyState === EventSource.CLOSED) {
+      // the server refused the stream (e.g. the session ended): getJSON sends a 401 to sign-in
+      getJSON('/api/session').then(() => setTimeout(connect, 2000), (err) => { live.textContent = err.message; });
+    }
+  };
 }
 
 let typing = null;

@@ -101,7 +101,7 @@ function start(root) {
         }
       }
       if (response.status === 401) {
-        data = { detail: 'you are signed out; sign in again in another tab (download the diagram first to keep your changes)' };
+        data = { detail: 'you are signed out: sign in again in another tab, then press the button here again (your changes stay in this page)' };
       }
       return { ok: response.ok, status: response.status, data };
     } catch (err) {
@@ -109,10 +109,24 @@ function start(root) {
     }
   }
 
-  function postFile(url, xml, filename) {
-    const form = new FormData();
-    form.append('file', new Blob([ xml ], { type: 'application/xml' }), filename);
-    return request(url, { method: 'POST', body: form, headers: { 'X-CSRF-Token': csrfToken() } });
+  async function postFile(url, xml, filename) {
+    const form = () => {
+      const data = new FormData();
+      data.append('file', new Blob([ xml ], { type: 'application/xml' }), filename);
+      return data;
+    };
+    const send = () => request(url, { method: 'POST', body: form(), headers: { 'X-CSRF-Token': csrfToken() } });
+    let result = await send();
+    if (result.status === 403 && /CSRF/.test(describeDetail(result.data, ''))) {
+      // signed in again in another tab: take the new session's token and send once more
+      const session = await request('/api/session');
+      const meta = document.querySelector('meta[name="csrf-token"]');
+      if (session.ok && session.data && session.data.csrf && meta) {
+        meta.setAttribute('content', session.data.csrf);
+        result = await send();
+      }
+    }
+    return result;
   }
 
   /** The id of the executable process on the canvas (or the first process), or ''. */

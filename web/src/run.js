@@ -265,7 +265,13 @@ function reportView(text) {
     el('table', { class: 'grid compact' }, el('tbody', {}, stages)));
 }
 
-async function selectStep(elementId, taskId) {
+function selectStep(elementId, taskId) {
+  showStep(elementId, taskId).catch((err) => {
+    document.getElementById('step-panel').replaceChildren(el('p', { class: 'error' }, `Could not load the step: ${err.message}`));
+  });
+}
+
+async function showStep(elementId, taskId) {
   const visits = state.run.steps.filter((s) => s.element_id === elementId && (!state.tab || s.process === state.tab || s.task_id === taskId));
   const chosen = taskId ?? visits[visits.length - 1]?.task_id;
   state.selected = { elementId, taskId: chosen };
@@ -344,7 +350,14 @@ function listen() {
     document.body.dataset.stream = 'ended';
   });
   source.onopen = () => { document.body.dataset.stream = 'open'; };
-  source.onerror = () => { if (document.body.dataset.stream !== 'ended') document.body.dataset.stream = 'reconnecting'; };
+  source.onerror = () => {
+    if (document.body.dataset.stream === 'ended') return;
+    document.body.dataset.stream = 'reconnecting';
+    if (source.readyState === EventSource.CLOSED) {
+      // refused (e.g. signed out): getJSON sends a 401 to sign-in, anything else retries
+      getJSON('/api/session').then(() => setTimeout(listen, 2000), (err) => console.warn(err.message));
+    }
+  };
 }
 
 viewer.on('element.click', (event) => {
