@@ -22,6 +22,7 @@ from typing import Protocol
 from pydantic import BaseModel, Field, computed_field
 
 MAX_BUCKET_S = 7 * 24 * 3600  # the largest bucket `run_series` accepts (one week)
+MAX_PREDICTION_PAIRS = 10_000  # the most (most recent) pairs `prediction_pairs` returns
 
 
 def _now() -> datetime:
@@ -73,6 +74,28 @@ class IterationOutcome(BaseModel):
     signature: str
     language: str
     helped: bool
+    at: datetime = Field(default_factory=_now)
+
+
+class CandidateOutcome(BaseModel):
+    """One candidate answer of a model group in a multi-model consensus step (or the one
+    answer of a single generation): whether its tests passed, and what the quality
+    prediction said beforehand.
+
+    `predicted` is the predicted pass probability (meant to be in [0, 1], not enforced;
+    None when no prediction was made); `agreement` is how far the consensus agreed with
+    this candidate (1.0 for a single generation). Both must be finite: InfluxDB cannot
+    store NaN or infinity, so such a value is a ValidationError here, not lost data later.
+    """
+
+    run_id: str
+    task_id: str
+    model_group: str
+    task_type: str = "unknown"
+    language: str
+    predicted: float | None = Field(default=None, allow_inf_nan=False)
+    passed: bool
+    agreement: float = Field(default=1.0, allow_inf_nan=False)
     at: datetime = Field(default_factory=_now)
 
 
@@ -171,6 +194,7 @@ class OutcomeStore(Protocol):
     async def record_step(self, outcome: StepOutcome) -> None: ...
     async def record_run(self, outcome: RunOutcome) -> None: ...
     async def record_iteration(self, outcome: IterationOutcome) -> None: ...
+    async def record_candidate(self, outcome: CandidateOutcome) -> None: ...
     async def pattern_stats(self, task_type: str, language: str) -> list[PatternStats]: ...
     async def iteration_stats(self, signature: str, language: str) -> tuple[int, int]:
         """(helped, total) improve iterations for this failure signature."""
@@ -185,6 +209,18 @@ class OutcomeStore(Protocol):
     async def model_latency(self, since: datetime) -> list[LatencyStat]:
         """Step outcomes at or after `since` with a non-empty model group, per model group;
         sorted by model group. See `LatencyStat` for the percentile definition."""
+        ...
+
+    async def candidate_stats(
+        self, model_group: str, task_type: str, language: str
+    ) -> tuple[int, int]:
+        """(passed, total) recorded candidates of exactly this model group, task type and
+        language."""
+        ...
+
+    async def prediction_pairs(self, since: datetime) -> list[tuple[float, bool]]:
+        """(predicted, passed) of the candidates recorded at or after `since` that have a
+        prediction, oldest first; at most `MAX_PREDICTION_PAIRS`, the most recent ones."""
         ...
 
     async def flush(self) -> None: ...

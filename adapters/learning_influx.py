@@ -11,6 +11,8 @@ Measurements (tags are indexed strings, fields are values):
 - `run`: tags pattern, language, task_type; fields success (bool), duration_ms, tokens_in,
   tokens_out, iterations, score, run_id.
 - `iteration`: tags signature, language; fields helped (bool), run_id.
+- `candidate`: tags model_group, task_type, language; fields predicted (absent when None),
+  passed (bool), agreement, run_id, task_id.
 
 Booleans stay booleans: counts use `count(success)` with `WHERE success = true` and
 `... = false` (two statements in one request), not a duplicated integer field.
@@ -53,6 +55,8 @@ import httpx
 from influxdb_client import Point, WritePrecision
 
 from adapters.learning import (
+    MAX_PREDICTION_PAIRS,
+    CandidateOutcome,
     IterationOutcome,
     LatencyStat,
     LearningUnavailable,
@@ -104,6 +108,22 @@ _ITERATION_STATS = (
     ' AND "language" = $language AND "helped" = true;'
     ' SELECT count("helped") FROM "iteration" WHERE "signature" = $signature'
     ' AND "language" = $language'
+)
+
+_CANDIDATE_STATS = (
+    'SELECT count("passed") FROM "candidate" WHERE "model_group" = $model_group'
+    ' AND "task_type" = $task_type AND "language" = $language AND "passed" = true;'
+    ' SELECT count("passed") FROM "candidate" WHERE "model_group" = $model_group'
+    ' AND "task_type" = $task_type AND "language" = $language'
+)
+# InfluxQL has no IS NOT NULL: a comparison is false for a point without the field, and
+# `predicted` is always finite (CandidateOutcome), so this keeps exactly the points that have
+# one. Without GROUP BY the series merge into one, in time order, so LIMIT takes the most
+# recent points of all of them. `{limit}` is MAX_PREDICTION_PAIRS (LIMIT takes no parameter).
+_PREDICTION_PAIRS = (
+    'SELECT "predicted", "passed" FROM "candidate" WHERE time >= $since AND time <= $until'
+    ' AND ("predicted" >= 0 OR "predicted" < 0)'
+    " ORDER BY time DESC LIMIT {limit}"
 )
 
 
@@ -212,6 +232,20 @@ class InfluxOutcomeStore:
             .tag("language", _tag_value(outcome.language))
             .field("helped", bool(outcome.helped))
             .field("run_id", _text(outcome.run_id))
+        )
+        self._append(point, outcome.at)
+
+    async def record_candidate(self, outcome: CandidateOutcome) -> None:
+        point = (
+            Point("candidate")
+            .tag("model_group", _tag_value(outcome.model_group))
+            .tag("task_type", _tag_value(outcome.task_type))
+            .tag("language", _tag_value(outcome.language))
+            .field("predicted", None if outcome.predicted is None else float(outcome.predicted))
+            .field("passed", bool(outcome.passed))
+            .field("agreement", float(outcome.agreement))
+            .field("run_id", _text(outcome.run_id))
+            .field("task_id", _text(outcome.task_id))
         )
         self._append(point, outcome.at)
 
@@ -486,6 +520,36 @@ class InfluxOutcomeStore:
                     )
                 )
         return sorted(stats, key=lambda s: s.model_group)
+
+    async def candidate_stats(
+        self, model_group: str, task_type: str, language: str
+    ) -> tuple[int, int]:
+        params = {
+            "model_group": _tag_value(model_group),
+            "task_type": _tag_value(task_type),
+            "language": _tag_value(language),
+        }
+        passed, total = await self._query(_CANDIDATE_STATS, params)
+        return (
+            sum(_count(s) for s in passed.get("series", [])),
+            sum(_count(s) for s in total.get("series", [])),
+        )
+
+    async def prediction_pairs(self, since: datetime) -> list[tuple[float, bool]]:
+        params = {"since": _ns(since), "until": _MAX_TIME_NS}
+        [result] = await self._query(
+            _PREDICTION_PAIRS.format(limit=MAX_PREDICTION_PAIRS), params, epoch="ns"
+        )
+        rows: list[tuple[int, float, bool]] = []
+        for series in result.get("series", []):
+            columns = series.get("columns") or []
+            at, predicted = columns.index("time"), columns.index("predicted")
+            passed = columns.index("passed")
+            for row in series.get("values") or []:
+                if row[predicted] is not None and row[passed] is not None:
+                    rows.append((int(row[at]), float(row[predicted]), bool(row[passed])))
+        rows.sort(key=lambda r: r[0])  # oldest first (the server sent the newest first)
+        return [(p, ok) for _, p, ok in rows]
 
     async def _query(
         self, query: str, params: Mapping[str, str | int], *, epoch: str | None = None

@@ -25,6 +25,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.learning import (
+    MAX_PREDICTION_PAIRS,
+    CandidateOutcome,
     Correction,
     FailureFix,
     IterationOutcome,
@@ -123,6 +125,24 @@ learning_corrections = Table(
     Index("learning_corrections_run_idx", "run_id"),
 )
 
+# created by migration 0004
+learning_candidates = Table(
+    "learning_candidates",
+    learning_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Text, nullable=False),
+    Column("task_id", Text, nullable=False),
+    Column("model_group", Text, nullable=False),
+    Column("task_type", Text, nullable=False),
+    Column("language", Text, nullable=False),
+    Column("predicted", Float),
+    Column("passed", Boolean, nullable=False),
+    Column("agreement", Float, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index("learning_candidates_kind_idx", "model_group", "task_type", "language"),
+    Index("learning_candidates_at_idx", "at"),
+)
+
 
 class PostgresLearningStore:
     """Both learning roles on the run database (no extra server needed)."""
@@ -159,6 +179,9 @@ class PostgresLearningStore:
 
     async def record_iteration(self, outcome: IterationOutcome) -> None:
         await self._insert(learning_iterations, outcome.model_dump())
+
+    async def record_candidate(self, outcome: CandidateOutcome) -> None:
+        await self._insert(learning_candidates, outcome.model_dump())
 
     async def record_failure_fix(self, item: FailureFix) -> None:
         await self._insert(learning_fixes, item.model_dump())
@@ -258,6 +281,28 @@ class PostgresLearningStore:
             for group, calls, failures, mean, p95 in rows
         ]
         return sorted(stats, key=lambda s: s.model_group)
+
+    async def candidate_stats(
+        self, model_group: str, task_type: str, language: str
+    ) -> tuple[int, int]:
+        c = learning_candidates.c
+        q = select(
+            func.coalesce(func.sum(case((c.passed, 1), else_=0)), 0),
+            func.count(),
+        ).where(c.model_group == model_group, c.task_type == task_type, c.language == language)
+        [(passed, total)] = await self._query(q)
+        return int(passed), int(total)
+
+    async def prediction_pairs(self, since: datetime) -> list[tuple[float, bool]]:
+        c = learning_candidates.c
+        q = (
+            select(c.predicted, c.passed)
+            .where(c.at >= as_utc(since), c.predicted.is_not(None))
+            .order_by(c.at.desc(), c.id.desc())
+            .limit(MAX_PREDICTION_PAIRS)
+        )
+        rows = await self._query(q)
+        return [(float(predicted), bool(passed)) for predicted, passed in reversed(rows)]
 
     async def fixes_for(
         self, signatures: list[str], language: str, limit: int = 5

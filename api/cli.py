@@ -127,6 +127,20 @@ def learn_bench(ctx: typer.Context) -> None:
     raise typer.Exit(bench_main(list(ctx.args)))
 
 
+@app.command(
+    "eval",
+    add_help_option=False,
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def eval_command(ctx: typer.Context) -> None:
+    """Measure single model vs consensus vs consensus+loop on HumanEval (`--humaneval`)."""
+    from api.eval_bench import main as eval_main
+
+    _logging()
+    logging.getLogger().setLevel(logging.WARNING)
+    raise typer.Exit(eval_main(list(ctx.args)))
+
+
 @token_app.command("create")
 def token_create(
     role: Annotated[str, typer.Option(help="viewer, operator or admin")] = "operator",

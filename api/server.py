@@ -56,7 +56,7 @@ class WorkerThread(threading.Thread):
 
     def stop(self) -> None:
         """Cancel the worker loop and wait for it."""
-        if self._loop is not None and self._task is not None:
+        if self._loop is not None and self._task is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._task.cancel)
         self.join(timeout=15)
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from engine.errors import OperatorError
-from engine.tables import artifacts, blobs
+from engine.tables import artifacts, blobs, steps
 
 
 class RunStore:
@@ -85,6 +85,22 @@ class RunStore:
                 f"artifact {artifact_id} not found in run {self.run_id}", code="bad_reference"
             )
         return dict(row)
+
+    async def earlier_results(self) -> list[dict[str, Any]]:
+        """Results of this element's earlier completed visits in this run, oldest first."""
+        async with self.db.connect() as conn:
+            rows = await conn.execute(
+                select(steps.c.result)
+                .where(
+                    steps.c.run_id == self.run_id,
+                    steps.c.element_id == self.element_id,
+                    steps.c.task_id != self.task_id,
+                    steps.c.state == "completed",
+                    steps.c.result.is_not(None),
+                )
+                .order_by(steps.c.finished_at)
+            )
+        return [r[0] for r in rows if isinstance(r[0], dict)]
 
 
 def _uuid(value: str) -> UUID:

@@ -17,7 +17,7 @@ from engine.migrate import upgrade
 from engine.operators import OperatorRegistry
 from engine.ops import OPERATORS
 from engine.prompts import PromptLibrary
-from engine.runs import RunService
+from engine.runs import RunDefaults, RunService
 from engine.settings import Settings
 from engine.state import WorkflowCodec
 from engine.step_runner import StepRunner
@@ -86,8 +86,24 @@ def build_engine(settings: Settings, database: Database, *, pool_size: int = 10)
     catalog = DiagramCatalog(
         db, known_operators=OPERATORS.names(), allow_scripts=settings.allow_scripts
     )
-    runs = RunService(db, catalog, WorkflowCodec())
     models = ModelRouter(load_models_config(settings.models_file))
+    known = frozenset(models.groups())
+    wanted = [g.strip() for g in settings.consensus_groups.split(",") if g.strip()]
+    groups = [g for g in wanted if g in known]
+    if len(groups) < len(wanted):
+        log.warning(
+            "WEAVERGEN_CONSENSUS_GROUPS names %s, which %s does not define; consensus uses %s",
+            ", ".join(g for g in wanted if g not in known),
+            settings.models_file,
+            ", ".join(groups) or "coder",
+        )
+    defaults = RunDefaults(
+        groups=tuple(groups or ["coder"]),
+        consensus=settings.quick_consensus,
+        max_iterations=settings.max_iterations,
+        known_groups=known,
+    )
+    runs = RunService(db, catalog, WorkflowCodec(), defaults)
     prompts = PromptLibrary(settings.templates_dir)
     toolchain = Toolchain.at(settings.toolchain_dir)
     mesh = ValidationMesh(

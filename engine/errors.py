@@ -15,6 +15,12 @@ class EngineError(Exception):
         self.message = message
 
 
+class BadRequest(EngineError):
+    """A request that names something this server does not have (e.g. a model group)."""
+
+    status_code = 422
+
+
 class NotFound(EngineError):
     """A run, diagram, task or incident that does not exist."""
 

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.exceptions import SpiffWorkflowException
@@ -28,7 +28,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from engine.catalog import DiagramCatalog
-from engine.errors import Conflict, NotFound, OperatorError
+from engine.errors import BadRequest, Conflict, NotFound, OperatorError
 from engine.expressions import evaluate
 from engine.queue import StepJob, enqueue_step, enqueue_wake
 from engine.specs import JobServiceTask
@@ -64,6 +64,54 @@ def _no_nul(text: str) -> str:
     return text
 
 
+class RunOptions(BaseModel):
+    """How to run a request; unset fields take the server's defaults (see `RunDefaults`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    groups: list[Annotated[str, StringConstraints(pattern=r"^[\w.-]{1,64}$")]] | None = Field(
+        None, min_length=1, max_length=8, description="model groups that answer in a consensus"
+    )
+    consensus: bool | None = Field(
+        None, description="generate with several model groups and a consensus (quick pattern)"
+    )
+    max_iterations: int | None = Field(
+        None, ge=0, le=20, description="bound of the improve loop; 0 = no improvement"
+    )
+    escalate: bool | None = Field(
+        None, description="ask a person about stuck code that nearly passes (false: give up)"
+    )
+
+
+@dataclass(frozen=True)
+class RunDefaults:
+    """The server's defaults for `RunOptions`, and the model groups it knows."""
+
+    groups: tuple[str, ...] = ("coder",)
+    consensus: bool = False
+    max_iterations: int = 3
+    escalate: bool = True
+    known_groups: frozenset[str] = frozenset()
+
+    def resolve(self, options: RunOptions) -> dict[str, Any]:
+        """The options a run's diagrams read (task data `options`), defaults filled in."""
+        groups = list(options.groups or self.groups)
+        unknown = [g for g in groups if self.known_groups and g not in self.known_groups]
+        if unknown:
+            raise BadRequest(
+                f"unknown model group(s) {', '.join(unknown)}; models.yaml defines "
+                f"{', '.join(sorted(self.known_groups))}"
+            )
+        return {
+            "groups": groups,
+            "consensus": self.consensus if options.consensus is None else options.consensus,
+            "max_iterations": self.max_iterations
+            if options.max_iterations is None
+            else options.max_iterations,
+            "escalate": self.escalate if options.escalate is None else options.escalate,
+        }
+
+
 class RunRequest(BaseModel):
     """What a user asks for."""
 
@@ -74,6 +122,15 @@ class RunRequest(BaseModel):
         Annotated[str, AfterValidator(_file_name)],
         Annotated[str, StringConstraints(max_length=200_000), AfterValidator(_no_nul)],
     ] = Field(default_factory=dict, max_length=50)
+    checks: dict[
+        Annotated[str, AfterValidator(_file_name)],
+        Annotated[str, StringConstraints(max_length=200_000), AfterValidator(_no_nul)],
+    ] = Field(
+        default_factory=dict,
+        max_length=20,
+        description="acceptance tests every validation runs with the code; not shown to models",
+    )
+    options: RunOptions = Field(default_factory=RunOptions)
 
 
 @dataclass
@@ -102,10 +159,17 @@ ChangeFn = Callable[[BpmnWorkflow, AsyncConnection, Any], Awaitable[Any]]
 class RunService:
     """The one place that changes runs."""
 
-    def __init__(self, db: AsyncEngine, catalog: DiagramCatalog, codec: WorkflowCodec) -> None:
+    def __init__(
+        self,
+        db: AsyncEngine,
+        catalog: DiagramCatalog,
+        codec: WorkflowCodec,
+        defaults: RunDefaults | None = None,
+    ) -> None:
         self.db = db
         self.catalog = catalog
         self.codec = codec
+        self.defaults = defaults or RunDefaults()
 
     # ---- starting -------------------------------------------------------------------------
 
@@ -113,10 +177,17 @@ class RunService:
         """Start a run of `orchestrate`, or of the pattern asked for, pinning diagram versions."""
         entry = request.pattern or "orchestrate"
         run_id = uuid.uuid4()
+        options = self.defaults.resolve(request.options)
         async with self.db.begin() as conn:
             pinned = await self.catalog.pin(conn, entry)
             specs = await self.catalog.specs(conn, pinned)
-            wf = self.codec.new_workflow(entry, specs, {"request": request.model_dump()})
+            # `groups` also at the top: multi-instance tasks loop over a variable name
+            data = {
+                "request": request.model_dump(),
+                "options": options,
+                "groups": options["groups"],
+            }
+            wf = self.codec.new_workflow(entry, specs, data)
             await conn.execute(
                 runs.insert().values(
                     id=run_id,

@@ -34,6 +34,12 @@ class Settings(BaseSettings):
     # a job whose worker stopped sending heartbeats this long ago is run again
     stalled_after_seconds: int = Field(15, validation_alias="WEAVERGEN_STALLED_AFTER_SECONDS")
     max_iterations: int = Field(3, validation_alias="WEAVERGEN_MAX_ITERATIONS")
+    # model groups that answer in a multi-model consensus (standard always, quick if enabled)
+    consensus_groups: str = Field(
+        "coder,coder-b,coder-c", validation_alias="WEAVERGEN_CONSENSUS_GROUPS"
+    )
+    # quick generates with a consensus too (a run may override with options.consensus)
+    quick_consensus: bool = Field(False, validation_alias="WEAVERGEN_QUICK_CONSENSUS")
     validation_timeout_seconds: float = Field(60.0, validation_alias="WEAVERGEN_VALIDATION_TIMEOUT")
     # sandbox tools (a venv on Debian's python3, eslint); world-readable, made by make install
     toolchain_dir: Path = Field(

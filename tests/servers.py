@@ -129,7 +129,7 @@ def write_models(path: Path, standin_port: int) -> Path:
     groups = "".join(
         f"  {g}:\n    deployments:\n      - id: {g}-standin-1\n        model: hosted_vllm/{g}\n"
         f"        api_base: http://127.0.0.1:{standin_port}/v1\n"
-        for g in ("coder", "reviewer", "classifier")
+        for g in ("coder", "coder-b", "coder-c", "reviewer", "classifier")
     )
     path.write_text(
         "settings:\n  timeout_seconds: 20\n  num_retries: 1\n  max_in_flight: 32\n"

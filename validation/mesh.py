@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 
 from adapters.sandbox import Limits, Sandbox
 from validation import golang, javascript, python
 from validation.report import Finding, StageResult, ValidationReport
 from validation.stages import Stage, StageContext
 from validation.toolchain import Toolchain
+
+TESTS = "tests"  # the expensive stage; everything before it is cheap
 
 LANGUAGES: dict[str, list[Stage]] = {
     "python": python.STAGES,
@@ -33,10 +36,31 @@ class ValidationMesh:
         self.limits = limits or Limits()
         self.languages = languages or LANGUAGES
 
+    def cheap_stages(self, language: str) -> set[str]:
+        """The stages that run before the tests (syntax, lint, types, security, build...)."""
+        return {s.name for s in self.languages.get(language, []) if s.name != TESTS}
+
+    def merge(self, language: str, reports: list[ValidationReport]) -> ValidationReport:
+        """One report from partial runs (e.g. cheap stages, then tests): per stage, the first
+        result that was not skipped."""
+        stages = self.languages[language]
+        results = []
+        for i in range(len(stages)):
+            ran = [r.stages[i] for r in reports if r.stages[i].status != "skipped"]
+            results.append(ran[0] if ran else reports[-1].stages[i])
+        duration = sum(r.duration_ms for r in reports)
+        return _report(language, stages, results, duration)
+
     async def validate(
-        self, language: str, files: dict[str, str], *, only: set[str] | None = None
+        self,
+        language: str,
+        files: dict[str, str],
+        *,
+        only: set[str] | None = None,
+        before_tests: Callable[[list[StageResult]], Awaitable[bool]] | None = None,
     ) -> ValidationReport:
-        """Validate `files`; `only` limits the run to the named stages (others skipped)."""
+        """Validate `files`; `only` limits the run to the named stages (others skipped);
+        `before_tests` sees the cheap stages' results and may skip the tests (False)."""
         start = time.perf_counter()
         stages = self.languages.get(language)
         if stages is None:
@@ -84,6 +108,16 @@ class ValidationMesh:
                         )
                     )
                     continue
+                if stage.name == TESTS and before_tests is not None:
+                    if not await before_tests(results):
+                        results.append(
+                            StageResult(
+                                name=stage.name,
+                                status="skipped",
+                                detail="skipped on the quality prediction",
+                            )
+                        )
+                        continue
                 result = await stage.run(ctx)
                 results.append(result)
                 if stage.gate and result.status != "passed":

@@ -9,4 +9,4 @@ from engine.operators import OperatorRegistry
 
 OPERATORS = OperatorRegistry()
 
-from engine.ops import decide, finish, intent, llm, memory, validate  # noqa: E402,F401
+from engine.ops import consensus, decide, finish, intent, llm, memory, validate  # noqa: E402,F401

@@ -129,10 +129,26 @@ async def decide_pattern(inputs: PatternInput, ctx: StepContext) -> dict[str, An
 
 
 class NextInput(BaseModel):
-    """The validation result and the loop bound."""
+    """The validation result, the loop bound and whether a person may be asked."""
 
     report: dict[str, Any]
-    max_iterations: int = Field(3, ge=1, le=20)
+    max_iterations: int = Field(3, ge=0, le=20, description="improve iterations at most")
+    escalate: bool = Field(True, description="stuck code that nearly passes goes to a person")
+
+
+NO_GAIN_ITERATIONS = 2  # the loop has converged when this many improve iterations gained nothing
+MIN_GAIN = 0.01  # a score must rise by at least this to count as an improvement
+
+
+def converged(scores: list[float]) -> bool:
+    """True when each of the last `NO_GAIN_ITERATIONS` iterations failed to beat the best
+    score before it (scores: one per validation, oldest first)."""
+    if len(scores) <= NO_GAIN_ITERATIONS:
+        return False
+    for i in range(len(scores) - NO_GAIN_ITERATIONS, len(scores)):
+        if scores[i] >= max(scores[:i]) + MIN_GAIN:
+            return False
+    return True
 
 
 @OPERATORS.register("decide.next", NextInput, decision=True)
@@ -142,10 +158,17 @@ async def decide_next(inputs: NextInput, ctx: StepContext) -> dict[str, Any]:
     iteration = ctx.visit
     report = inputs.report
     passed = bool(report.get("passed"))
+    score = float(report.get("score") or 0.0)
     sigs = signatures(report.get("findings") or [])
+    earlier = [
+        float((r.get("evidence") or {}).get("score") or 0.0)
+        for r in await ctx.store.earlier_results()
+    ]
+    scores = [*earlier, score]
     evidence: dict[str, Any] = {
         "passed": passed,
         "score": report.get("score"),
+        "scores": scores,
         "iteration": iteration,
         "max_iterations": inputs.max_iterations,
         "findings": len(report.get("findings") or []),
@@ -172,25 +195,32 @@ async def decide_next(inputs: NextInput, ctx: StepContext) -> dict[str, Any]:
     hopeless = (
         chance is not None and chance < 0.1 and evidence["history"]["iterations"] >= (min_evidence)
     )
-    score = float(report.get("score") or 0.0)
-    stuck = iteration >= inputs.max_iterations or hopeless
+    # iterations done so far = validations - 1; the bound counts improve iterations
+    bound_reached = iteration > inputs.max_iterations
+    no_gain = converged(scores)
+    stuck = bound_reached or hopeless or no_gain
     if passed:
         choice, why, confidence = "accept", "validation passed", 1.0
-    elif stuck and score >= ESCALATE_SCORE:
+    elif stuck and inputs.escalate and score >= ESCALATE_SCORE:
         choice = "escalate"
-        why = f"score {score:.2f} is close; a person decides after {iteration} iteration(s)" + (
+        why = f"score {score:.2f} is close; a person decides after {iteration} validation(s)" + (
             " (more iterations have rarely helped)" if hopeless else ""
         )
         confidence = score
-    elif iteration >= inputs.max_iterations:
-        choice, why = "reject", f"validation still failing after {iteration} iterations"
+    elif no_gain:
+        choice = "reject"
+        why = f"converged: the last {NO_GAIN_ITERATIONS} iterations brought no improvement"
+        confidence = 1.0
+    elif bound_reached:
+        choice = "reject"
+        why = f"validation still failing after {inputs.max_iterations} improve iteration(s)"
         confidence = 1.0
     elif hopeless:
         choice, why = "reject", "another iteration has almost never helped with these failures"
         confidence = 1 - float(chance or 0)
     else:
         choice = "improve"
-        why = f"validation failed; iteration {iteration} of {inputs.max_iterations}"
+        why = f"validation failed; improve iteration {iteration} of {inputs.max_iterations}"
         confidence = float(chance) if chance is not None else 0.5
     evidence["rule"] = why
     return {

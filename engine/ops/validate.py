@@ -1,18 +1,28 @@
-"""`validate.code`: run the validation mesh over files produced by earlier steps."""
+"""`validate.code`: run the validation mesh over files produced by earlier steps.
+
+Before the tests (the expensive stage) run, the quality prediction estimates from the cheap
+stages' findings and the model group's history how likely the code is to pass; the estimate
+is stored with the step and, with the outcome, in the learning store.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import BaseModel, Field
 
+from adapters.learning import CandidateOutcome, LearningUnavailable
 from adapters.sandbox import SandboxUnavailable
 from engine.errors import OperatorError, RetryableOperatorError
 from engine.operators import StepContext
 from engine.ops import OPERATORS
-from engine.ops.files import files_of
+from engine.ops.files import artifact_ids, files_of
+from engine.ops.intent import rules
+from engine.quality import Signals, predict, signals_from_report
 from engine.telemetry import tracer
 from validation.mesh import ValidationMesh
+from validation.report import StageResult, ValidationReport
 
 
 class ValidateInput(BaseModel):
@@ -21,17 +31,79 @@ class ValidateInput(BaseModel):
     files: list[Any] = Field(min_length=1)
 
 
-@OPERATORS.register("validate.code", ValidateInput)
-async def validate_code(inputs: ValidateInput, ctx: StepContext) -> dict[str, Any]:
-    """Validate the files in the sandbox; the full report is stored as an artifact."""
-    files = await files_of(inputs.files, ctx)
+def task_type(ctx: StepContext) -> str:
+    """The request's task type (rules only: cheap and the same in every step)."""
+    return str(rules(str(ctx.request.get("text", "")))["task_type"])
+
+
+async def history(ctx: StepContext, model_group: str) -> tuple[int, int]:
+    """(passed, total) of this model group's earlier candidates for this kind of task."""
+    if not model_group:
+        return (0, 0)
+    try:
+        stats: tuple[int, int] = await ctx.services["learning"].outcomes.candidate_stats(
+            model_group, task_type(ctx), ctx.request["language"]
+        )
+        return stats
+    except LearningUnavailable:
+        return (0, 0)  # no history: the prediction falls back to its base rate
+
+
+async def record_candidate(
+    ctx: StepContext,
+    model_group: str,
+    predicted: float | None,
+    report: ValidationReport,
+    *,
+    agreement: float = 1.0,
+) -> None:
+    """Keep a candidate's outcome when its tests ran (the label the prediction learns from)."""
+    if not model_group or not tests_ran(report):
+        return
+    await ctx.services["learning"].outcomes.record_candidate(
+        CandidateOutcome(
+            run_id=str(ctx.run_id),
+            task_id=str(ctx.task_id),
+            model_group=model_group,
+            task_type=task_type(ctx),
+            language=ctx.request["language"],
+            predicted=predicted,
+            passed=tests_passed(report),
+            agreement=agreement,
+        )
+    )
+
+
+def tests_ran(report: ValidationReport) -> bool:
+    return any(s.name == "tests" and s.status not in ("skipped",) for s in report.stages)
+
+
+def tests_passed(report: ValidationReport) -> bool:
+    """The tests ran, found at least one test, and all passed."""
+    return (
+        tests_ran(report) and report.tests_total > 0 and report.tests_passed == report.tests_total
+    )
+
+
+async def run_mesh(
+    ctx: StepContext,
+    files: dict[str, str],
+    *,
+    only: set[str] | None = None,
+    before_tests: Callable[[list[StageResult]], Awaitable[bool]] | None = None,
+) -> ValidationReport:
+    """The mesh over `files` plus the request's acceptance checks, with errors mapped to
+    operator errors (bad files, no sandbox: final; a crashed sandbox: retryable)."""
     mesh: ValidationMesh = ctx.services["validation"]
     language = ctx.request["language"]
+    checks = ctx.request.get("checks") or {}
     with tracer.start_as_current_span(
         f"validate {language}", attributes={"weavergen.language": language}
     ) as span:
         try:
-            report = await mesh.validate(language, files)
+            report = await mesh.validate(
+                language, {**files, **checks}, only=only, before_tests=before_tests
+            )
         except ValueError as exc:  # a file name that would leave the work dir
             raise OperatorError(f"step {ctx.element_id}: {exc}", code="bad_files") from None
         except SandboxUnavailable as exc:
@@ -51,8 +123,17 @@ async def validate_code(inputs: ValidateInput, ctx: StepContext) -> dict[str, An
                 "weavergen.tests_total": report.tests_total,
             }
         )
+    return report
+
+
+async def summarize(
+    ctx: StepContext, report: ValidationReport, name: str | None = None
+) -> dict[str, Any]:
+    """Store the full report as an artifact; the small summary goes into task data."""
     report_id = await ctx.store.put_artifact(
-        f"reports/{ctx.element_id}-{ctx.visit}.json", report.model_dump_json(indent=2), "report"
+        name or f"reports/{ctx.element_id}-{ctx.visit}.json",
+        report.model_dump_json(indent=2),
+        "report",
     )
     findings = [f.model_dump(exclude_none=True) for f in report.findings()][:20]
     return {
@@ -65,3 +146,61 @@ async def validate_code(inputs: ValidateInput, ctx: StepContext) -> dict[str, An
         "tests_passed": report.tests_passed,
         "tests_total": report.tests_total,
     }
+
+
+def _reusable(items: list[Any]) -> dict[str, Any] | None:
+    """A consensus result carries the validation of exactly these files: use it."""
+    if len(items) != 1 or not isinstance(items[0], dict):
+        return None
+    done = items[0].get("validation")
+    if isinstance(done, dict) and done.get("files") == artifact_ids(items[0]):
+        return done
+    return None
+
+
+def gate_failed_signals(known: tuple[int, int]) -> Signals:
+    """Signals of code that does not parse or build (no later stage ran)."""
+    return Signals(
+        gate_failed=True,
+        lint_errors=0,
+        type_errors=0,
+        security_errors=0,
+        agreement=1.0,
+        candidates=1,
+        history_passed=known[0],
+        history_total=known[1],
+    )
+
+
+@OPERATORS.register("validate.code", ValidateInput)
+async def validate_code(inputs: ValidateInput, ctx: StepContext) -> dict[str, Any]:
+    """Validate the files in the sandbox; the full report is stored as an artifact."""
+    done = _reusable(inputs.files)
+    if done is not None:
+        return {**done["summary"], "reused_from": done["step"]}
+    files = await files_of(inputs.files, ctx)
+    group = next(
+        (
+            str(i["model_group"])
+            for i in inputs.files
+            if isinstance(i, dict) and i.get("model_group")
+        ),
+        "",
+    )
+    known = await history(ctx, group)
+    prediction: dict[str, Any] = {}
+
+    async def predict_first(cheap: list[StageResult]) -> bool:
+        partial = ValidationReport(
+            language=ctx.request["language"], passed=False, score=0.0, stages=cheap
+        )
+        p, terms = predict(signals_from_report(partial, history=known))
+        prediction.update(predicted=p, terms=terms, history=list(known))
+        return True  # one candidate: its tests always run; the estimate is recorded
+
+    report = await run_mesh(ctx, files, before_tests=predict_first)
+    if not prediction:  # a gate failed before the tests: the estimate from that
+        p, terms = predict(gate_failed_signals(known))
+        prediction.update(predicted=p, terms=terms, history=list(known))
+    await record_candidate(ctx, group, prediction["predicted"], report)
+    return {**await summarize(ctx, report), "prediction": prediction}

@@ -9,10 +9,13 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from adapters.database import create_engine
 from adapters.learning import (
     MAX_BUCKET_S,
+    MAX_PREDICTION_PAIRS,
+    CandidateOutcome,
     Correction,
     FailureFix,
     IterationOutcome,
@@ -293,6 +296,191 @@ async def test_model_latency_per_model_group(outcome_store: Any) -> None:
     ]
 
 
+async def test_candidate_stats_per_model_group_task_type_and_language(outcome_store: Any) -> None:
+    tag = _tag()
+    coder, fast = f"{tag}-coder", f"{tag}-fast"
+    function, bug_fix = f"function_{tag}", f"bug_fix_{tag}"
+    # (model group, task type, language, passed, predicted)
+    candidates: list[tuple[str, str, str, bool, float | None]] = [
+        (coder, function, "python", True, 0.9),
+        (coder, function, "python", True, None),
+        (coder, function, "python", False, 0.8),
+        (coder, function, "python", True, 0.6),
+        (coder, function, "go", False, 0.4),
+        (coder, function, "go", False, None),
+        (coder, bug_fix, "python", True, 0.5),
+        (fast, function, "python", False, 0.3),
+        (fast, function, "python", False, 0.2),
+        (fast, function, "python", True, None),
+        (fast, bug_fix, "go", True, 0.7),
+        (fast, bug_fix, "go", True, 0.1),
+    ]
+    random.Random(3).shuffle(candidates)  # recording order must not matter
+    at = datetime.now(UTC)
+    for i, (group, task_type, language, passed, predicted) in enumerate(candidates):
+        await outcome_store.record_candidate(
+            CandidateOutcome(
+                run_id=f"c{i // 3}-{tag}",  # three candidates per consensus step
+                task_id=f"t{i // 3}",
+                model_group=group,
+                task_type=task_type,
+                language=language,
+                predicted=predicted,
+                passed=passed,
+                agreement=(i % 3 + 1) / 3,
+                at=at if i % 2 else at - timedelta(days=400),  # every time counts
+            )
+        )
+    # the default task type is "unknown"; an empty model group is a group of its own
+    await outcome_store.record_candidate(
+        CandidateOutcome(
+            run_id=f"u-{tag}", task_id="t", model_group=coder, language="python", passed=True
+        )
+    )
+    await outcome_store.record_candidate(
+        CandidateOutcome(
+            run_id=f"e-{tag}",
+            task_id="t",
+            model_group="",
+            task_type=function,
+            language="python",
+            passed=False,
+        )
+    )
+    await outcome_store.flush()
+    expected = {
+        (coder, function, "python"): (3, 4),
+        (coder, function, "go"): (0, 2),
+        (coder, bug_fix, "python"): (1, 1),
+        (coder, bug_fix, "go"): (0, 0),
+        (coder, "unknown", "python"): (1, 1),
+        ("", function, "python"): (0, 1),
+        (fast, function, "python"): (1, 3),
+        (fast, function, "go"): (0, 0),
+        (fast, bug_fix, "python"): (0, 0),
+        (fast, bug_fix, "go"): (2, 2),
+        (f"{tag}-never", function, "python"): (0, 0),
+        (tag, function, "python"): (0, 0),  # exactly the group, not a prefix of it
+    }
+    for (group, task_type, language), counts in expected.items():
+        got = await outcome_store.candidate_stats(group, task_type, language)
+        assert got == counts, (group, task_type, language)
+    assert outcome_store.health().dropped == 0
+
+
+# far after every other test's records: prediction_pairs has no filter but `since`
+FUTURE = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+async def test_prediction_pairs_since_oldest_first_without_none(outcome_store: Any) -> None:
+    tag = _tag()
+    start = FUTURE + timedelta(hours=random.randrange(100_000))  # ~11 years of unique starts
+    minute = timedelta(minutes=1)
+    # (at, predicted, passed, model group, task type, language): several series in InfluxDB
+    candidates: list[tuple[datetime, float | None, bool, str, str, str]] = [
+        (start - timedelta(microseconds=1), 0.9, True, "a", "function", "python"),  # before
+        (start, 0.25, False, "a", "function", "python"),  # exactly at `since`
+        (start + minute, None, True, "a", "function", "python"),  # no prediction
+        (start + 2 * minute, 0.7333333333333333, True, "b", "bug_fix", "python"),
+        (start + 3 * minute, 1.0, True, "a", "function", "go"),
+        (start + 4 * minute, None, False, "b", "function", "python"),
+        (start + 5 * minute, 0.0, False, "b", "function", "go"),
+        (start + 6 * minute, 1e-9, True, "", "unknown", "python"),  # no model group
+    ]
+    random.Random(5).shuffle(candidates)
+    for i, (at, predicted, passed, group, task_type, language) in enumerate(candidates):
+        await outcome_store.record_candidate(
+            CandidateOutcome(
+                run_id=f"p{i}-{tag}",
+                task_id=f"t{i}",
+                model_group=f"{tag}-{group}" if group else "",
+                task_type=task_type,
+                language=language,
+                predicted=predicted,
+                passed=passed,
+                at=at,
+            )
+        )
+    await outcome_store.flush()
+    pairs = [(0.25, False), (0.7333333333333333, True), (1.0, True), (0.0, False), (1e-9, True)]
+    got = await outcome_store.prediction_pairs(start)
+    assert got == pairs
+    assert all(type(p) is float and type(ok) is bool for p, ok in got)
+    assert await outcome_store.prediction_pairs(start - timedelta(microseconds=1)) == [
+        (0.9, True),
+        *pairs,
+    ]
+    # another time zone names the same instant; a naive `since` is UTC
+    since = (start + 2 * minute).astimezone(timezone(timedelta(hours=-5)))
+    assert await outcome_store.prediction_pairs(since) == pairs[1:]
+    since = (start + 3 * minute + timedelta(microseconds=1)).replace(tzinfo=None)
+    assert await outcome_store.prediction_pairs(since) == pairs[3:]
+    assert await outcome_store.prediction_pairs(start + 7 * minute) == []
+    assert outcome_store.health().dropped == 0
+
+
+async def test_prediction_pairs_keep_the_most_recent(outcome_store: Any) -> None:
+    group = f"{_tag()}-bound"
+    start = FUTURE + timedelta(days=20 * 365 + random.randrange(10_000))  # after the test above
+    n = MAX_PREDICTION_PAIRS + 5
+    for i in range(n):
+        await outcome_store.record_candidate(
+            CandidateOutcome(
+                run_id=f"b{i}-{group}",
+                task_id="t",
+                model_group=group,
+                language="python",
+                predicted=i / n,
+                passed=i % 2 == 0,
+                at=start + timedelta(seconds=i),
+            )
+        )
+        if i % 1000 == 999:
+            await outcome_store.flush()  # (InfluxDB's buffer holds 10 000 points)
+    # the newest candidates have no prediction: they do not take places within the bound
+    for i in range(n, n + 3):
+        await outcome_store.record_candidate(
+            CandidateOutcome(
+                run_id=f"b{i}-{group}",
+                task_id="t",
+                model_group=group,
+                language="python",
+                passed=False,
+                at=start + timedelta(seconds=i),
+            )
+        )
+    await outcome_store.flush()
+    assert await outcome_store.candidate_stats(group, "unknown", "python") == ((n + 1) // 2, n + 3)
+    got = await outcome_store.prediction_pairs(start)
+    assert got == [(i / n, i % 2 == 0) for i in range(5, n)]
+    assert outcome_store.health().dropped == 0
+
+
+def test_candidate_numbers_must_be_finite() -> None:
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(ValidationError):
+            CandidateOutcome(
+                run_id="r",
+                task_id="t",
+                model_group="g",
+                language="python",
+                predicted=bad,
+                passed=True,
+            )
+        with pytest.raises(ValidationError):
+            CandidateOutcome(
+                run_id="r",
+                task_id="t",
+                model_group="g",
+                language="python",
+                agreement=bad,
+                passed=True,
+            )
+    outcome = CandidateOutcome(run_id="r", task_id="t", model_group="g", language="py", passed=0)
+    assert (outcome.task_type, outcome.predicted, outcome.agreement) == ("unknown", None, 1.0)
+    assert outcome.passed is False and outcome.at.tzinfo is not None
+
+
 @pytest.fixture(params=["postgres", "influxdb"])
 async def unreachable_outcome_store(request: pytest.FixtureRequest) -> AsyncIterator[Any]:
     """An outcome store whose server is not there (nothing listens on the port)."""
@@ -314,6 +502,22 @@ async def test_dashboard_queries_raise_learning_unavailable(unreachable_outcome_
         await unreachable_outcome_store.run_series(BASE, 3600)
     with pytest.raises(LearningUnavailable):
         await unreachable_outcome_store.model_latency(BASE)
+
+
+async def test_candidate_queries_raise_learning_unavailable(unreachable_outcome_store: Any) -> None:
+    with pytest.raises(LearningUnavailable):
+        await unreachable_outcome_store.candidate_stats("coder", "function", "python")
+    with pytest.raises(LearningUnavailable):
+        await unreachable_outcome_store.prediction_pairs(BASE)
+    # recording never raises: the candidate is buffered (InfluxDB) or counted as lost
+    await unreachable_outcome_store.record_candidate(
+        CandidateOutcome(
+            run_id="r", task_id="t", model_group="coder", language="python", passed=True
+        )
+    )
+    await unreachable_outcome_store.flush()
+    health = unreachable_outcome_store.health()
+    assert not health.healthy and health.buffered + health.dropped == 1
 
 
 async def test_fixes_for_signatures_newest_first(knowledge_store: Any) -> None:

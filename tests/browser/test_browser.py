@@ -66,6 +66,9 @@ def test_editor_marks_errors_then_saves_a_fixed_version(
     assert 'name="Implement it (edited in the browser)"' in xml
     assert 'serviceTaskOperator id="llm.generate"' in xml and 'llm.generat"' not in xml
     assert saved["versions"][-1]["created_by"] == "local-cli"
+    # loop references to task-data variables survive the editor (bpmn-moddle drops them)
+    assert "<bpmn:loopDataInputRef>groups</bpmn:loopDataInputRef>" in xml
+    assert "<bpmn:loopDataOutputRef>candidates</bpmn:loopDataOutputRef>" in xml
 
 
 def test_run_from_form_is_watched_live_to_the_end(browser_env: dict[str, str]) -> None:

@@ -14,6 +14,7 @@ import { BpmnPropertiesPanelModule, BpmnPropertiesProviderModule } from 'bpmn-js
 import spiffworkflowDescriptor from './editor/moddle.json';
 import WeaverGenPropertiesModule from './editor/provider.js';
 import { createProblemView } from './editor/markers.js';
+import { isKeptRefWarning, readLoopRefs, restoreLoopRefs } from './editor/loopRefs.js';
 
 const body = document.body;
 const editor = document.getElementById('editor');
@@ -162,7 +163,7 @@ function start(root) {
       const { xml } = await modeler.saveXML({ format: true });
       // moddle writes ' in attributes as &#39;; attributes are always "…"-quoted, so the
       // plain apostrophe is equivalent and keeps Python expressions readable.
-      return xml.replace(/&#39;/g, '\'');
+      return restoreLoopRefs(xml, keptLoopRefs).replace(/&#39;/g, '\'');
     } catch (err) {
       return null;
     }
@@ -207,12 +208,17 @@ function start(root) {
     }
   }
 
+  // multi-instance loop references to task-data variables, kept across import and export
+  let keptLoopRefs = new Map();
+
   /** Import XML; returns { ok, warnings } or { ok: false, error }. */
   async function importXml(xml) {
     delete body.dataset.editorReady;
     problems.clear();
     try {
-      const { warnings } = await modeler.importXML(xml);
+      keptLoopRefs = readLoopRefs(xml);
+      const imported = await modeler.importXML(xml);
+      const warnings = (imported.warnings || []).filter((w) => !isKeptRefWarning(w, keptLoopRefs));
       fitViewport();
       body.dataset.editorReady = 'true';
       updateDownload();
