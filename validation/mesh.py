@@ -108,16 +108,19 @@ class ValidationMesh:
                         )
                     )
                     continue
-                if stage.name == TESTS and before_tests is not None:
-                    if not await before_tests(results):
-                        results.append(
-                            StageResult(
-                                name=stage.name,
-                                status="skipped",
-                                detail="skipped on the quality prediction",
-                            )
+                if (
+                    stage.name == TESTS
+                    and before_tests is not None
+                    and not await before_tests(results)
+                ):
+                    results.append(
+                        StageResult(
+                            name=stage.name,
+                            status="skipped",
+                            detail="skipped on the quality prediction",
                         )
-                        continue
+                    )
+                    continue
                 result = await stage.run(ctx)
                 results.append(result)
                 if stage.gate and result.status != "passed":
