@@ -243,7 +243,13 @@ async def evaluate(
     concurrency: int,
     accuracies: Sequence[float] | None,
 ) -> list[Summary]:
-    """Every problem under every strategy, `concurrency` runs at a time; progress on stderr."""
+    """Every problem under every strategy, `concurrency` runs at a time; progress on stderr.
+    One uncounted warm-up run first: the first model call of a process imports LiteLLM
+    (seconds), which would otherwise land in one run's latency."""
+    if problems:
+        warm = time.monotonic()
+        await run_problem(runs, judge, problems[0], strategies[0], models)
+        print(f"warm-up run: {time.monotonic() - warm:.1f} s (not counted)", file=sys.stderr)
     summaries = []
     for strategy in strategies:
         print(f"{strategy}: {len(problems)} problems", file=sys.stderr, flush=True)
@@ -301,7 +307,8 @@ def table(summaries: Sequence[Summary]) -> list[str]:
         if gen:
             lines.append(
                 f"{s.strategy}: parallel generation mean {sum(gen) / len(gen):.2f} s, "
-                f"max {max(gen):.2f} s; choosing (grouping, prediction, validation) mean "
+                f"median {sorted(gen)[len(gen) // 2]:.2f} s, max {max(gen):.2f} s; choosing "
+                f"(grouping, prediction, validation) mean "
                 f"{sum(choose) / max(1, len(choose)):.2f} s over {len(gen)} runs"
             )
     lines.append("pass@1 " + " ".join(f"{s.strategy}={s.pass_at_1:.3f}" for s in summaries))

@@ -6,6 +6,13 @@ or, with probability ``1 - accuracy``, with a broken variant: a small determinis
 mutation of the reference that fails the problem's tests. This is a replay of known
 material, not a model.
 
+Which problems a model answers correctly is stratified: in every block of ten consecutive
+problems (HumanEval/0-9, 10-19, ...) a model with accuracy ``a`` answers ``10·a`` of them
+with the reference (a seeded shuffle chooses which; a fractional remainder is one more
+with that probability), so over whole blocks the realized accuracy is the setting rather
+than a binomial draw around it. Different models, seeds and attempts (nonces) shuffle
+independently, so candidates of different models fail independently.
+
 ``python -m standin.humaneval --verify`` checks that every reference passes and every
 broken variant fails, for all 164 problems. ``--survivors`` prints the table of
 mutations that do not fail (kept in ``standin/humaneval_survivors.py``).
@@ -16,6 +23,8 @@ from __future__ import annotations
 import argparse
 import ast
 import hashlib
+import math
+import random
 import re
 import subprocess
 import sys
@@ -416,6 +425,22 @@ def draw(seed: int, model: str, task_id: str, nonce: str) -> tuple[float, int]:
     return uniform, selector
 
 
+BLOCK = 10  # problems per stratum
+
+
+def stratified_pass(seed: int, model: str, task_id: str, nonce: str, accuracy: float) -> bool:
+    """Whether this (model, problem, attempt) gets the reference, stratified per block."""
+    number = int(task_id.rsplit("/", 1)[-1])
+    block, slot = divmod(number, BLOCK)
+    key = f"{seed}\0{model_key(model)}\0{block}\0{nonce}".encode()
+    rng = random.Random(hashlib.sha256(key).digest())  # noqa: S311 - a replay, not secrets
+    order = list(range(BLOCK))
+    rng.shuffle(order)
+    whole = math.floor(accuracy * BLOCK + 1e-9)
+    passing = whole + (rng.random() < accuracy * BLOCK - whole)
+    return order.index(slot) < passing
+
+
 def format_reply(task_id: str, code: str) -> str:
     """Wrap solution code as a markdown reply with a `# file: solution.py` block."""
     entry = get_problem(task_id).entry_point
@@ -465,8 +490,8 @@ class HumanEvalReplay:
 
     def choose(self, model: str, task_id: str, nonce: str) -> ReplayAnswer:
         """Pick the reference or a broken variant for one request, deterministically."""
-        uniform, selector = draw(self.seed, model, task_id, nonce)
-        if uniform < self.accuracy_for(model):
+        _, selector = draw(self.seed, model, task_id, nonce)
+        if stratified_pass(self.seed, model, task_id, nonce, self.accuracy_for(model)):
             code = reference_solution(task_id)
             return ReplayAnswer(
                 task_id=task_id, correct=True, mutation=None, content=format_reply(task_id, code)

@@ -182,3 +182,18 @@ async def test_script_rules_come_before_replay_and_default_after(
     assert solution_file(reply_text(code))[0] == "solution.py"
     assert reply_text(classifier) == "no idea"
     assert reply_text(other) == "no idea"
+
+
+def test_accuracy_is_exact_over_each_block_of_ten() -> None:
+    from standin.humaneval import stratified_pass
+
+    for seed in range(3):
+        for model, accuracy in (("coder", 0.7), ("coder-b", 0.6), ("coder-c", 0.5)):
+            for block in range(4):
+                ids = [f"HumanEval/{block * 10 + i}" for i in range(10)]
+                hits = [stratified_pass(seed, model, t, "n:0", accuracy) for t in ids]
+                assert sum(hits) == round(accuracy * 10)
+    first = [stratified_pass(0, "coder", f"HumanEval/{i}", "n:0", 0.5) for i in range(40)]
+    again = [stratified_pass(0, "coder", f"HumanEval/{i}", "n:1", 0.5) for i in range(40)]
+    other = [stratified_pass(0, "coder-b", f"HumanEval/{i}", "n:0", 0.5) for i in range(40)]
+    assert first != again and first != other  # attempts and models draw independently
