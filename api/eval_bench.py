@@ -107,6 +107,7 @@ def expected_pass(strategy: str, accuracies: Sequence[float], iterations: int) -
         return first
     if strategy == "consensus":
         return 1 - none_pass
+    # a lower bound: an iteration that raises the score without passing earns another one
     return 1 - none_pass * (1 - first) ** min(iterations, 2)
 
 
@@ -163,23 +164,22 @@ async def _wait(runs: Runs, run_id: str, timeout: float = 300.0) -> dict[str, An
 async def _predictions(
     runs: Runs, judge: Judge, problem: Problem, run: dict[str, Any]
 ) -> list[tuple[float, bool]]:
-    """(predicted, passed) for every candidate a prediction was made for in this run."""
+    """(predicted, passed) for every candidate a prediction was made for in this run; every
+    label is the same judgement pass@1 uses (the problem's tests on solution.py)."""
     out: list[tuple[float, bool]] = []
     for step in run["steps"]:
         result = step.get("result") or {}
         if step["operator"] == "validate.code" and "prediction" in result:
-            stages = result.get("stages") or {}
-            out.append((float(result["prediction"]["predicted"]), stages.get("tests") == "passed"))
+            code = await _solution(runs, run["id"], result.get("files") or {})
+            label = code is not None and await judge.passes(problem, code)
+            out.append((float(result["prediction"]["predicted"]), label))
         elif step["operator"] == "llm.consensus" and result.get("evidence"):
             evidence = result["evidence"]
             for k, group in enumerate(evidence["groups"]):
                 member = next(c for c in evidence["candidates"] if c["group"] == k)
                 code = await _solution(runs, run["id"], member["files"])
-                label = group["stages"].get("tests") == "passed"
-                if group["stages"].get("tests") == "skipped" and code is not None:
-                    label = await judge.passes(problem, code)  # tests skipped: judge them now
-                for _ in group["members"]:
-                    out.append((float(group["predicted"]), label))
+                label = code is not None and await judge.passes(problem, code)
+                out.extend((float(group["predicted"]), label) for _ in group["members"])
     return out
 
 
@@ -246,9 +246,19 @@ async def evaluate(
     """Every problem under every strategy, `concurrency` runs at a time; progress on stderr.
     One uncounted warm-up run first: the first model call of a process imports LiteLLM
     (seconds), which would otherwise land in one run's latency."""
-    if problems:
+    if problems:  # not a HumanEval prompt: the stand-in's draws for the problems stay as set
         warm = time.monotonic()
-        await run_problem(runs, judge, problems[0], strategies[0], models)
+        try:
+            run_id = await runs.start(
+                {
+                    "text": "warm-up: say hello",
+                    "pattern": "quick",
+                    "options": {"max_iterations": 0, "escalate": False, "groups": list(models[:1])},
+                }
+            )
+            await _wait(runs, run_id)
+        except Exception as exc:  # noqa: BLE001 - only a warm-up
+            print(f"warm-up run failed: {exc}", file=sys.stderr)
         print(f"warm-up run: {time.monotonic() - warm:.1f} s (not counted)", file=sys.stderr)
     summaries = []
     for strategy in strategies:

@@ -16,11 +16,19 @@ from engine.tables import artifacts, blobs, steps
 class RunStore:
     """The `StepStore` of one step: writes are tagged with run, task and element."""
 
-    def __init__(self, db: AsyncEngine, run_id: UUID, task_id: UUID, element_id: str) -> None:
+    def __init__(
+        self,
+        db: AsyncEngine,
+        run_id: UUID,
+        task_id: UUID,
+        element_id: str,
+        process_id: str | None = None,
+    ) -> None:
         self.db = db
         self.run_id = run_id
         self.task_id = task_id
         self.element_id = element_id
+        self.process_id = process_id
 
     async def put_blob(self, kind: str, content: str) -> str:
         """Store a large text (prompt, answer); returns its id."""
@@ -88,18 +96,21 @@ class RunStore:
 
     async def earlier_results(self) -> list[dict[str, Any]]:
         """Results of this element's earlier completed visits in this run, oldest first."""
-        async with self.db.connect() as conn:
-            rows = await conn.execute(
-                select(steps.c.result)
-                .where(
-                    steps.c.run_id == self.run_id,
-                    steps.c.element_id == self.element_id,
-                    steps.c.task_id != self.task_id,
-                    steps.c.state == "completed",
-                    steps.c.result.is_not(None),
-                )
-                .order_by(steps.c.finished_at)
+        query = (
+            select(steps.c.result)
+            .where(
+                steps.c.run_id == self.run_id,
+                steps.c.element_id == self.element_id,
+                steps.c.task_id != self.task_id,
+                steps.c.state == "completed",
+                steps.c.result.is_not(None),
             )
+            .order_by(steps.c.finished_at)
+        )
+        if self.process_id is not None:  # the same element id in another called process
+            query = query.where(steps.c.process_id == self.process_id)
+        async with self.db.connect() as conn:
+            rows = await conn.execute(query)
         return [r[0] for r in rows if isinstance(r[0], dict)]
 
 

@@ -17,7 +17,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.exceptions import SpiffWorkflowException
@@ -36,6 +43,7 @@ from engine.state import STATE_FORMAT, WorkflowCodec
 from engine.steps import FINISHED, TaskView, ready_user_tasks, visible_tasks, waiting_jobs
 from engine.tables import artifacts, decisions, incidents, runs, step_events, steps
 from engine.telemetry import tracer
+from validation.mesh import is_test_file
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +139,16 @@ class RunRequest(BaseModel):
         description="acceptance tests every validation runs with the code; not shown to models",
     )
     options: RunOptions = Field(default_factory=RunOptions)
+
+    @model_validator(mode="after")
+    def _checks_are_tests(self) -> RunRequest:
+        wrong = [p for p in self.checks if not is_test_file(self.language, p)]
+        if wrong:
+            raise ValueError(
+                f"checks must be test files for {self.language} (e.g. test_x.py, x.test.js, "
+                f"x_test.go): {', '.join(sorted(wrong))}"
+            )
+        return self
 
 
 @dataclass

@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     retry_base_seconds: float = Field(1.0, validation_alias="WEAVERGEN_RETRY_BASE_SECONDS")
     # a job whose worker stopped sending heartbeats this long ago is run again
     stalled_after_seconds: int = Field(15, validation_alias="WEAVERGEN_STALLED_AFTER_SECONDS")
-    max_iterations: int = Field(3, validation_alias="WEAVERGEN_MAX_ITERATIONS")
+    max_iterations: int = Field(3, ge=0, le=20, validation_alias="WEAVERGEN_MAX_ITERATIONS")
     # model groups that answer in a multi-model consensus (standard always, quick if enabled)
     consensus_groups: str = Field(
         "coder,coder-b,coder-c", validation_alias="WEAVERGEN_CONSENSUS_GROUPS"

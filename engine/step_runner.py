@@ -65,7 +65,7 @@ class StepRunner:
             request=step.request,
             visit=step.visit,
             attempt=attempt,
-            store=RunStore(self.runs.db, run_id, task_id, step.element_id),
+            store=RunStore(self.runs.db, run_id, task_id, step.element_id, step.process_id),
             services=self.services,
         )
         attrs = {

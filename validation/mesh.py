@@ -20,6 +20,19 @@ LANGUAGES: dict[str, list[Stage]] = {
 }
 
 
+_TEST_FILE = {
+    "python": python.is_test_file,
+    "javascript": javascript.is_test_file,
+    "go": golang.is_test_file,
+}
+
+
+def is_test_file(language: str, path: str) -> bool:
+    """Whether `path` holds tests for `language` (the tests stage runs it)."""
+    check = _TEST_FILE.get(language)
+    return check is not None and check(path)
+
+
 class ValidationMesh:
     """Validates files for a language: cheap stages first, gates stop the rest."""
 

@@ -20,13 +20,14 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from engine.consensus import Candidate, group_candidates
+from engine.errors import OperatorError
 from engine.operators import StepContext
 from engine.ops import OPERATORS
 from engine.ops.files import artifact_ids, files_of
 from engine.ops.validate import history, record_candidate, run_mesh, summarize, tests_ran
 from engine.quality import predict, signals_from_report
-from validation.mesh import TESTS, ValidationMesh
-from validation.report import ValidationReport
+from validation.mesh import TESTS, ValidationMesh, is_test_file
+from validation.report import Finding, StageResult, ValidationReport
 
 
 class ConsensusInput(BaseModel):
@@ -60,7 +61,7 @@ async def consensus(inputs: ConsensusInput, ctx: StepContext) -> dict[str, Any]:
     known = {c.model_group: await history(ctx, c.model_group) for c in cands}
 
     cheap = await asyncio.gather(
-        *(run_mesh(ctx, rep.files, only=mesh.cheap_stages(language)) for rep in reps)
+        *(_checked(ctx, rep.files, only=mesh.cheap_stages(language)) for rep in reps)
     )
     predictions = [
         predict(
@@ -81,16 +82,15 @@ async def consensus(inputs: ConsensusInput, ctx: StepContext) -> dict[str, Any]:
     for k in ranked:
         if cheap[k].stages[0].status != "passed":
             continue  # the code does not even parse or build: its tests cannot run
-        tests = await run_mesh(ctx, reps[k].files, only={TESTS})
+        if not ctx.request.get("checks") and not any(
+            is_test_file(language, path) for path in reps[k].files
+        ):
+            continue  # nothing to test yet (e.g. standard writes its tests after this step)
+        tests = await _checked(ctx, reps[k].files, only={TESTS})
         reports[k] = mesh.merge(language, [cheap[k], tests])
         if reports[k].passed:
             chosen = k
             break
-    for g, report, (p, _) in zip(groups, reports, predictions, strict=True):
-        for member in g.members:  # members share their representative's code and outcome
-            await record_candidate(
-                ctx, cands[member].model_group, p, report, agreement=len(g.members) / n
-            )
 
     if chosen is not None:
         why = f"group {chosen + 1} ({_names(groups[chosen], cands)}) passed validation"
@@ -112,6 +112,16 @@ async def consensus(inputs: ConsensusInput, ctx: StepContext) -> dict[str, Any]:
         )
     winner = items[groups[chosen].representative]
     summary = await summarize(ctx, reports[chosen], f"reports/{ctx.element_id}-{ctx.visit}.json")
+    for k, g in enumerate(groups):
+        for member in g.members:  # a member with other files did not have its own tests run
+            if cands[member].files == reps[k].files:
+                await record_candidate(
+                    ctx,
+                    cands[member].model_group,
+                    predictions[k][0],
+                    reports[k],
+                    agreement=len(g.members) / n,
+                )
     evidence = {
         "reason": why,
         "candidates": [
@@ -151,6 +161,29 @@ async def consensus(inputs: ConsensusInput, ctx: StepContext) -> dict[str, Any]:
         "evidence": evidence,
         "validation": {"files": files, "summary": summary, "step": ctx.element_id},
     }
+
+
+async def _checked(ctx: StepContext, files: dict[str, str], *, only: set[str]) -> ValidationReport:
+    """The mesh on one candidate; a candidate the mesh refuses (e.g. a bad file name) fails
+    its gate instead of failing the whole consensus."""
+    try:
+        return await run_mesh(ctx, files, only=only)
+    except OperatorError as exc:
+        if exc.retryable:
+            raise
+        mesh: ValidationMesh = ctx.services["validation"]
+        names = [s.name for s in mesh.languages[ctx.request["language"]]]
+        stages = [
+            StageResult(
+                name=names[0],
+                status="failed",
+                findings=[Finding(rule="candidate.refused", message=exc.message)],
+            ),
+            *(StageResult(name=n, status="skipped", detail="the gate failed") for n in names[1:]),
+        ]
+        return ValidationReport(
+            language=ctx.request["language"], passed=False, score=0.0, stages=stages
+        )
 
 
 def _names(group: Any, cands: list[Candidate]) -> str:

@@ -133,3 +133,30 @@ def test_unknown_model_group_is_refused(api: httpx.Client) -> None:
         json={"text": "x", "options": {"groups": ["coder", "no-such-group"]}},
     )
     assert resp.status_code == 422 and "no-such-group" in resp.json()["detail"]
+
+
+def test_checks_must_be_test_files(api: httpx.Client) -> None:
+    resp = api.post(
+        "/api/runs",
+        json={"text": "x", "checks": {"acceptance.py": "assert True\n"}},
+    )
+    assert resp.status_code == 422 and "acceptance.py" in resp.text
+
+
+def test_standard_consensus_without_tests_records_no_false_failures(
+    env: Environment, api: httpx.Client
+) -> None:
+    text = "Add a slugify module with a slugify function for the blog service API"
+    run = wait_run(
+        api, api.post("/api/runs", json={"text": text, "pattern": "standard"}).json()["id"]
+    )
+    assert run["status"] == "completed", run
+    chosen = decision(run, "choose_candidate")
+    assert not any(g["tests_ran"] for g in chosen["evidence"]["groups"])  # no tests exist yet
+    url = env.database_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(url) as conn:
+        recorded = conn.execute(
+            "SELECT count(*) FROM learning_candidates WHERE run_id = %s AND passed = false",
+            (run["id"],),
+        ).fetchone()
+    assert recorded == (0,)

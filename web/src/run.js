@@ -57,7 +57,8 @@ function elementStates(run, processId) {
   for (const step of run.steps) {
     if (step.process !== processId) continue;
     const entry = byElement.get(step.element_id) ?? { visits: 0, steps: [] };
-    entry.visits += 1;
+    // a multi-instance task shows its instances (e.g. one per model group), not itself
+    if (!step.kind.endsWith('MultiInstanceTask')) entry.visits += 1;
     entry.steps.push(step);
     byElement.set(step.element_id, entry);
   }
