@@ -8,6 +8,7 @@ import re
 import pytest
 
 from api.eval_bench import STRATEGIES, Outcome, Summary, expected_pass, main, table
+from tests.servers import Environment
 
 LAST = re.compile(r"^pass@1 single=(\d\.\d{3}) consensus=(\d\.\d{3}) consensus\+loop=(\d\.\d{3})$")
 
@@ -58,3 +59,25 @@ def test_table_ends_with_the_pass_line() -> None:
     assert lines[-1] == "pass@1 single=1.000 consensus=0.000"
     assert lines[1].split()[:3] == ["single", "1.000", "0.700"]
     assert lines[1].split()[6:8] == ["1.000", "0.025"]  # AUC, Brier
+
+
+def test_against_a_running_server(env: Environment, capsys: pytest.CaptureFixture[str]) -> None:
+    # the test server's stand-in answers from a script with no HumanEval replay: the run
+    # goes through, its answer has no solution, and the table says so
+    code = main(
+        [
+            "--humaneval",
+            "--limit",
+            "1",
+            "--strategy",
+            "single",
+            "--server",
+            env.url,
+            "--token",
+            env.token,
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert f"against {env.url}" in out
+    assert out.rstrip("\n").splitlines()[-1] == "pass@1 single=0.000"
