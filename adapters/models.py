@@ -241,3 +241,31 @@ class ModelRouter:
             f"model group {group!r} failed ({kind}) on deployment(s) {tried}: {detail}",
             retryable=retryable,
         )
+
+
+def single_endpoint_config(
+    api_base: str,
+    groups: list[str],
+    *,
+    timeout_seconds: float = 30,
+    num_retries: int = 1,
+    max_in_flight: int = 32,
+) -> str:
+    """A models.yaml text where every group is one deployment at the same OpenAI-compatible
+    endpoint, serving a model named like the group (the stand-in serves any name)."""
+    lines = [
+        "settings:",
+        f"  timeout_seconds: {timeout_seconds}",
+        f"  num_retries: {num_retries}",
+        f"  max_in_flight: {max_in_flight}",
+        "groups:",
+    ]
+    for g in groups:
+        lines += [
+            f"  {g}:",
+            "    deployments:",
+            f"      - id: {g}-standin-1",
+            f"        model: hosted_vllm/{g}",
+            f"        api_base: {api_base}",
+        ]
+    return "\n".join(lines) + "\n"

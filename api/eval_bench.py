@@ -387,6 +387,7 @@ async def _self_contained(
     args: argparse.Namespace, problems: Sequence[Problem], workdir: Path
 ) -> list[Summary]:
     from adapters.database import EmbeddedPostgres
+    from adapters.models import single_endpoint_config
     from api.validate_bench import default_mesh
     from engine.container import Database, build_engine
     from engine.jobs import build_app, run_worker
@@ -413,13 +414,9 @@ async def _self_contained(
     pg = EmbeddedPostgres(workdir / "postgres")
     try:
         models = workdir / "models.yaml"
+        groups = sorted({*args.models, "coder", "reviewer", "classifier"})
         models.write_text(
-            "settings: {timeout_seconds: 60, num_retries: 1, max_in_flight: 64}\ngroups:\n"
-            + "".join(
-                f"  {g}:\n    deployments:\n      - id: {g}-standin\n"
-                f"        model: hosted_vllm/{g}\n        api_base: {standin.api_base}\n"
-                for g in sorted({*args.models, "coder", "reviewer", "classifier"})
-            )
+            single_endpoint_config(standin.api_base, groups, timeout_seconds=60, max_in_flight=64)
         )
         url = await asyncio.to_thread(pg.start)
         await asyncio.to_thread(upgrade, url)

@@ -20,6 +20,7 @@ from uuid import UUID
 import yaml
 from sqlalchemy import select
 
+from adapters.models import single_endpoint_config
 from engine.container import Database, build_engine
 from engine.jobs import build_app, run_worker
 from engine.learning import LearningSpanProcessor, recording
@@ -59,11 +60,8 @@ async def bench(n_runs: int, seed: int, workdir: Path) -> int:
     standin = StandinThread(StandinOptions(script=script, seed=seed)).start()
     models = workdir / "models.yaml"
     models.write_text(
-        "settings: {timeout_seconds: 30, num_retries: 1}\ngroups:\n"
-        + "".join(
-            f"  {g}:\n    deployments:\n      - id: {g}-standin\n        model: hosted_vllm/{g}\n"
-            f"        api_base: {standin.api_base}\n"
-            for g in ("coder", "reviewer", "classifier")
+        single_endpoint_config(
+            standin.api_base, ["coder", "coder-b", "coder-c", "reviewer", "classifier"]
         )
     )
     pg = EmbeddedPostgres(workdir / "postgres")

@@ -20,6 +20,8 @@ from pathlib import Path
 import httpx
 import psycopg
 
+from adapters.models import single_endpoint_config
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 SCRIPT = ROOT / "tests" / "fixtures" / "standin_script.yaml"
@@ -126,14 +128,12 @@ def start_standin(workdir: Path, *extra: str, port: int | None = None) -> Standi
 
 def write_models(path: Path, standin_port: int) -> Path:
     """A models.yaml pointing every group at the stand-in, with test-sized timeouts."""
-    groups = "".join(
-        f"  {g}:\n    deployments:\n      - id: {g}-standin-1\n        model: hosted_vllm/{g}\n"
-        f"        api_base: http://127.0.0.1:{standin_port}/v1\n"
-        for g in ("coder", "coder-b", "coder-c", "reviewer", "classifier")
-    )
     path.write_text(
-        "settings:\n  timeout_seconds: 20\n  num_retries: 1\n  max_in_flight: 32\n"
-        f"groups:\n{groups}"
+        single_endpoint_config(
+            f"http://127.0.0.1:{standin_port}/v1",
+            ["coder", "coder-b", "coder-c", "reviewer", "classifier"],
+            timeout_seconds=20,
+        )
     )
     return path
 
