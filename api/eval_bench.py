@@ -386,15 +386,10 @@ class LocalRuns:
 async def _self_contained(
     args: argparse.Namespace, problems: Sequence[Problem], workdir: Path
 ) -> list[Summary]:
-    from adapters.database import EmbeddedPostgres
     from adapters.models import single_endpoint_config
+    from api.local_engine import local_engine
     from api.validate_bench import default_mesh
-    from engine.container import Database, build_engine
-    from engine.jobs import build_app, run_worker
-    from engine.learning import LearningSpanProcessor, recording
-    from engine.migrate import upgrade
     from engine.settings import Settings
-    from engine.telemetry import setup_tracing
     from standin.options import StandinOptions, parse_model_accuracy
     from standin.runner import StandinThread
 
@@ -411,45 +406,32 @@ async def _self_contained(
             models=sorted({*args.models, "reviewer", "classifier"}),
         )
     ).start()
-    pg = EmbeddedPostgres(workdir / "postgres")
     try:
         models = workdir / "models.yaml"
         groups = sorted({*args.models, "coder", "reviewer", "classifier"})
         models.write_text(
             single_endpoint_config(standin.api_base, groups, timeout_seconds=60, max_in_flight=64)
         )
-        url = await asyncio.to_thread(pg.start)
-        await asyncio.to_thread(upgrade, url)
         settings = Settings(
             models_file=models,
             data_dir=workdir,
             consensus_groups=",".join(args.models),
             learning_exploration=False,
         )
-        spans = LearningSpanProcessor()
-        setup_tracing("none", endpoint=None, service="weavergen-eval", processors=[spans])
-        engine = build_engine(settings, Database(url, pg))
-        await engine.catalog.sync_folder(settings.bpmn_dir)
-        app = build_app(engine.conninfo, engine.runner, engine.runs)
-        worker = asyncio.create_task(run_worker(app, concurrency=16, stalled_after=60, name="eval"))
-        try:
-            async with recording(engine.learning, engine.db, spans):
-                return await evaluate(
-                    LocalRuns(engine),
-                    Judge(default_mesh()),
-                    problems,
-                    args.strategies,
-                    args.models,
-                    concurrency=args.concurrency,
-                    accuracies=[accuracy[m] for m in args.models],
-                )
-        finally:
-            worker.cancel()
-            await asyncio.gather(worker, return_exceptions=True)
-            await engine.close()
+        async with local_engine(
+            settings, service="weavergen-eval", concurrency=16, stalled_after=60
+        ) as (engine, _):
+            return await evaluate(
+                LocalRuns(engine),
+                Judge(default_mesh()),
+                problems,
+                args.strategies,
+                args.models,
+                concurrency=args.concurrency,
+                accuracies=[accuracy[m] for m in args.models],
+            )
     finally:
         standin.stop()
-        await asyncio.to_thread(pg.stop)
 
 
 async def _against_server(

@@ -21,13 +21,10 @@ import yaml
 from sqlalchemy import select
 
 from adapters.models import single_endpoint_config
-from engine.container import Database, build_engine
-from engine.jobs import build_app, run_worker
-from engine.learning import LearningSpanProcessor, recording
+from api.local_engine import local_engine
 from engine.runs import RunRequest
 from engine.settings import ROOT, Settings
 from engine.tables import runs
-from engine.telemetry import setup_tracing
 
 REQUEST = "Write a function add(a, b) that returns their sum"
 BETTER, WORSE = "standard", "quick"
@@ -48,8 +45,6 @@ async def _wait(engine, run_id: UUID, timeout: float = 120.0) -> tuple[str, str 
 
 async def bench(n_runs: int, seed: int, workdir: Path) -> int:
     """Run the simulation; returns how often the better pattern was chosen in the last 20."""
-    from adapters.database import EmbeddedPostgres
-    from engine.migrate import upgrade
     from standin.options import StandinOptions
     from standin.runner import StandinThread
     from standin.script import Script
@@ -64,19 +59,13 @@ async def bench(n_runs: int, seed: int, workdir: Path) -> int:
             standin.api_base, ["coder", "coder-b", "coder-c", "reviewer", "classifier"]
         )
     )
-    pg = EmbeddedPostgres(workdir / "postgres")
-    url = await asyncio.to_thread(pg.start)
-    await asyncio.to_thread(upgrade, url)
     settings = Settings(models_file=models, data_dir=workdir, learning_exploration=True)
-    spans = LearningSpanProcessor()
-    setup_tracing("none", endpoint=None, service="weavergen-learn-bench", processors=[spans])
-    engine = build_engine(settings, Database(url, pg))
-    await engine.catalog.sync_folder(settings.bpmn_dir)
-    app = build_app(engine.conninfo, engine.runner, engine.runs)
-    worker = asyncio.create_task(run_worker(app, concurrency=4, stalled_after=30, name="bench"))
     chosen: list[str | None] = []
     try:
-        async with recording(engine.learning, engine.db, spans) as recorder:
+        async with local_engine(settings, service="weavergen-learn-bench", concurrency=4) as (
+            engine,
+            recorder,
+        ):
             started = time.monotonic()
             for i in range(n_runs):
                 run_id = await engine.runs.start(RunRequest(text=REQUEST), created_by="learn-bench")
@@ -94,11 +83,8 @@ async def bench(n_runs: int, seed: int, workdir: Path) -> int:
                         flush=True,
                     )
             elapsed = time.monotonic() - started
-        stats = await _final_stats(url)
+            stats = await _final_stats(engine.database.url)
     finally:
-        worker.cancel()
-        await asyncio.gather(worker, return_exceptions=True)
-        await engine.close()
         standin.stop()
     last = chosen[-20:]
     print(f"outcomes learned (pattern: successes/failures): {stats}")

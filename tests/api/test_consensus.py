@@ -35,6 +35,12 @@ def start(api: httpx.Client, text: str, **options: Any) -> str:
     return str(resp.json()["id"])
 
 
+def rows(env: Environment, query: str, *params: Any) -> list[tuple[Any, ...]]:
+    url = env.database_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(url) as conn:
+        return conn.execute(query, params).fetchall()
+
+
 def decision(run: dict[str, Any], element_id: str) -> dict[str, Any]:
     return next(d for d in run["decisions"] if d["element_id"] == element_id)
 
@@ -118,13 +124,12 @@ def test_quality_prediction_is_stored_and_learned(env: Environment, api: httpx.C
     prediction = step(run, "validate")[0]["result"]["prediction"]
     assert 0.0 < prediction["predicted"] < 1.0
     assert set(prediction["terms"]) >= {"prior", "agreement", "lint", "types"}
-    url = env.database_url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(url) as conn:
-        rows = conn.execute(
-            "SELECT model_group, predicted, passed FROM learning_candidates WHERE run_id = %s",
-            (run["id"],),
-        ).fetchall()
-    assert rows == [("coder", prediction["predicted"], True)]
+    recorded = rows(
+        env,
+        "SELECT model_group, predicted, passed FROM learning_candidates WHERE run_id = %s",
+        run["id"],
+    )
+    assert recorded == [("coder", prediction["predicted"], True)]
 
 
 def test_unknown_model_group_is_refused(api: httpx.Client) -> None:
@@ -153,10 +158,9 @@ def test_standard_consensus_without_tests_records_no_false_failures(
     assert run["status"] == "completed", run
     chosen = decision(run, "choose_candidate")
     assert not any(g["tests_ran"] for g in chosen["evidence"]["groups"])  # no tests exist yet
-    url = env.database_url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(url) as conn:
-        recorded = conn.execute(
-            "SELECT count(*) FROM learning_candidates WHERE run_id = %s AND passed = false",
-            (run["id"],),
-        ).fetchone()
-    assert recorded == (0,)
+    failed = rows(
+        env,
+        "SELECT count(*) FROM learning_candidates WHERE run_id = %s AND passed = false",
+        run["id"],
+    )
+    assert failed == [(0,)]
