@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from adapters.learning_pg import learning_metadata
+from adapters.learning.postgres import learning_metadata
 from engine.tables import metadata
 
 connection = context.config.attributes.get("connection")

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from adapters.database import create_engine
-from adapters.learning_pg import PostgresLearningStore
+from adapters.learning.postgres import PostgresLearningStore
 from engine.migrate import upgrade
 from tests.servers import Cluster
 
@@ -29,7 +29,7 @@ async def outcome_store(request: pytest.FixtureRequest, learning_db: str) -> Asy
         yield PostgresLearningStore(db)
         await db.dispose()
         return
-    from adapters.learning_influx import InfluxOutcomeStore
+    from adapters.learning.influx import InfluxOutcomeStore
 
     server = request.getfixturevalue("influx_server")
     store = InfluxOutcomeStore(server.url, database=f"contract_{uuid.uuid4().hex[:8]}")
@@ -44,7 +44,7 @@ async def knowledge_store(request: pytest.FixtureRequest, learning_db: str) -> A
         yield PostgresLearningStore(db)
         await db.dispose()
         return
-    from adapters.learning_neo4j import Neo4jKnowledgeStore
+    from adapters.learning.neo4j import Neo4jKnowledgeStore
 
     server = request.getfixturevalue("neo4j_server")
     store = Neo4jKnowledgeStore(server.uri, password=getattr(server, "password", None))

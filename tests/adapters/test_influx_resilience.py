@@ -21,7 +21,7 @@ from adapters.learning import (
     RunOutcome,
     StepOutcome,
 )
-from adapters.learning_influx import InfluxOutcomeStore
+from adapters.learning.influx import InfluxOutcomeStore
 from tests.influx_server import InfluxServer
 
 WRITE_BUDGET_S = 0.05  # a record_* call while the server is down
@@ -233,7 +233,7 @@ async def test_background_flusher_delivers_after_an_outage(server: InfluxServer)
 async def test_full_buffer_drops_oldest_and_reports_it(
     server: InfluxServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.ERROR, logger="adapters.learning_influx")
+    caplog.set_level(logging.ERROR, logger="adapters.learning.influx")
     store = InfluxOutcomeStore(server.url, database=f"tiny_{uuid.uuid4().hex[:8]}", buffer_size=10)
     try:
         server.stop()

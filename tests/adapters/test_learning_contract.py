@@ -26,7 +26,7 @@ from adapters.learning import (
     SeriesPoint,
     StepOutcome,
 )
-from adapters.learning_pg import PostgresLearningStore
+from adapters.learning.postgres import PostgresLearningStore
 from tests.servers import free_port
 
 
@@ -490,7 +490,7 @@ async def unreachable_outcome_store(request: pytest.FixtureRequest) -> AsyncIter
         yield PostgresLearningStore(db)
         await db.dispose()
         return
-    from adapters.learning_influx import InfluxOutcomeStore
+    from adapters.learning.influx import InfluxOutcomeStore
 
     store = InfluxOutcomeStore(f"http://127.0.0.1:{port}", timeout=2.0, flush_timeout=1.0)
     yield store

@@ -18,7 +18,7 @@ import pytest
 from neo4j import AsyncGraphDatabase
 
 from adapters.learning import Correction, FailureFix, LearningUnavailable, RunOutcome
-from adapters.learning_neo4j import Neo4jKnowledgeStore
+from adapters.learning.neo4j import Neo4jKnowledgeStore
 from tests.neo4j_server import Neo4jServer
 
 
@@ -368,7 +368,7 @@ async def test_tiny_buffer_overflow_drops_oldest_and_counts(
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     store = Neo4jKnowledgeStore(f"bolt://127.0.0.1:{port}", buffer_size=5, flush_interval=60)
-    caplog.set_level(logging.ERROR, logger="adapters.learning_neo4j")
+    caplog.set_level(logging.ERROR, logger="adapters.learning.neo4j")
     for i in range(8):
         t = time.perf_counter()
         await store.record_correction(Correction(run_id="r", step="s", comment=str(i)))

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from adapters.learning_influx import InfluxOutcomeStore
-from adapters.learning_neo4j import Neo4jKnowledgeStore
-from engine.signatures import signatures
+from adapters.learning.influx import InfluxOutcomeStore
+from adapters.learning.neo4j import Neo4jKnowledgeStore
+from engine.learning.signatures import signatures
 from tests.api.helpers import start_run
 from tests.servers import Cluster, Environment, Standin, make_environment, wait_run
 

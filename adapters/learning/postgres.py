@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from typing import Any, get_args
 
+from pydantic import BaseModel
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -23,15 +25,18 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.types import TypeEngine
 
-from adapters.learning import (
+from adapters.learning.contract import (
     MAX_PREDICTION_PAIRS,
     CandidateOutcome,
     Correction,
     FailureFix,
     IterationOutcome,
+    KnowledgeStore,
     LatencyStat,
     LearningUnavailable,
+    OutcomeStore,
     PatternStats,
     RunOutcome,
     SeriesPoint,
@@ -44,107 +49,63 @@ from adapters.learning import (
 log = logging.getLogger(__name__)
 learning_metadata = MetaData()
 
-learning_steps = Table(
-    "learning_steps",
-    learning_metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("run_id", Text, nullable=False),
-    Column("task_id", Text, nullable=False),
-    Column("pattern", Text, nullable=False),
-    Column("step", Text, nullable=False),
-    Column("operator", Text, nullable=False),
-    Column("model_group", Text, nullable=False),
-    Column("deployment", Text, nullable=False),
-    Column("language", Text, nullable=False),
-    Column("task_type", Text, nullable=False),
-    Column("success", Boolean, nullable=False),
-    Column("duration_ms", Float, nullable=False),
-    Column("tokens_in", Integer, nullable=False),
-    Column("tokens_out", Integer, nullable=False),
-    Column("score", Float),
-    Column("attempt", Integer, nullable=False),
-    Column("iteration", Integer, nullable=False),
-    Column("at", DateTime(timezone=True), nullable=False),
-    Index("learning_steps_at_idx", "at"),
-)
+_SQL_TYPES: dict[Any, type[TypeEngine[Any]]] = {
+    str: Text,
+    bool: Boolean,
+    int: Integer,
+    float: Float,
+}
 
-learning_runs = Table(
+
+def _column(name: str, annotation: Any) -> Column[Any]:
+    """A column typed as the contract types the field; NULL only where the field may be None."""
+    kinds = get_args(annotation) or (annotation,)
+    kind = next(k for k in kinds if k is not type(None))
+    sql_type = DateTime(timezone=True) if kind is datetime else _SQL_TYPES[kind]()
+    return Column(name, sql_type, nullable=type(None) in kinds)
+
+
+def _record_table(
+    name: str, record: type[BaseModel], *indexes: Index, extra: tuple[Column[Any], ...] = ()
+) -> Table:
+    """The table of one kind of record: the key `id`, a column per field of the record in its
+    order with `extra` columns and then `at` (when it happened) last, then `indexes`."""
+    fields = {n: _column(n, f.annotation) for n, f in record.model_fields.items()}
+    at = fields.pop("at")
+    key = Column("id", Integer, primary_key=True, autoincrement=True)
+    return Table(name, learning_metadata, key, *fields.values(), *extra, at, *indexes)
+
+
+# The tables hold the contract's records column for column, so a field added to a record
+# shows up in `alembic revision --autogenerate` (the inserts write every field).
+learning_steps = _record_table("learning_steps", StepOutcome, Index("learning_steps_at_idx", "at"))
+learning_runs = _record_table(
     "learning_runs",
-    learning_metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("run_id", Text, nullable=False),
-    Column("pattern", Text, nullable=False),
-    Column("language", Text, nullable=False),
-    Column("task_type", Text, nullable=False),
-    Column("success", Boolean, nullable=False),
-    Column("duration_ms", Float, nullable=False),
-    Column("tokens_in", Integer, nullable=False),
-    Column("tokens_out", Integer, nullable=False),
-    Column("iterations", Integer, nullable=False),
-    Column("score", Float),
-    Column("request", Text, nullable=False, server_default=""),
-    Column("at", DateTime(timezone=True), nullable=False),
+    RunOutcome,
     Index("learning_runs_kind_idx", "task_type", "language", "pattern"),
+    extra=(Column("request", Text, nullable=False, server_default=""),),
 )
-
-learning_iterations = Table(
+learning_iterations = _record_table(
     "learning_iterations",
-    learning_metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("run_id", Text, nullable=False),
-    Column("signature", Text, nullable=False),
-    Column("language", Text, nullable=False),
-    Column("helped", Boolean, nullable=False),
-    Column("at", DateTime(timezone=True), nullable=False),
+    IterationOutcome,
     Index("learning_iterations_sig_idx", "signature", "language"),
 )
-
-learning_fixes = Table(
-    "learning_fixes",
-    learning_metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("run_id", Text, nullable=False),
-    Column("request", Text, nullable=False),
-    Column("pattern", Text, nullable=False),
-    Column("language", Text, nullable=False),
-    Column("signature", Text, nullable=False),
-    Column("fix", Text, nullable=False),
-    Column("at", DateTime(timezone=True), nullable=False),
-    Index("learning_fixes_sig_idx", "signature", "language"),
+learning_fixes = _record_table(
+    "learning_fixes", FailureFix, Index("learning_fixes_sig_idx", "signature", "language")
 )
-
-learning_corrections = Table(
-    "learning_corrections",
-    learning_metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("run_id", Text, nullable=False),
-    Column("step", Text, nullable=False),
-    Column("approved", Boolean),
-    Column("comment", Text, nullable=False),
-    Column("at", DateTime(timezone=True), nullable=False),
-    Index("learning_corrections_run_idx", "run_id"),
+learning_corrections = _record_table(
+    "learning_corrections", Correction, Index("learning_corrections_run_idx", "run_id")
 )
-
 # created by migration 0004
-learning_candidates = Table(
+learning_candidates = _record_table(
     "learning_candidates",
-    learning_metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("run_id", Text, nullable=False),
-    Column("task_id", Text, nullable=False),
-    Column("model_group", Text, nullable=False),
-    Column("task_type", Text, nullable=False),
-    Column("language", Text, nullable=False),
-    Column("predicted", Float),
-    Column("passed", Boolean, nullable=False),
-    Column("agreement", Float, nullable=False),
-    Column("at", DateTime(timezone=True), nullable=False),
+    CandidateOutcome,
     Index("learning_candidates_kind_idx", "model_group", "task_type", "language"),
     Index("learning_candidates_at_idx", "at"),
 )
 
 
-class PostgresLearningStore:
+class PostgresLearningStore(OutcomeStore, KnowledgeStore):
     """Both learning roles on the run database (no extra server needed)."""
 
     backend = "postgres"

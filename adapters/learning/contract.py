@@ -10,8 +10,15 @@ Two roles, so each production backend does what it is good at:
 PostgreSQL implements both (the embedded default). Every implementation passes the same
 contract tests (tests/adapters/test_learning_contract.py) against a real server.
 
+The two protocols are the abstract bases of the two kinds of store: an implementation names
+its kind as a base class (`class InfluxOutcomeStore(BufferedStore[str], OutcomeStore)`), so
+the type checker tells it what it still lacks, and sits beside the others in this package
+(postgres.py, influx.py, neo4j.py). Code that only uses a store keeps typing it by the
+protocol, so a test double need not inherit anything.
+
 Writes must never block or fail a run: implementations buffer, retry, and count what they
-could not store (`health()`), and raise only for programming errors.
+could not store (`health()`), and raise only for programming errors. A store that writes to a
+server of its own does so through the shared bounded buffer and sender in buffered.py.
 """
 
 from __future__ import annotations
@@ -20,6 +27,26 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from pydantic import BaseModel, Field, computed_field
+
+__all__ = [
+    "MAX_BUCKET_S",
+    "MAX_PREDICTION_PAIRS",
+    "CandidateOutcome",
+    "Correction",
+    "FailureFix",
+    "IterationOutcome",
+    "KnowledgeStore",
+    "LatencyStat",
+    "LearningUnavailable",
+    "OutcomeStore",
+    "PatternStats",
+    "RunOutcome",
+    "SeriesPoint",
+    "StepOutcome",
+    "StoreHealth",
+    "as_utc",
+    "check_bucket_s",
+]
 
 MAX_BUCKET_S = 7 * 24 * 3600  # the largest bucket `run_series` accepts (one week)
 MAX_PREDICTION_PAIRS = 10_000  # the most (most recent) pairs `prediction_pairs` returns
