@@ -23,20 +23,20 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
-from adapters.sandbox import JAIL_TMP, LimitHit, Limits, SandboxResult
-from validation.report import Finding, StageResult
-from validation.stages import (
-    Stage,
-    StageContext,
-    Timer,
-    limit_result,
-    result_from,
-    sandboxed,
-    tool_error,
+from adapters.sandbox import JAIL_TMP, Limits, SandboxResult
+from validation import stages
+from validation.gotest import (
+    GoTestRun,
+    finding_for_test,
+    is_test_file,
+    limit_in,
+    parse_test_events,
 )
+from validation.report import Finding, StageResult
+from validation.stages import Language, Stage, StageContext, Timer
+from validation.tokens import go_tokens
 
 GO_MOD = "module solution\n\ngo 1.22\n"
 # the go command runs the compiler, linker and vet as processes with many threads each, and
@@ -65,30 +65,12 @@ _POSITION = re.compile(
     r"^(?:go: [^:\n]*: |vet: )?(?P<file>[^\s:]+\.(?:go|mod|sum|s)):(?P<line>\d+)(?::\d+)?: "
     r"(?P<msg>.+)$"
 )
-_OUTPUT_POSITION = re.compile(r"^\s+(?P<file>[\w.\-]+\.go):(?P<line>\d+): ")
-_TRACE = re.compile(r"^\s*/work/(?P<file>\S+\.go):(?P<line>\d+)(?:\s|$)")  # a panic's frames
 _POSN = re.compile(r"^(?P<file>.+?):(?P<line>\d+)(?::\d+)?$")
 _HUNK = re.compile(r"^@@ -(?P<line>\d+)")
-_NOISE = re.compile(r"^(=== (RUN|PAUSE|CONT|NAME)|--- (FAIL|PASS|SKIP):)")
-_LIMIT_MARKERS: list[tuple[str, LimitHit]] = [
-    ("panic: test timed out after", "wall"),
-    ("runtime: out of memory", "memory"),
-    ("pthread_create failed", "processes"),
-    ("failed to create new OS thread", "processes"),
-    ("Resource temporarily unavailable", "processes"),
-    ("signal: CPU time limit exceeded", "cpu"),
-    # the sandbox reports its own kills (wall) and the cgroup's (memory); a process the go
-    # command sees killed otherwise reached the hard CPU limit (Go ignores SIGXCPU)
-    ("signal: killed", "cpu"),
-]
 
 
 def is_go(files: Mapping[str, str]) -> bool:
     return any(name.endswith(".go") for name in files)
-
-
-def is_test_file(name: str) -> bool:
-    return PurePosixPath(name).name.endswith("_test.go")
 
 
 def go_limits(limits: Limits, *, output_bytes: int = 0) -> Limits:
@@ -120,7 +102,7 @@ async def run_go(ctx: StageContext, argv: list[str], *, output_bytes: int = 0) -
     if not (ctx.session.workdir / "go.mod").exists():
         ctx.session.write({"go.mod": GO_MOD})
     limits = go_limits(ctx.limits, output_bytes=output_bytes)
-    return await sandboxed(ctx, argv, limits=limits, env=go_env(ctx))
+    return await stages.sandboxed(ctx, argv, limits=limits, env=go_env(ctx))
 
 
 async def build(ctx: StageContext) -> StageResult:
@@ -128,18 +110,18 @@ async def build(ctx: StageContext) -> StageResult:
     timer = Timer()
     res = await run_go(ctx, [ctx.toolchain.go, "list", "-export", "-test", "./..."])
     if res.limit_hit:
-        return limit_result("build", res, go_limits(ctx.limits), timer)
+        return stages.limit_result("build", res, go_limits(ctx.limits), timer)
     findings = compile_findings(res.stderr)
     if res.exit_code != 0 and not findings:
         # errors without a position: go.mod problems, two packages in one directory, ...
         lines = [ln.strip() for ln in res.stderr.splitlines() if ln.strip()[:1] not in ("", "#")]
         if not lines or "bwrap:" in res.stderr:  # the tool itself did not run
-            return tool_error("build", res, timer)
+            return stages.tool_error("build", res, timer)
         findings = [
             Finding(file="go.mod" if "go.mod" in ln else None, rule="go.build", message=ln[:500])
             for ln in list(dict.fromkeys(lines))[:10]
         ]
-    return result_from("build", findings, timer, detail=res.stderr[-3000:])
+    return stages.result_from("build", findings, timer, detail=res.stderr[-3000:])
 
 
 async def format_(ctx: StageContext) -> StageResult:
@@ -151,7 +133,7 @@ async def format_(ctx: StageContext) -> StageResult:
     if res.limit_hit == "output":  # huge diffs: the list of files is enough
         res = await run_go(ctx, [ctx.toolchain.gofmt, "-l", *paths])
     if res.limit_hit:
-        return limit_result("format", res, go_limits(ctx.limits), timer)
+        return stages.limit_result("format", res, go_limits(ctx.limits), timer)
     listed = [_rel(line) for line in res.stdout.splitlines() if line.endswith(".go")]
     first = _first_differences(res.stdout)
     findings = [
@@ -166,8 +148,8 @@ async def format_(ctx: StageContext) -> StageResult:
     # files gofmt cannot parse (only when the build stage did not run)
     findings += [f.model_copy(update={"rule": "go.syntax"}) for f in compile_findings(res.stderr)]
     if res.exit_code != 0 and not findings:
-        return tool_error("format", res, timer)
-    return result_from("format", findings, timer)
+        return stages.tool_error("format", res, timer)
+    return stages.result_from("format", findings, timer)
 
 
 async def vet(ctx: StageContext) -> StageResult:
@@ -175,31 +157,24 @@ async def vet(ctx: StageContext) -> StageResult:
     timer = Timer()
     res = await run_go(ctx, [ctx.toolchain.go, "vet", "-json", "./..."])
     if res.limit_hit:
-        return limit_result("vet", res, go_limits(ctx.limits), timer)
+        return stages.limit_result("vet", res, go_limits(ctx.limits), timer)
     findings = [*_vet_findings(res.stdout), *compile_findings(res.stderr)]
     if res.exit_code != 0 and not findings:
-        return tool_error("vet", res, timer)
-    return result_from("vet", findings, timer, detail=res.stderr[-2000:])
+        return stages.tool_error("vet", res, timer)
+    return stages.result_from("vet", findings, timer, detail=res.stderr[-2000:])
 
 
 async def tests(ctx: StageContext) -> StageResult:
     """go test -json over every package; counts tests, one finding per failing test."""
     timer = Timer()
     if not any(is_test_file(n) for n in ctx.files):
-        return StageResult(
-            name="tests",
-            status="failed",
-            duration_ms=timer.ms(),
-            findings=[
-                Finding(rule="tests.missing", message="no test files (*_test.go) were generated")
-            ],
-        )
+        return stages.no_test_files(timer, "no test files (*_test.go) were generated")
     # go's own timeout comes before the sandbox's wall limit, so its report names the test
     timeout = max(1, int(ctx.limits.wall_seconds * 0.8))
     argv = [ctx.toolchain.go, "test", "-json", "-count=1", "-vet=off", f"-timeout={timeout}s"]
     res = await run_go(ctx, [*argv, "./..."], output_bytes=MIN_TEST_OUTPUT)
     run = parse_test_events(res.stdout)
-    hit = res.limit_hit or (_limit_in(run.text + res.stderr) if res.exit_code != 0 else None)
+    hit = res.limit_hit or (limit_in(run.text + res.stderr) if res.exit_code != 0 else None)
     if hit:
         result = _limit(ctx, res.model_copy(update={"limit_hit": hit}), run, timer)
         if not res.limit_hit and hit == "wall":  # go's own -timeout, not the sandbox's
@@ -209,10 +184,12 @@ async def tests(ctx: StageContext) -> StageResult:
             )
         return result
     passed, total = run.counts()
-    findings = [_test_finding(ctx, "tests.failed", key, run) for key in run.failed()]
+    findings = [finding_for_test(ctx.files, "tests.failed", key, run) for key in run.failed()]
     findings += compile_findings(run.build_output)  # when the build stage did not run
     if res.exit_code != 0 and not findings:
-        findings.append(Finding(rule="tests.error", message=_last_line(run.text + res.stderr)))
+        findings.append(
+            Finding(rule="tests.error", message=stages.last_line(run.text + res.stderr, "go test"))
+        )
     if res.exit_code == 0 and total == 0:
         findings.append(Finding(rule="tests.missing", message="no Test functions ran"))
     ok = res.exit_code == 0 and total > 0 and not findings
@@ -230,101 +207,13 @@ async def tests(ctx: StageContext) -> StageResult:
 def _limit(ctx: StageContext, res: SandboxResult, run: GoTestRun, timer: Timer) -> StageResult:
     """A sandbox limit stopped the tests; name the tests that were running."""
     limits = go_limits(ctx.limits, output_bytes=MIN_TEST_OUTPUT)
-    result = limit_result("tests", res, limits, timer)
-    result.findings += [_test_finding(ctx, "tests.limit", key, run) for key in run.unfinished()]
+    result = stages.limit_result("tests", res, limits, timer)
+    result.findings += [
+        finding_for_test(ctx.files, "tests.limit", key, run) for key in run.unfinished()
+    ]
     result.detail = (run.text or res.stderr)[-3000:]
     result.tests_passed, result.tests_total = run.counts()
     return result
-
-
-def _test_finding(ctx: StageContext, rule: str, key: tuple[str, str], run: GoTestRun) -> Finding:
-    package, test = key
-    output = run.output.get(key, "")
-    file, line = _locate(ctx, package, test, output)
-    message = (
-        f"{test} was running when the sandbox stopped it"
-        if rule == "tests.limit"
-        else f"{test}: {_excerpt(output)}"
-    )
-    return Finding(file=file, line=line, rule=rule, message=message)
-
-
-@dataclass
-class GoTestRun:
-    """What `go test -json` reported: results and output per (package, test)."""
-
-    results: dict[tuple[str, str], str] = field(default_factory=dict)  # pass / fail / skip
-    started: list[tuple[str, str]] = field(default_factory=list)
-    output: dict[tuple[str, str], str] = field(default_factory=dict)
-    text: str = ""  # all test output, as go test prints it without -json
-    build_output: str = ""
-
-    def counts(self) -> tuple[int, int]:
-        """(passed, total) over the cases: leaf tests, plus parents that failed on their own."""
-        cases = self._cases()
-        return sum(1 for key in cases if self.results[key] == "pass"), len(cases)
-
-    def failed(self) -> list[tuple[str, str]]:
-        return [key for key in self._cases() if self.results[key] == "fail"]
-
-    def unfinished(self) -> list[tuple[str, str]]:
-        """Tests that started and never ended (innermost only)."""
-        open_ = [key for key in self.started if key not in self.results]
-        parents = {p for key in open_ for p in _parents(key)}
-        return [key for key in open_ if key not in parents]
-
-    def _cases(self) -> list[tuple[str, str]]:
-        parents: set[tuple[str, str]] = set()
-        failing_parents: set[tuple[str, str]] = set()
-        for key, result in self.results.items():
-            for parent in _parents(key):
-                parents.add(parent)
-                if result == "fail":
-                    failing_parents.add(parent)
-        return [
-            key
-            for key, result in self.results.items()
-            if key not in parents or (result == "fail" and key not in failing_parents)
-        ]
-
-
-def _parents(key: tuple[str, str]) -> list[tuple[str, str]]:
-    """("p", "TestA/x/y") -> [("p", "TestA"), ("p", "TestA/x")]."""
-    parts = key[1].split("/")
-    return [(key[0], "/".join(parts[:i])) for i in range(1, len(parts))]
-
-
-def parse_test_events(stdout: str) -> GoTestRun:
-    """Read the event stream of `go test -json` (lines that are not JSON are kept as text)."""
-    run = GoTestRun()
-    text: list[str] = []
-    build: list[str] = []
-    for line in stdout.splitlines():
-        try:
-            event = json.loads(line)
-        except ValueError:
-            text.append(line + "\n")
-            continue
-        if not isinstance(event, dict):
-            continue
-        action, output = event.get("Action"), event.get("Output") or ""
-        if action == "build-output":
-            build.append(output)
-            continue
-        package, test = event.get("Package") or "", event.get("Test")
-        if action == "output":
-            text.append(output)
-        if not test:
-            continue
-        key = (package, test)
-        if action == "run":
-            run.started.append(key)
-        elif action == "output":
-            run.output[key] = run.output.get(key, "") + output
-        elif action in ("pass", "fail", "skip"):
-            run.results[key] = action
-    run.text, run.build_output = "".join(text), "".join(build)
-    return run
 
 
 def compile_findings(text: str) -> list[Finding]:
@@ -407,64 +296,8 @@ def _first_differences(diff: str) -> dict[str, tuple[int, str]]:
     return out
 
 
-def _locate(
-    ctx: StageContext, package: str, test: str, output: str
-) -> tuple[str | None, int | None]:
-    """File and line of a test: where its output says it failed, else its declaration."""
-    for raw in output.splitlines():  # the deepest frame of a panic in the generated files
-        frame = _TRACE.match(raw)
-        if frame and frame["file"] in ctx.files:
-            return frame["file"], int(frame["line"])
-    top = test.split("/")[0]
-    decl = re.compile(rf"^func\s+{re.escape(top)}\s*\(", re.MULTILINE)
-    candidates = [n for n, src in ctx.files.items() if is_test_file(n) and decl.search(src)]
-    if len(candidates) > 1:  # the same name in several packages: match the package's dir
-        here = [n for n in candidates if _package_dir_matches(n, package)]
-        candidates = here or candidates
-    if not candidates:
-        return None, None
-    name = candidates[0]
-    for raw in output.splitlines():  # t.Error and friends print "file.go:line: message"
-        m = _OUTPUT_POSITION.match(raw)
-        if m:
-            sibling = str(PurePosixPath(name).parent / m["file"]).removeprefix("./")
-            if sibling in ctx.files:
-                return sibling, int(m["line"])
-    match = decl.search(ctx.files[name])
-    assert match is not None
-    return name, ctx.files[name].count("\n", 0, match.start()) + 1
-
-
-def _package_dir_matches(name: str, package: str) -> bool:
-    parent = str(PurePosixPath(name).parent)
-    return package.endswith("/" + parent) if parent != "." else "/" not in package
-
-
-def _limit_in(text: str) -> LimitHit | None:
-    for marker, hit in _LIMIT_MARKERS:
-        if marker in text:
-            return hit
-    return None
-
-
-def _excerpt(output: str) -> str:
-    """The test's own messages; for a panic, its message and the frames in generated files."""
-    lines = [ln.strip() for ln in output.splitlines() if ln.strip() and not _NOISE.match(ln)]
-    panic = next((i for i, ln in enumerate(lines) if ln.startswith("panic: ")), None)
-    if panic is not None:
-        end = next((i for i in range(panic, len(lines)) if lines[i].startswith("goroutine ")), 0)
-        frames = [f"at {m['file']}:{m['line']}" for ln in lines if (m := _TRACE.match(ln))]
-        lines = lines[:panic] + lines[panic : end or panic + 1] + frames[:3]
-    return " | ".join(lines[:8])[:400] or "failed"
-
-
 def _rel(path: str) -> str:
     return path.strip().removeprefix("/work/").removeprefix("./")
-
-
-def _last_line(text: str) -> str:
-    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
-    return lines[-1][:300] if lines else "go test failed before running any test"
 
 
 STAGES = [
@@ -473,3 +306,12 @@ STAGES = [
     Stage("vet", vet, weight=0.1, applies=is_go),
     Stage("tests", tests, weight=0.6, blocking=True, applies=is_go),
 ]
+
+LANGUAGE = Language(
+    name="go",
+    extensions=(".go",),
+    stages=tuple(STAGES),
+    is_test_file=is_test_file,
+    block_extension="go",
+    tokens=go_tokens,
+)

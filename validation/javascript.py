@@ -25,16 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from adapters.sandbox import LimitHit
+from validation import stages
 from validation.report import Finding, StageResult
-from validation.stages import (
-    Stage,
-    StageContext,
-    Timer,
-    limit_result,
-    result_from,
-    sandboxed,
-    tool_error,
-)
+from validation.stages import Language, Stage, StageContext, Timer
+from validation.tokens import javascript_tokens
 
 EXTENSIONS = (".js", ".mjs", ".cjs")
 TEST_DIRS = frozenset({"test", "tests", "__tests__"})
@@ -74,12 +68,12 @@ async def syntax(ctx: StageContext) -> StageResult:
     timer = Timer()
     findings = []
     for name in sorted(n for n in ctx.files if _is_js(n)):
-        res = await sandboxed(ctx, [ctx.toolchain.node, "--check", name], env=NODE_ENV)
+        res = await stages.sandboxed(ctx, [ctx.toolchain.node, "--check", name], env=NODE_ENV)
         if res.limit_hit:
-            return limit_result("syntax", res, ctx.limits, timer)
+            return stages.limit_result("syntax", res, ctx.limits, timer)
         if res.exit_code != 0:
             findings.append(_syntax_finding(name, res.stderr or res.stdout))
-    return result_from("syntax", findings, timer)
+    return stages.result_from("syntax", findings, timer)
 
 
 def _syntax_finding(name: str, text: str) -> Finding:
@@ -98,7 +92,7 @@ async def lint(ctx: StageContext) -> StageResult:
     """eslint with the toolchain's pinned flat config (recommended rules, node globals)."""
     timer = Timer()
     names = sorted(n for n in ctx.files if _is_js(n))
-    res = await sandboxed(
+    res = await stages.sandboxed(
         ctx,
         [
             ctx.toolchain.node,
@@ -114,13 +108,13 @@ async def lint(ctx: StageContext) -> StageResult:
         env=NODE_ENV,
     )
     if res.limit_hit:
-        return limit_result("lint", res, ctx.limits, timer)
+        return stages.limit_result("lint", res, ctx.limits, timer)
     try:
         reports = json.loads(res.stdout)
     except ValueError:
-        return tool_error("lint", res, timer)
+        return stages.tool_error("lint", res, timer)
     if res.exit_code not in (0, 1) or not isinstance(reports, list):
-        return tool_error("lint", res, timer)
+        return stages.tool_error("lint", res, timer)
     findings = [
         Finding(
             file=_rel(r.get("filePath", "")),
@@ -132,7 +126,7 @@ async def lint(ctx: StageContext) -> StageResult:
         for r in reports
         for m in r.get("messages", [])
     ]
-    return result_from("lint", findings, timer)
+    return stages.result_from("lint", findings, timer)
 
 
 async def tests(ctx: StageContext) -> StageResult:
@@ -140,30 +134,23 @@ async def tests(ctx: StageContext) -> StageResult:
     timer = Timer()
     names = sorted(n for n in ctx.files if is_test_file(n))
     if not names:
-        return StageResult(
-            name="tests",
-            status="failed",
-            duration_ms=timer.ms(),
-            findings=[
-                Finding(
-                    rule="tests.missing",
-                    message="no JavaScript test files (*.test.js, "
-                    "test_*.js, *_test.js or files under test/) were generated",
-                )
-            ],
+        return stages.no_test_files(
+            timer,
+            "no JavaScript test files (*.test.js, test_*.js, *_test.js or files under test/) "
+            "were generated",
         )
-    res = await sandboxed(
+    res = await stages.sandboxed(
         ctx,
         [ctx.toolchain.node, "--test", "--test-concurrency=1", "--test-reporter=tap", "--", *names],
         env=NODE_ENV,
     )
     if res.limit_hit:
-        return limit_result("tests", res, ctx.limits, timer)
+        return stages.limit_result("tests", res, ctx.limits, timer)
     tap = parse_tap(res.stdout, {str(PurePosixPath("/work") / n) for n in names})
     if tap.limit_hit:
         # the runner survived, but the sandbox's per-process limit killed a test file
         hit = res.model_copy(update={"limit_hit": tap.limit_hit})
-        return limit_result("tests", hit, ctx.limits, timer)
+        return stages.limit_result("tests", hit, ctx.limits, timer)
     findings = tap.findings
     ok = res.exit_code == 0 and tap.total > 0 and not findings
     if not ok and not findings:
@@ -173,7 +160,10 @@ async def tests(ctx: StageContext) -> StageResult:
                 message="the test files define no tests; write them with node:test",
             )
             if res.exit_code == 0
-            else Finding(rule="tests.error", message=_last_line(res.stderr or res.stdout))
+            else Finding(
+                rule="tests.error",
+                message=stages.last_line(res.stderr or res.stdout, "node --test"),
+            )
         ]
     return StageResult(
         name="tests",
@@ -304,13 +294,17 @@ def _rel(path: str) -> str:
     return path.removeprefix("file://").removeprefix("/work/").removeprefix("./")
 
 
-def _last_line(text: str) -> str:
-    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
-    return lines[-1][:300] if lines else "node --test failed before running any test"
-
-
 STAGES = [
     Stage("syntax", syntax, weight=0.0, blocking=True, gate=True, applies=is_javascript),
     Stage("lint", lint, weight=0.1, applies=is_javascript),
     Stage("tests", tests, weight=0.6, blocking=True),
 ]
+
+LANGUAGE = Language(
+    name="javascript",
+    extensions=EXTENSIONS,
+    stages=tuple(STAGES),
+    is_test_file=is_test_file,
+    block_extension="js",
+    tokens=javascript_tokens,
+)

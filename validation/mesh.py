@@ -3,34 +3,26 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from adapters.sandbox import Limits, Sandbox
-from validation import golang, javascript, python
+from validation import languages as registry
 from validation.report import Finding, StageResult, ValidationReport
-from validation.stages import Stage, StageContext
-from validation.toolchain import Toolchain
+from validation.stages import TESTS, Stage, StageContext
+from validation.tool_paths import Toolchain
 
-TESTS = "tests"  # the expensive stage; everything before it is cheap
+__all__ = ["LANGUAGES", "TESTS", "ValidationMesh", "is_test_file"]
 
-LANGUAGES: dict[str, list[Stage]] = {
-    "python": python.STAGES,
-    "javascript": javascript.STAGES,
-    "go": golang.STAGES,
-}
-
-
-_TEST_FILE = {
-    "python": python.is_test_file,
-    "javascript": javascript.is_test_file,
-    "go": golang.is_test_file,
+# each language's stages, in order (the view of `validation.languages` the mesh runs)
+LANGUAGES: dict[str, Sequence[Stage]] = {
+    name: lang.stages for name, lang in registry.LANGUAGES.items()
 }
 
 
 def is_test_file(language: str, path: str) -> bool:
     """Whether `path` holds tests for `language` (the tests stage runs it)."""
-    check = _TEST_FILE.get(language)
-    return check is not None and check(path)
+    lang = registry.language(language)
+    return lang is not None and lang.is_test_file(path)
 
 
 class ValidationMesh:
@@ -42,7 +34,7 @@ class ValidationMesh:
         toolchain: Toolchain,
         *,
         limits: Limits | None = None,
-        languages: dict[str, list[Stage]] | None = None,
+        languages: Mapping[str, Sequence[Stage]] | None = None,
     ) -> None:
         self.sandbox = sandbox
         self.toolchain = toolchain
@@ -142,7 +134,7 @@ class ValidationMesh:
 
 
 def _report(
-    language: str, stages: list[Stage], results: list[StageResult], duration_ms: float
+    language: str, stages: Sequence[Stage], results: list[StageResult], duration_ms: float
 ) -> ValidationReport:
     by_name = {s.name: s for s in stages}
     gate_failed = any(
@@ -156,7 +148,7 @@ def _report(
         total += stage.weight
         weighted += stage.weight * _stage_score(r)
     score = 0.0 if gate_failed or total == 0 else weighted / total
-    tests = [r for r in results if r.tests_total or r.name == "tests"]
+    tests = [r for r in results if r.tests_total or r.name == TESTS]
     ran_tests = any(r.status != "skipped" for r in tests)
     passed = (
         not gate_failed
@@ -177,7 +169,7 @@ def _report(
 def _stage_score(r: StageResult) -> float:
     if r.status == "limit":
         return 0.0
-    if r.tests_total or r.name == "tests":
+    if r.tests_total or r.name == TESTS:
         return r.tests_passed / r.tests_total if r.tests_total else 0.0
     if r.status == "passed":
         return 1.0

@@ -15,18 +15,17 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from xml.etree import ElementTree  # noqa: S405 - parses pytest's own junit file
 
+from validation import stages
 from validation.report import Finding, StageResult
-from validation.stages import (
-    Stage,
-    StageContext,
-    Timer,
-    limit_result,
-    result_from,
-    sandboxed,
-    tool_error,
-)
+from validation.stages import Language, Stage, StageContext, Timer
+from validation.tokens import python_tokens
 
 RUFF_RULES = "E9,F,B,PLE"  # real errors and likely bugs, not style
+RUFF_ARGS = ("check", "--no-cache", "--isolated", "--select", RUFF_RULES, "--output-format", "json")
+MYPY_FLAGS = (
+    *("--skip-cache-mtime-checks", "--ignore-missing-imports", "--no-error-summary"),
+    *("--show-column-numbers", "--no-pretty"),
+)
 _MYPY_LINE = re.compile(
     r"^(?P<file>[^:]+):(?P<line>\d+):(?:\d+:)? (?P<level>error|note): "
     r"(?P<msg>.*?)(?:  \[(?P<code>[\w-]+)\])?$"
@@ -62,32 +61,19 @@ async def syntax(ctx: StageContext) -> StageResult:
             )
         except (RecursionError, MemoryError, ValueError) as exc:
             findings.append(Finding(file=name, rule="syntax", message=f"cannot parse: {exc!r}"))
-    return result_from("syntax", findings, timer)
+    return stages.result_from("syntax", findings, timer)
 
 
 async def lint(ctx: StageContext) -> StageResult:
     """ruff with rules for real errors and likely bugs."""
     timer = Timer()
-    res = await sandboxed(
-        ctx,
-        [
-            ctx.toolchain.ruff,
-            "check",
-            "--no-cache",
-            "--isolated",
-            "--select",
-            RUFF_RULES,
-            "--output-format",
-            "json",
-            ".",
-        ],
-    )
+    res = await stages.sandboxed(ctx, [ctx.toolchain.ruff, *RUFF_ARGS, "."])
     if res.limit_hit:
-        return limit_result("lint", res, ctx.limits, timer)
+        return stages.limit_result("lint", res, ctx.limits, timer)
     try:
         items = json.loads(res.stdout or "[]")
     except ValueError:
-        return tool_error("lint", res, timer)
+        return stages.tool_error("lint", res, timer)
     findings = [
         Finding(
             file=_rel(i.get("filename", "")),
@@ -98,31 +84,16 @@ async def lint(ctx: StageContext) -> StageResult:
         )
         for i in items
     ]
-    return result_from("lint", findings, timer)
+    return stages.result_from("lint", findings, timer)
 
 
 async def types(ctx: StageContext) -> StageResult:
     """mypy with a warm, read-only standard-library cache."""
     timer = Timer()
-    res = await sandboxed(
-        ctx,
-        [
-            ctx.toolchain.python,
-            "-I",
-            "-m",
-            "mypy",
-            "--cache-dir",
-            ctx.toolchain.mypy_cache,
-            "--skip-cache-mtime-checks",
-            "--ignore-missing-imports",
-            "--no-error-summary",
-            "--show-column-numbers",
-            "--no-pretty",
-            ".",
-        ],
-    )
+    mypy = [ctx.toolchain.python, "-I", "-m", "mypy", "--cache-dir", ctx.toolchain.mypy_cache]
+    res = await stages.sandboxed(ctx, [*mypy, *MYPY_FLAGS, "."])
     if res.limit_hit:
-        return limit_result("types", res, ctx.limits, timer)
+        return stages.limit_result("types", res, ctx.limits, timer)
     findings = []
     for line in res.stdout.splitlines():
         m = _MYPY_LINE.match(line.strip())
@@ -136,8 +107,8 @@ async def types(ctx: StageContext) -> StageResult:
                 )
             )
     if res.exit_code not in (0, 1) or (res.exit_code == 1 and not findings):
-        return tool_error("types", res, timer)
-    return result_from("types", findings, timer)
+        return stages.tool_error("types", res, timer)
+    return stages.result_from("types", findings, timer)
 
 
 async def security(ctx: StageContext) -> StageResult:
@@ -146,15 +117,15 @@ async def security(ctx: StageContext) -> StageResult:
     code = [n for n in ctx.files if n.endswith(".py") and not is_test_file(n)]
     if not code:
         return StageResult(name="security", status="skipped", detail="no non-test Python files")
-    res = await sandboxed(
+    res = await stages.sandboxed(
         ctx, [ctx.toolchain.python, "-I", "-m", "bandit", "-q", "-f", "json", *code]
     )
     if res.limit_hit:
-        return limit_result("security", res, ctx.limits, timer)
+        return stages.limit_result("security", res, ctx.limits, timer)
     try:
         items = json.loads(res.stdout)["results"]
     except (ValueError, KeyError):
-        return tool_error("security", res, timer)
+        return stages.tool_error("security", res, timer)
     findings = [
         Finding(
             file=_rel(i["filename"]),
@@ -167,22 +138,15 @@ async def security(ctx: StageContext) -> StageResult:
         )
         for i in items
     ]
-    return result_from("security", findings, timer)
+    return stages.result_from("security", findings, timer)
 
 
 async def tests(ctx: StageContext) -> StageResult:
     """pytest over the generated tests, in the sandbox."""
     timer = Timer()
     if not any(is_test_file(n) for n in ctx.files):
-        return StageResult(
-            name="tests",
-            status="failed",
-            duration_ms=timer.ms(),
-            findings=[
-                Finding(rule="tests.missing", message="no test files (test_*.py) were generated")
-            ],
-        )
-    res = await sandboxed(
+        return stages.no_test_files(timer, "no test files (test_*.py) were generated")
+    res = await stages.sandboxed(
         ctx,
         [
             ctx.toolchain.python,
@@ -205,10 +169,12 @@ async def tests(ctx: StageContext) -> StageResult:
         env={"PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": "/work"},
     )
     if res.limit_hit:
-        return limit_result("tests", res, ctx.limits, timer)
+        return stages.limit_result("tests", res, ctx.limits, timer)
     passed, total, findings = await asyncio.to_thread(_junit, ctx)
     if total == 0 and res.exit_code != 0:
-        findings = findings or [Finding(rule="tests.error", message=_last_line(res.stdout))]
+        findings = findings or [
+            Finding(rule="tests.error", message=stages.last_line(res.stdout, "pytest"))
+        ]
     # a generated conftest can force the exit status: trust the per-test results too
     ok = res.exit_code == 0 and total > 0 and passed == total and not findings
     return StageResult(
@@ -271,11 +237,6 @@ def _rel(path: str) -> str:
     return path.removeprefix("/work/").removeprefix("./")
 
 
-def _last_line(text: str) -> str:
-    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
-    return lines[-1][:300] if lines else "pytest failed before running any test"
-
-
 STAGES = [
     Stage("syntax", syntax, weight=0.0, blocking=True, gate=True, applies=is_python),
     Stage("lint", lint, weight=0.1, applies=is_python),
@@ -283,3 +244,13 @@ STAGES = [
     Stage("security", security, weight=0.1, blocking=True, applies=is_python),
     Stage("tests", tests, weight=0.6, blocking=True),
 ]
+
+LANGUAGE = Language(
+    name="python",
+    extensions=(".py",),
+    stages=tuple(STAGES),
+    is_test_file=is_test_file,
+    block_extension="py",
+    tokens=python_tokens,
+    test_support=frozenset({"conftest.py"}),  # pytest's fixtures: part of the tests
+)

@@ -1,6 +1,7 @@
-"""Stages: one check of generated code (syntax, lint, types, security, tests, …).
+"""Stages: one check of generated code (syntax, lint, types, security, tests, …), and the
+`Language` that lists them.
 
-Extension point: a language is a list of `Stage`s in `validation.mesh.LANGUAGES`. A stage's
+Extension point: a language is one `Language` (below) holding its `Stage`s. A stage's
 `run(ctx)` gets the files and a sandbox session holding them, and returns a StageResult;
 `applies(files)` says whether it has anything to check. Mark a stage `gate=True` when its
 failure makes the later stages pointless (syntax, build) and `blocking=True` when its
@@ -12,10 +13,13 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 
 from adapters.sandbox import Limits, SandboxResult, SandboxSession
 from validation.report import Finding, StageResult
-from validation.toolchain import Toolchain
+from validation.tool_paths import Toolchain
+
+TESTS = "tests"  # the stage that runs the generated tests: the expensive one, always last
 
 
 @dataclass
@@ -46,6 +50,39 @@ class Stage:
     blocking: bool = False
     gate: bool = False
     applies: Callable[[Mapping[str, str]], bool] = field(default=always)
+
+
+@dataclass(frozen=True)
+class Language:
+    """Everything the project knows about one language of generated code, in one place.
+
+    Extension point: to add a language, write `validation/<language>.py` with its stages and
+    one `LANGUAGE = Language(...)`, and list it in `validation.languages.LANGUAGES`. The mesh
+    runs its `stages` in order (the first gate stage is what `engine.decisions.quality`
+    watches), the consensus compares its code files by `tokens`, a model's unnamed code block
+    is saved as `solution.<block_extension>`, and runs and the run form accept its `name`.
+    """
+
+    name: str
+    extensions: tuple[str, ...]  # of its source files, tests included
+    stages: tuple[Stage, ...]
+    is_test_file: Callable[[str], bool]  # the tests stage runs these
+    block_extension: str
+    tokens: Callable[[str], list[str]]  # one file's tokens for consensus (validation.tokens)
+    test_support: frozenset[str] = frozenset()  # file names that serve the tests (conftest.py)
+
+    @property
+    def gate_stage(self) -> str:
+        """The first stage whose failure stops the others (syntax, build)."""
+        return next(s.name for s in self.stages if s.gate)
+
+    def is_code_file(self, path: str) -> bool:
+        """A file of the solution: in this language, neither a test nor serving the tests."""
+        return (
+            path.endswith(self.extensions)
+            and not self.is_test_file(path)
+            and PurePosixPath(path).name not in self.test_support
+        )
 
 
 class Timer:
@@ -109,3 +146,19 @@ def result_from(name: str, findings: list[Finding], timer: Timer, detail: str = 
         duration_ms=timer.ms(),
         detail=detail,
     )
+
+
+def no_test_files(timer: Timer, message: str) -> StageResult:
+    """The tests stage when the answer has no test files; `message` says which names count."""
+    return StageResult(
+        name=TESTS,
+        status="failed",
+        duration_ms=timer.ms(),
+        findings=[Finding(rule="tests.missing", message=message)],
+    )
+
+
+def last_line(text: str, tool: str) -> str:
+    """The last non-blank line of a tool's output (what it died of), at most 300 characters."""
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1][:300] if lines else f"{tool} failed before running any test"

@@ -11,7 +11,7 @@ from adapters.sandbox import Limits, Sandbox
 from validation.golang import compile_findings, parse_test_events
 from validation.mesh import ValidationMesh
 from validation.report import StageResult, ValidationReport
-from validation.toolchain import Toolchain
+from validation.tool_paths import Toolchain
 
 ADD = """\
 package solution

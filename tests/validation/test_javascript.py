@@ -11,7 +11,7 @@ from adapters.sandbox import Limits, Sandbox
 from validation.javascript import is_test_file
 from validation.mesh import ValidationMesh
 from validation.report import StageResult, ValidationReport
-from validation.toolchain import Toolchain
+from validation.tool_paths import Toolchain
 
 INDEX = """\
 function add(a, b) {
