@@ -253,19 +253,17 @@ def single_endpoint_config(
 ) -> str:
     """A models.yaml text where every group is one deployment at the same OpenAI-compatible
     endpoint, serving a model named like the group (the stand-in serves any name)."""
-    lines = [
-        "settings:",
-        f"  timeout_seconds: {timeout_seconds}",
-        f"  num_retries: {num_retries}",
-        f"  max_in_flight: {max_in_flight}",
-        "groups:",
-    ]
-    for g in groups:
-        lines += [
-            f"  {g}:",
-            "    deployments:",
-            f"      - id: {g}-standin-1",
-            f"        model: hosted_vllm/{g}",
-            f"        api_base: {api_base}",
-        ]
-    return "\n".join(lines) + "\n"
+    config = ModelsConfig(
+        settings=RouterSettings(
+            timeout_seconds=timeout_seconds, num_retries=num_retries, max_in_flight=max_in_flight
+        ),
+        groups={
+            g: ModelGroup(
+                deployments=[
+                    Deployment(id=f"{g}-standin-1", model=f"hosted_vllm/{g}", api_base=api_base)
+                ]
+            )
+            for g in groups
+        },
+    )
+    return yaml.safe_dump(config.model_dump(mode="json", exclude_none=True), sort_keys=False)

@@ -5,4 +5,4 @@
 # `references passed R/P, broken variants caught B/N, T s`; exit 0 only when R = P and B = N.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec .venv/bin/python -m api.validate_bench --humaneval "$@"
+exec .venv/bin/python -m bench validate --humaneval "$@"

@@ -7,15 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from standin.humaneval import (
-    HumanEvalReplay,
-    all_mutations,
-    broken_variants,
-    check_solution,
-    find_task,
-    load_problems,
-    reference_solution,
-)
+from standin.humaneval import HumanEvalReplay, find_task
+from standin.humaneval_mutations import all_mutations, broken_variants
+from standin.humaneval_problems import check_solution, load_problems, reference_solution
 from tests.standin.conftest import StartStandin
 from tests.standin.helpers import chat_body, reply_text, solution_file
 

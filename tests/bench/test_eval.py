@@ -7,7 +7,9 @@ import re
 
 import pytest
 
-from api.eval_bench import STRATEGIES, Outcome, Summary, expected_pass, main, table
+from bench.eval.command import main
+from bench.eval.evaluate import STRATEGIES
+from bench.eval.figures import Outcome, Summary, expected_pass, table
 from tests.servers import Environment
 
 LAST = re.compile(r"^pass@1 single=(\d\.\d{3}) consensus=(\d\.\d{3}) consensus\+loop=(\d\.\d{3})$")

@@ -1,4 +1,5 @@
-"""`weavergen learn-bench`: watch decide.pattern learn which pattern works, against the stand-in.
+"""`python -m bench learn` (`weavergen learn-bench`): watch decide.pattern learn which pattern
+works, against the stand-in.
 
 A throwaway embedded PostgreSQL, a stand-in model whose `quick` answers pass validation far
 less often than `standard`'s (bench/learn_script.yaml), the real engine with a worker and
@@ -21,7 +22,7 @@ import yaml
 from sqlalchemy import select
 
 from adapters.models import single_endpoint_config
-from api.local_engine import local_engine
+from bench.local_engine import local_engine
 from engine.runs import RunRequest
 from engine.settings import ROOT, Settings
 from engine.tables import runs

@@ -8,16 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from api.validate_bench import (
-    BenchItem,
-    BenchResult,
-    ItemResult,
-    format_result,
-    humaneval_test_file,
-    main,
-    run_items,
-)
-from standin.humaneval import Problem, broken_variants, get_problem
+from bench.humaneval import humaneval_test_file
+from bench.validate.command import main
+from bench.validate.items import BenchItem
+from bench.validate.report import format_result
+from bench.validate.results import BenchResult, ItemResult
+from bench.validate.running import run_items
+from standin.humaneval_mutations import broken_variants
+from standin.humaneval_problems import Problem, get_problem
 from validation.mesh import ValidationMesh
 from validation.report import Finding, StageResult, StageStatus, ValidationReport
 
