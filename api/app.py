@@ -15,11 +15,11 @@ from sqlalchemy.exc import DBAPIError
 from api import pages, routes_diagrams, routes_learning, routes_runs
 from api.deps import Viewer, web_session
 from api.limits import BodyLimit
+from api.sessions import SessionService
+from api.tokens import TokenService
 from engine.container import Engine
 from engine.errors import DiagramInvalid, EngineError
-from engine.queries import RunQueries
-from engine.sessions import SessionService
-from engine.tokens import TokenService
+from engine.runs.queries import RunQueries
 
 log = logging.getLogger(__name__)
 

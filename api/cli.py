@@ -6,19 +6,20 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import sys
-import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
 from api.client import ApiClient, ClientError, find_token
+from api.run_follow import follow, progress_table
 from engine.settings import Settings
+from validation.languages import names
 
 app = typer.Typer(
     help="WeaverGen: BPMN orchestration of AI code generation.",
@@ -39,14 +40,6 @@ TokenOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
-STATE_STYLE = {
-    "completed": "green",
-    "started": "yellow",
-    "ready": "cyan",
-    "waiting": "cyan",
-    "error": "red",
-    "cancelled": "dim",
-}
 
 
 def _logging() -> None:
@@ -82,63 +75,53 @@ def serve() -> None:
 @app.command()
 def worker(concurrency: Annotated[int | None, typer.Option(help="jobs at once")] = None) -> None:
     """Run a worker process against the same database (any machine)."""
-    from engine.worker import serve_worker
+    from engine.jobs.worker import serve_worker
 
     _logging()
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve_worker(Settings(), concurrency=concurrency))
 
 
-@app.command(
-    "standin-model",
-    add_help_option=False,
-    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-)
-def standin_model(ctx: typer.Context) -> None:
-    """Run the stand-in model server (NOT a real model); `--help` lists its options."""
-    from standin.cli import main as standin_main
-
-    raise typer.Exit(standin_main(list(ctx.args)))
-
-
-@app.command(
-    "validate-bench",
-    add_help_option=False,
-    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-)
-def validate_bench(ctx: typer.Context) -> None:
-    """Check the validation mesh against HumanEval (`--humaneval`); `--help` lists options."""
-    from api.validate_bench import main as bench_main
-
-    raise typer.Exit(bench_main(list(ctx.args)))
+DELEGATED = {
+    "standin-model": (
+        ["standin"],
+        "Run the stand-in model server (NOT a real model); `--help` lists its options.",
+    ),
+    "validate-bench": (
+        ["bench", "validate"],
+        "Check the validation mesh against HumanEval (`--humaneval`); `--help` lists options.",
+    ),
+    "learn-bench": (
+        ["bench", "learn"],
+        "Simulate runs against the stand-in and show decide.pattern learning (`--runs N`).",
+    ),
+    "eval": (
+        ["bench", "eval"],
+        "Measure single model vs consensus vs consensus+loop on HumanEval (`--humaneval`).",
+    ),
+}
+"""Sub-commands that are another program: name -> (`python -m` arguments, help). Their
+options live in that program alone; the CLI passes every argument through untouched."""
 
 
-@app.command(
-    "learn-bench",
-    add_help_option=False,
-    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-)
-def learn_bench(ctx: typer.Context) -> None:
-    """Simulate runs against the stand-in and show decide.pattern learning (`--runs N`)."""
-    from api.learn_bench import main as bench_main
+def _delegate(name: str, module: list[str], help_text: str) -> None:
+    """Register `weavergen NAME …` as `python -m MODULE …` in place of this process."""
 
-    _logging()
-    logging.getLogger().setLevel(logging.WARNING)
-    raise typer.Exit(bench_main(list(ctx.args)))
+    def command(ctx: typer.Context) -> None:
+        # exec, not a child: signals, the exit code and the process id stay the caller's; no
+        # shell, the arguments are the user's own
+        os.execv(sys.executable, [sys.executable, "-m", *module, *ctx.args])  # noqa: S606
+
+    app.command(
+        name,
+        help=help_text,
+        add_help_option=False,
+        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    )(command)
 
 
-@app.command(
-    "eval",
-    add_help_option=False,
-    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-)
-def eval_command(ctx: typer.Context) -> None:
-    """Measure single model vs consensus vs consensus+loop on HumanEval (`--humaneval`)."""
-    from api.eval_bench import main as eval_main
-
-    _logging()
-    logging.getLogger().setLevel(logging.WARNING)
-    raise typer.Exit(eval_main(list(ctx.args)))
+for _name, (_module, _help) in DELEGATED.items():
+    _delegate(_name, _module, _help)
 
 
 @token_app.command("create")
@@ -147,15 +130,15 @@ def token_create(
     name: Annotated[str, typer.Option(help="who or what uses it")] = "cli",
 ) -> None:
     """Create an API token; the token is the last line printed."""
+    from api.tokens import ROLE_RANK
     from engine.container import open_database
-    from engine.tokens import ROLE_RANK
 
     if role not in ROLE_RANK:
         _fail(f"--role must be one of {', '.join(ROLE_RANK)}", 2)
 
     async def create() -> str:
         from adapters.database import create_engine
-        from engine.tokens import TokenService
+        from api.tokens import TokenService
 
         database = open_database(Settings())
         db = create_engine(database.url, pool_size=1)
@@ -173,7 +156,7 @@ def token_create(
 @app.command()
 def run(
     request: Annotated[str, typer.Argument(help="what to build or fix")],
-    language: Annotated[str, typer.Option(help="python, javascript or go")] = "python",
+    language: Annotated[str, typer.Option(help=", ".join(names()))] = "python",
     pattern: Annotated[str | None, typer.Option(help="quick, standard, bug_fix, migration")] = None,
     file: Annotated[list[Path] | None, typer.Option(help="a file to include (repeatable)")] = None,
     server: ServerOpt = None,
@@ -194,117 +177,17 @@ def run(
     body = {"text": request, "language": language, "pattern": pattern, "files": files}
     try:
         created = client.request("POST", "/api/runs", json=body)
-        final = _follow(client, created["id"], quiet=as_json, timeout=timeout)
+        final = follow(client, created["id"], console=console, quiet=as_json, timeout=timeout)
     except ClientError as exc:
         _fail(str(exc))
+        return
+    except TimeoutError as exc:
+        _fail(str(exc), 124)
         return
     if as_json:
         print(json.dumps(final, indent=2))
     codes = {"completed": 0, "failed": 1, "incident": 3}
     raise typer.Exit(codes.get(final["status"], 4))
-
-
-def _follow(client: ApiClient, run_id: str, *, quiet: bool, timeout: float) -> dict[str, Any]:
-    """Poll the run until it finishes or needs someone; draw progress on stderr."""
-    deadline = time.monotonic() + timeout
-    hinted: set[str] = set()
-    with (
-        Live(console=console, refresh_per_second=4, transient=False, redirect_stdout=False)
-        if not quiet and console.is_terminal
-        else _NoLive() as live
-    ):
-        while True:
-            run = client.request("GET", f"/api/runs/{run_id}")
-            if live is not None:
-                live.update(_progress_table(run))
-            elif not quiet:
-                _print_new_steps(run, hinted)
-            if run["status"] in ("completed", "failed", "incident"):
-                break
-            if run["status"] == "waiting" and not quiet:
-                for s in run["steps"]:
-                    if (
-                        s["kind"] == "UserTask"
-                        and s["state"] == "ready"
-                        and s["task_id"] not in hinted
-                    ):
-                        hinted.add(s["task_id"])
-                        console.print(
-                            f"waiting for a person: {s['name']} — POST "
-                            f"/api/runs/{run_id}/tasks/{s['task_id']}/complete"
-                        )
-            if time.monotonic() > deadline:
-                _fail(f"run {run_id} still {run['status']} after {timeout:.0f} s", 124)
-            time.sleep(0.5)
-    if not quiet:
-        _summary(run)
-    return run
-
-
-class _NoLive:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-def _print_new_steps(run: dict[str, Any], seen: set[str]) -> None:
-    for s in run["steps"]:
-        key = f"{s['task_id']}:{s['state']}"
-        if (
-            key not in seen
-            and s["kind"] not in ("StartEvent", "EndEvent")
-            and s["state"] in ("started", "completed", "error")
-        ):
-            seen.add(key)
-            console.print(f"  {s['state']:<10} {s['process']}/{s['element_id']}  {s['name'] or ''}")
-
-
-def _progress_table(run: dict[str, Any]) -> Table:
-    table = Table(
-        title=f"run {run['id']} — {run['status']} — pattern {run['pattern'] or '…'}",
-        title_justify="left",
-    )
-    for col in ("step", "state", "attempts", "ms", "tokens"):
-        table.add_column(col)
-    for s in run["steps"]:
-        if s["kind"] in ("StartEvent", "EndEvent") or s["kind"].endswith("Gateway"):
-            continue
-        style = STATE_STYLE.get(s["state"], "")
-        table.add_row(
-            f"{s['process']}/{s['element_id']}",
-            f"[{style}]{s['state']}[/{style}]",
-            str(s["attempts"] or ""),
-            f"{s['duration_ms'] or 0:.0f}",
-            str((s["tokens_in"] or 0) + (s["tokens_out"] or 0)),
-        )
-    return table
-
-
-def _summary(run: dict[str, Any]) -> None:
-    colour = {"completed": "green", "failed": "red", "incident": "red"}.get(run["status"], "yellow")
-    console.print(
-        f"[{colour}]run {run['id']} {run['status']}[/{colour}] "
-        f"(pattern {run['pattern']}, {run['duration_s'] or 0:.1f} s, "
-        f"{run['tokens_in'] + run['tokens_out']} tokens)"
-    )
-    for d in run["decisions"]:
-        console.print(
-            f"  decision {d['element_id']}: {d['choice']} ({d['evidence'].get('rule', '')})"
-        )
-    for a in run["artifacts"]:
-        if a["final"]:
-            console.print(f"  artifact {a['path']} ({a['kind']}) id {a['id']}")
-    for i in run["incidents"]:
-        if i["status"] == "open":
-            console.print(
-                f"  [red]incident {i['id']}[/red] at {i['element_id']}: {escape(i['message'])}\n"
-                f"  retry with: curl -X POST -H 'Authorization: Bearer …' "
-                f"/api/incidents/{i['id']}/retry"
-            )
-    if run["error"]:
-        console.print(f"  [red]error:[/red] {run['error']}")
 
 
 @app.command()
@@ -358,7 +241,7 @@ def show(
         f"diagram {run_['diagram']['id']} v{run_['diagram']['version']}"
     )
     out.print(f"request ({run_['request']['language']}): {escape(run_['request']['text'])}")
-    out.print(_progress_table(run_))
+    out.print(progress_table(run_))
     for s in run_["steps"]:
         result = s.get("result") or {}
         if s["operator"] == "validate.code" and "stages" in result:

@@ -13,11 +13,11 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from engine.catalog import DiagramCatalog
-from engine.queries import RunQueries
+from api.sessions import SessionService, WebSession
+from api.tokens import Principal, TokenService
+from engine.diagrams.catalog import DiagramCatalog
 from engine.runs import RunService
-from engine.sessions import SessionService, WebSession
-from engine.tokens import Principal, TokenService
+from engine.runs.queries import RunQueries
 
 SESSION_COOKIE = "wg_session"
 CSRF_HEADER = "X-CSRF-Token"

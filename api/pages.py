@@ -17,15 +17,16 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from api.deps import SESSION_COOKIE, check_csrf, sessions, web_session
+from api.sessions import SESSION_HOURS, WebSession
 from engine.errors import EngineError
 from engine.runs import RunRequest
-from engine.sessions import SESSION_HOURS, WebSession
+from validation.languages import names as language_names
 
 router = APIRouter(include_in_schema=False)
 
 SIGNIN_COOKIE = "wg_signin"
 PATTERNS = ("quick", "standard", "bug_fix", "migration")
-LANGUAGES = ("python", "javascript", "go")
+LANGUAGES = language_names()
 MAX_FILE_BYTES = 200_000
 
 

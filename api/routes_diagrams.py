@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request, UploadFile, status
 
 from api.deps import Admin, Catalog, require
-from engine.diagrams import MAX_DIAGRAM_BYTES
+from engine.diagrams.loading import MAX_DIAGRAM_BYTES
 from engine.errors import DiagramInvalid, DiagramProblem
 
 router = APIRouter(prefix="/api", tags=["diagrams"], dependencies=[Depends(require("viewer"))])

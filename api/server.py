@@ -13,12 +13,12 @@ from pathlib import Path
 import uvicorn
 
 from api.app import create_app
-from engine.container import Database, build_engine, open_database
-from engine.jobs import build_app, run_worker
-from engine.learning import LearningSpanProcessor, recording
+from api.tokens import TokenService
+from engine.container import Database, build_engine
+from engine.jobs.app import build_app, run_worker
+from engine.learning.events import LearningEvents
 from engine.settings import Settings
-from engine.telemetry import setup_tracing
-from engine.tokens import TokenService
+from engine.startup import started_engine
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +26,13 @@ log = logging.getLogger(__name__)
 class WorkerThread(threading.Thread):
     """A worker with its own event loop, so model calls never stall the API's loop."""
 
-    def __init__(self, settings: Settings, database: Database, index: int) -> None:
+    def __init__(
+        self, settings: Settings, database: Database, events: LearningEvents, index: int
+    ) -> None:
         super().__init__(name=f"weavergen-worker-{index}", daemon=True)
         self.settings = settings
         self.database = database
+        self.events = events  # drained by the server's recorder
         self.index = index
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
@@ -39,7 +42,7 @@ class WorkerThread(threading.Thread):
 
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
-        engine = build_engine(self.settings, self.database, pool_size=5)
+        engine = build_engine(self.settings, self.database, pool_size=5, events=self.events)
         app = build_app(engine.conninfo, engine.runner, engine.runs)
         self._task = asyncio.current_task()
         try:
@@ -86,47 +89,34 @@ async def ensure_cli_token(settings: Settings, tokens: TokenService) -> Path:
 
 async def serve(settings: Settings) -> None:
     """Start database, diagrams, workers and the HTTP API; stop them all on exit."""
-    spans = LearningSpanProcessor()  # in-process workers' spans land here too
-    setup_tracing(
-        settings.otel_exporter,
-        endpoint=settings.otel_endpoint,
-        service="weavergen",
-        processors=[spans],
-    )
-    database = await asyncio.to_thread(open_database, settings)
-    engine = build_engine(settings, database)
-    workers: list[WorkerThread] = []
-    try:
+    async with started_engine(settings, service="weavergen") as engine:
         stored = await engine.catalog.sync_folder(settings.bpmn_dir)
         changed = [f"{d['diagram_id']} v{d['version']}" for d in stored if d.get("created")]
         log.info("diagrams from %s: %s", settings.bpmn_dir, ", ".join(changed) or "unchanged")
         token_path = await ensure_cli_token(settings, TokenService(engine.db))
         log.info("local CLI token: %s", token_path)
-        for i in range(settings.workers):
-            worker = WorkerThread(settings, database, i)
-            worker.start()
-            workers.append(worker)
-        app = create_app(engine)
-        config = uvicorn.Config(
-            app,
-            host=settings.host,
-            port=settings.port,
-            log_level="info",
-            lifespan="off",
-            # open live pages (server-sent events) must not hold up a stop forever
-            timeout_graceful_shutdown=3,
-        )
-        server = _Server(config)
-        print(
-            f"WeaverGen serving on http://{settings.host}:{settings.port} "
-            f"({settings.workers} in-process worker(s); API docs at /docs)",
-            flush=True,
-        )
-        async with recording(engine.learning, engine.db, spans):
-            await server.serve()
-            for worker in workers:  # their last spans are recorded before the recorder stops
+        workers = [
+            WorkerThread(settings, engine.database, engine.events, i)
+            for i in range(settings.workers)
+        ]
+        try:
+            for worker in workers:
+                worker.start()
+            config = uvicorn.Config(
+                create_app(engine),
+                host=settings.host,
+                port=settings.port,
+                log_level="info",
+                lifespan="off",
+                # open live pages (server-sent events) must not hold up a stop forever
+                timeout_graceful_shutdown=3,
+            )
+            print(
+                f"WeaverGen serving on http://{settings.host}:{settings.port} "
+                f"({settings.workers} in-process worker(s); API docs at /docs)",
+                flush=True,
+            )
+            await _Server(config).serve()
+        finally:  # before the recorder stops, so the workers' last events are recorded
+            for worker in workers:
                 await asyncio.to_thread(worker.stop)
-    finally:
-        for worker in workers:
-            await asyncio.to_thread(worker.stop)
-        await engine.close()

@@ -14,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from api.tokens import Principal
 from engine.tables import api_tokens, web_sessions
-from engine.tokens import Principal
 
 SESSION_HOURS = 12
 

@@ -18,7 +18,7 @@ from uuid import UUID
 from fastapi import Request
 
 from api.deps import still_allowed
-from engine.queries import RunQueries
+from engine.runs.queries import RunQueries
 
 
 class _Watch:

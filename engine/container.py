@@ -3,26 +3,26 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.database import EmbeddedPostgres, create_engine, libpq_url
 from adapters.models import ModelRouter, load_models_config
 from adapters.sandbox import Limits, Sandbox
-from engine.catalog import DiagramCatalog
+from engine.diagrams.catalog import DiagramCatalog
 from engine.learning import Learning, build_learning
+from engine.learning.events import LearningEvents
 from engine.migrate import upgrade
-from engine.operators import OperatorRegistry
 from engine.ops import OPERATORS
 from engine.prompts import PromptLibrary
 from engine.runs import RunDefaults, RunService
+from engine.runs.state import WorkflowCodec
 from engine.settings import Settings
-from engine.state import WorkflowCodec
-from engine.step_runner import StepRunner
+from engine.steps.contract import OperatorRegistry, OperatorSettings, Services
+from engine.steps.runner import StepRunner
 from validation.mesh import ValidationMesh
-from validation.toolchain import Toolchain
+from validation.tool_paths import Toolchain
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,12 @@ class Engine:
     prompts: PromptLibrary
     runner: StepRunner
     learning: Learning
-    services: dict[str, Any] = field(default_factory=dict)
+    services: Services
+
+    @property
+    def events(self) -> LearningEvents:
+        """Where this engine's steps and runs report to the learning recorder."""
+        return self.runs.kernel.events
 
     @property
     def conninfo(self) -> str:
@@ -80,8 +85,15 @@ class Engine:
         self.database.close()
 
 
-def build_engine(settings: Settings, database: Database, *, pool_size: int = 10) -> Engine:
-    """Wire the engine objects together."""
+def build_engine(
+    settings: Settings,
+    database: Database,
+    *,
+    pool_size: int = 10,
+    events: LearningEvents | None = None,
+) -> Engine:
+    """Wire the engine objects together (`events`: share one learning queue between engines
+    of one process, as `serve` does for its worker threads)."""
     db = create_engine(database.url, pool_size=pool_size)
     catalog = DiagramCatalog(
         db, known_operators=OPERATORS.names(), allow_scripts=settings.allow_scripts
@@ -103,7 +115,7 @@ def build_engine(settings: Settings, database: Database, *, pool_size: int = 10)
         max_iterations=settings.max_iterations,
         known_groups=known,
     )
-    runs = RunService(db, catalog, WorkflowCodec(), defaults)
+    runs = RunService(db, catalog, WorkflowCodec(), defaults, events)
     prompts = PromptLibrary(settings.templates_dir)
     toolchain = Toolchain.at(settings.toolchain_dir)
     mesh = ValidationMesh(
@@ -116,15 +128,16 @@ def build_engine(settings: Settings, database: Database, *, pool_size: int = 10)
         ),
     )
     learning = build_learning(settings, db)
-    services: dict[str, Any] = {
-        "learning": learning,
-        "min_evidence": settings.learning_min_evidence,
-        "exploration": settings.learning_exploration,
-        "models": models,
-        "prompts": prompts,
-        "validation": mesh,
-        "max_iterations": settings.max_iterations,
-    }
+    services = Services(
+        learning=learning,
+        models=models,
+        prompts=prompts,
+        validation=mesh,
+        settings=OperatorSettings(
+            min_evidence=settings.learning_min_evidence,
+            exploration=settings.learning_exploration,
+        ),
+    )
     runner = StepRunner(
         runs,
         OPERATORS,

@@ -26,6 +26,20 @@ def _created() -> Column:
     return Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now())
 
 
+def _step_output() -> tuple[Column, Column, Column]:
+    """The key of something a step wrote: its own id, its run and (when a step) the task."""
+    return (
+        Column("id", UUID(as_uuid=True), primary_key=True),
+        _run_ref(),
+        Column("task_id", UUID(as_uuid=True)),
+    )
+
+
+def _run_ref() -> Column:
+    """The run a row belongs to."""
+    return Column("run_id", UUID(as_uuid=True), ForeignKey("runs.id"), nullable=False)
+
+
 diagrams = Table(
     "diagrams",
     metadata,
@@ -63,6 +77,9 @@ runs = Table(
     # process id -> diagram_versions.id for the entry diagram and every diagram it calls
     Column("spec_versions", JSONB, nullable=False),
     Column("pattern", Text),
+    # what the request is (function, bug_fix, …): the rules' answer at start, the classifier's
+    # once `intent.classify` has run; steps and learning read it instead of classifying again
+    Column("task_type", Text),
     Column("request", JSONB, nullable=False),
     Column("status", Text, nullable=False),
     # SpiffWorkflow state stores task data as deltas to the parent task, restored in key
@@ -86,7 +103,7 @@ steps = Table(
     "steps",
     metadata,
     Column("task_id", UUID(as_uuid=True), primary_key=True),
-    Column("run_id", UUID(as_uuid=True), ForeignKey("runs.id"), nullable=False),
+    _run_ref(),
     Column("element_id", Text, nullable=False),
     Column("name", Text),
     Column("process_id", Text, nullable=False),
@@ -108,7 +125,7 @@ step_events = Table(
     "step_events",
     metadata,
     Column("id", BigInteger, primary_key=True, autoincrement=True),
-    Column("run_id", UUID(as_uuid=True), ForeignKey("runs.id"), nullable=False),
+    _run_ref(),
     Column("task_id", UUID(as_uuid=True)),
     Column("element_id", Text),
     Column("event", Text, nullable=False),
@@ -121,7 +138,7 @@ decisions = Table(
     "decisions",
     metadata,
     Column("id", BigInteger, primary_key=True, autoincrement=True),
-    Column("run_id", UUID(as_uuid=True), ForeignKey("runs.id"), nullable=False),
+    _run_ref(),
     Column("task_id", UUID(as_uuid=True), nullable=False, unique=True),
     Column("element_id", Text, nullable=False),
     Column("operator", Text, nullable=False),
@@ -135,9 +152,7 @@ decisions = Table(
 blobs = Table(
     "blobs",
     metadata,
-    Column("id", UUID(as_uuid=True), primary_key=True),
-    Column("run_id", UUID(as_uuid=True), ForeignKey("runs.id"), nullable=False),
-    Column("task_id", UUID(as_uuid=True)),
+    *_step_output(),
     Column("kind", Text, nullable=False),  # "prompt", "answer", "report"
     Column("content", Text, nullable=False),
     _created(),
@@ -147,9 +162,7 @@ blobs = Table(
 artifacts = Table(
     "artifacts",
     metadata,
-    Column("id", UUID(as_uuid=True), primary_key=True),
-    Column("run_id", UUID(as_uuid=True), ForeignKey("runs.id"), nullable=False),
-    Column("task_id", UUID(as_uuid=True)),
+    *_step_output(),
     Column("element_id", Text),
     Column("path", Text, nullable=False),
     Column("kind", Text, nullable=False),  # "code", "test", "doc", "report"
@@ -166,7 +179,7 @@ incidents = Table(
     "incidents",
     metadata,
     Column("id", UUID(as_uuid=True), primary_key=True),
-    Column("run_id", UUID(as_uuid=True), ForeignKey("runs.id"), nullable=False),
+    _run_ref(),
     Column("task_id", UUID(as_uuid=True), nullable=False),
     Column("element_id", Text, nullable=False),
     Column("operator", Text),

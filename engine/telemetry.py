@@ -1,7 +1,8 @@
 """OpenTelemetry: spans for runs, steps, model calls and validations, exported by setting.
 
-Attribute names (`weavergen.*`) are what the learning layer aggregates: pattern, step
-element id, operator, model group, deployment, tokens, duration, outcome.
+Attribute names (`weavergen.*`) name what a trace viewer groups by: pattern, step element
+id, operator, model group, deployment, tokens, duration, outcome. Learning does not read
+spans; it gets typed events (`engine.learning.events`).
 """
 
 from __future__ import annotations

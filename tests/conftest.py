@@ -16,7 +16,7 @@ import pytest
 from adapters.sandbox import Limits, Sandbox
 from tests.servers import Cluster, Environment, Standin, make_environment, start_standin
 from validation.mesh import ValidationMesh
-from validation.toolchain import Toolchain
+from validation.tool_paths import Toolchain
 
 
 @pytest.fixture(scope="session")

@@ -33,11 +33,12 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from validation.languages import LANGUAGES
 from validation.report import ValidationReport
 
-# the gate stage of each language (validation.mesh.LANGUAGES marks it gate=True); `language` is
-# the stage of a report for a language without validation
-GATE_STAGES = {"python": "syntax", "javascript": "syntax", "go": "build"}
+# the gate stage of each language (its first stage marked gate=True); `language` is the stage
+# of a report for a language without validation
+GATE_STAGES = {name: lang.gate_stage for name, lang in LANGUAGES.items()}
 LINT_STAGES = frozenset({"lint", "format", "vet"})
 TYPE_STAGES = frozenset({"types"})
 SECURITY_STAGES = frozenset({"security"})

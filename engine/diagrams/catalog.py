@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from engine.diagrams import LoadedDiagram, load_diagram
+from engine.diagrams.loading import LoadedDiagram, load_diagram
 from engine.errors import DiagramInvalid, DiagramProblem, NotFound
 from engine.tables import diagram_versions, diagrams
 

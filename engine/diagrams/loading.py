@@ -12,9 +12,9 @@ from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser import VALIDATOR
 
+from engine.diagrams.expressions import ExpressionRejected, check
+from engine.diagrams.specs import WeaverParser, make_serializer
 from engine.errors import DiagramInvalid, DiagramProblem
-from engine.expressions import ExpressionRejected, check
-from engine.specs import WeaverParser, make_serializer
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"

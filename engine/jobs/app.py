@@ -12,9 +12,9 @@ from procrastinate.jobs import Job
 from procrastinate.retry import BaseRetryStrategy, RetryDecision
 
 from engine.errors import OperatorError
-from engine.queue import RUN_STEP_TASK, STEP_QUEUE, WAKE_RUN_TASK
+from engine.jobs.queue import RUN_STEP_TASK, STEP_QUEUE, WAKE_RUN_TASK
 from engine.runs import RunService
-from engine.step_runner import RetryLater, StepRunner
+from engine.steps.runner import RetryLater, StepRunner
 
 log = logging.getLogger(__name__)
 INFRA_ATTEMPTS = 6  # tries for errors that are not the operator's (about a minute of backoff)

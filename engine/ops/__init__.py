@@ -5,7 +5,7 @@ to add operators. Services an operator needs (model router, prompts, settings) a
 `StepContext.services`, built by the composition root.
 """
 
-from engine.operators import OperatorRegistry
+from engine.steps.contract import OperatorRegistry
 
 OPERATORS = OperatorRegistry()
 

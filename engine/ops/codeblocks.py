@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import re
 
+from validation import languages
+
 _FENCE = re.compile(r"```([A-Za-z0-9_+-]*)[^\n]*\n(.*?)```", re.S)
 _NAME = re.compile(r"^\s*(?:#|//|--)\s*file:\s*(\S+)\s*$")
-_EXT = {"python": "py", "javascript": "js", "go": "go"}
 
 
 def extract_files(answer: str, language: str) -> dict[str, str]:
     """Map file name -> content for every fenced block; unnamed blocks get a default name."""
     files: dict[str, str] = {}
-    ext = _EXT.get(language, "txt")
+    lang = languages.language(language)
+    ext = lang.block_extension if lang is not None else "txt"
     for i, match in enumerate(_FENCE.finditer(answer)):
         body = match.group(2)
         lines = body.splitlines()

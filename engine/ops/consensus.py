@@ -1,9 +1,9 @@
 """`llm.consensus`: choose among candidate answers from several model groups.
 
 Candidates come from a parallel multi-instance `llm.generate` (one per model group). They
-are grouped by the similarity of their normalized code (engine/consensus.py). Each group's
+are grouped by the similarity of their normalized code (engine/decisions/grouping.py). Each group's
 representative runs the cheap validation stages (all at once); the quality prediction
-(engine/quality.py) turns their findings, the group's share of the votes and the model
+(engine/decisions/quality.py) turns their findings, the group's share of the votes and the model
 groups' history into a probability of passing; the tests then run representative by
 representative in that order until one passes, so unlikely candidates cost nothing more.
 
@@ -19,13 +19,13 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from engine.consensus import Candidate, group_candidates
+from engine.decisions.grouping import Candidate, group_candidates
+from engine.decisions.quality import predict, signals_from_report
 from engine.errors import OperatorError
-from engine.operators import StepContext
 from engine.ops import OPERATORS
 from engine.ops.files import artifact_ids, files_of
 from engine.ops.validate import history, record_candidate, run_mesh, summarize, tests_ran
-from engine.quality import predict, signals_from_report
+from engine.steps.contract import StepContext
 from validation.mesh import TESTS, ValidationMesh, is_test_file
 from validation.report import Finding, StageResult, ValidationReport
 
@@ -43,8 +43,8 @@ class ConsensusInput(BaseModel):
 @OPERATORS.register("llm.consensus", ConsensusInput, decision=True)
 async def consensus(inputs: ConsensusInput, ctx: StepContext) -> dict[str, Any]:
     """Group, predict, validate in predicted order, choose; keep everything as evidence."""
-    language = ctx.request["language"]
-    mesh: ValidationMesh = ctx.services["validation"]
+    language = ctx.request.language
+    mesh: ValidationMesh = ctx.services.validation
     # multi-instance results arrive in completion order: sort by the configured group order
     order = {g: i for i, g in enumerate(inputs.groups)}
     items = sorted(
@@ -82,7 +82,7 @@ async def consensus(inputs: ConsensusInput, ctx: StepContext) -> dict[str, Any]:
     for k in ranked:
         if cheap[k].stages[0].status != "passed":
             continue  # the code does not even parse or build: its tests cannot run
-        if not ctx.request.get("checks") and not any(
+        if not ctx.request.checks and not any(
             is_test_file(language, path) for path in reps[k].files
         ):
             continue  # nothing to test yet (e.g. standard writes its tests after this step)
@@ -171,8 +171,8 @@ async def _checked(ctx: StepContext, files: dict[str, str], *, only: set[str]) -
     except OperatorError as exc:
         if exc.retryable:
             raise
-        mesh: ValidationMesh = ctx.services["validation"]
-        names = [s.name for s in mesh.languages[ctx.request["language"]]]
+        mesh: ValidationMesh = ctx.services.validation
+        names = [s.name for s in mesh.languages[ctx.request.language]]
         stages = [
             StageResult(
                 name=names[0],
@@ -182,7 +182,7 @@ async def _checked(ctx: StepContext, files: dict[str, str], *, only: set[str]) -
             *(StageResult(name=n, status="skipped", detail="the gate failed") for n in names[1:]),
         ]
         return ValidationReport(
-            language=ctx.request["language"], passed=False, score=0.0, stages=stages
+            language=ctx.request.language, passed=False, score=0.0, stages=stages
         )
 
 

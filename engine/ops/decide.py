@@ -12,9 +12,9 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from adapters.learning import LearningUnavailable, PatternStats
-from engine.operators import StepContext
+from engine.learning.signatures import signatures
 from engine.ops import OPERATORS
-from engine.signatures import signatures
+from engine.steps.contract import StepContext
 
 # patterns that can serve a task type; learning only chooses among these
 CANDIDATES: dict[str, list[str]] = {
@@ -85,10 +85,10 @@ def thompson(
 @OPERATORS.register("decide.pattern", PatternInput, decision=True)
 async def decide_pattern(inputs: PatternInput, ctx: StepContext) -> dict[str, Any]:
     """Choose the pattern: the user's, else Thompson sampling around the rules' choice."""
-    requested = ctx.request.get("pattern")
+    requested = ctx.request.pattern
     prior = requested or inputs.intent.get("pattern") or "standard"
     task_type = str(inputs.intent.get("task_type") or "unknown")
-    language = ctx.request["language"]
+    language = ctx.request.language
     evidence: dict[str, Any] = {
         "requested_pattern": requested,
         "classification": inputs.intent,
@@ -106,7 +106,7 @@ async def decide_pattern(inputs: PatternInput, ctx: StepContext) -> dict[str, An
             "evidence": evidence,
         }
     try:
-        rows = await ctx.services["learning"].outcomes.pattern_stats(task_type, language)
+        rows = await ctx.services.learning.outcomes.pattern_stats(task_type, language)
     except LearningUnavailable as exc:
         evidence["rule"] = "rules' choice: learning store unavailable"
         evidence["learning_error"] = str(exc)
@@ -120,9 +120,9 @@ async def decide_pattern(inputs: PatternInput, ctx: StepContext) -> dict[str, An
         prior,
         candidates,
         stats,
-        min_evidence=int(ctx.services.get("min_evidence", 5)),
+        min_evidence=ctx.services.settings.min_evidence,
         rng=random.Random(),  # noqa: S311 - exploration, not security
-        explore=bool(ctx.services.get("exploration", True)),
+        explore=ctx.services.settings.exploration,
     )
     evidence.update(candidates=samples, rule=why)
     return {"choice": choice, "confidence": samples[choice]["mean"], "evidence": evidence}
@@ -179,8 +179,8 @@ async def decide_next(inputs: NextInput, ctx: StepContext) -> dict[str, Any]:
         helped = total = 0
         try:
             for sig in sigs:
-                h, t = await ctx.services["learning"].outcomes.iteration_stats(
-                    sig, ctx.request["language"]
+                h, t = await ctx.services.learning.outcomes.iteration_stats(
+                    sig, ctx.request.language
                 )
                 helped, total = helped + h, total + t
             chance = (helped + 1) / (total + 2)  # Laplace: 0.5 with no history
@@ -191,7 +191,7 @@ async def decide_next(inputs: NextInput, ctx: StepContext) -> dict[str, Any]:
             }
         except LearningUnavailable as exc:
             evidence["learning_error"] = str(exc)
-    min_evidence = int(ctx.services.get("min_evidence", 5))
+    min_evidence = ctx.services.settings.min_evidence
     hopeless = (
         chance is not None and chance < 0.1 and evidence["history"]["iterations"] >= (min_evidence)
     )

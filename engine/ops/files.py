@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.errors import OperatorError
-from engine.operators import StepContext
+from engine.steps.contract import StepContext
 
 
 async def files_of(results: Any, ctx: StepContext) -> dict[str, str]:

@@ -6,9 +6,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from engine.operators import StepContext
 from engine.ops import OPERATORS
 from engine.ops.files import artifact_ids
+from engine.steps.contract import StepContext
 
 
 class FinishInput(BaseModel):

@@ -3,68 +3,14 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from pydantic import BaseModel
 
-from engine.operators import StepContext
+from engine.decisions.rules import rules
 from engine.ops import OPERATORS
+from engine.steps.contract import StepContext
 
-BUG_WORDS = {
-    "fix",
-    "bug",
-    "broken",
-    "off-by-one",
-    "crash",
-    "crashes",
-    "regression",
-    "fails",
-    "failing",
-    "wrong",
-    "error",
-    "exception",
-    "incorrect",
-}
-MIGRATION_WORDS = {
-    "migrate",
-    "migration",
-    "schema",
-    "database",
-    "table",
-    "column",
-    "alembic",
-    "sql",
-    "citext",
-    "postgres",
-    "postgresql",
-    "index",
-    "rename",
-}
-FEATURE_WORDS = {
-    "endpoint",
-    "service",
-    "api",
-    "module",
-    "class",
-    "feature",
-    "cli",
-    "server",
-    "application",
-    "app",
-    "system",
-    "package",
-    "library",
-}
-QUICK_STARTS = (
-    "write a function",
-    "add a function",
-    "implement a function",
-    "write a",
-    "create a function",
-    "implement",
-    "write",
-)
 PATTERNS = ("quick", "standard", "bug_fix", "migration")
 CLASSIFY_SCHEMA = {
     "type": "object",
@@ -82,58 +28,17 @@ class ClassifyInput(BaseModel):
     """No parameters: the request comes from the run."""
 
 
-def rules(text: str) -> dict[str, Any]:
-    """Deterministic classification with the words that decided it."""
-    lowered = text.lower()
-    words = set(re.findall(r"[a-z][a-z0-9_-]*", lowered))
-    bug = sorted(words & BUG_WORDS)
-    migration = sorted(words & MIGRATION_WORDS)
-    feature = sorted(words & FEATURE_WORDS)
-    n_words = len(lowered.split())
-    if "fix" in words and len(bug) >= 2 or len(bug) >= 3:
-        return {"pattern": "bug_fix", "task_type": "bug_fix", "confidence": 0.9, "matched": bug}
-    if len(migration) >= 2:
-        return {
-            "pattern": "migration",
-            "task_type": "schema_change",
-            "confidence": 0.9,
-            "matched": migration,
-        }
-    if n_words <= 30 and lowered.startswith(QUICK_STARTS) and not feature and not bug:
-        return {
-            "pattern": "quick",
-            "task_type": "function",
-            "confidence": 0.85,
-            "matched": [w for w in QUICK_STARTS if lowered.startswith(w)][:1],
-        }
-    if len(feature) >= 2:
-        return {
-            "pattern": "standard",
-            "task_type": "feature",
-            "confidence": 0.8,
-            "matched": feature,
-        }
-    guess = "bug_fix" if bug else "migration" if migration else "standard"
-    return {
-        "pattern": guess,
-        "task_type": "unknown",
-        "confidence": 0.4,
-        "matched": bug or migration or feature,
-    }
-
-
-@OPERATORS.register("intent.classify", ClassifyInput)
+@OPERATORS.register("intent.classify", ClassifyInput, classifies=True)
 async def classify(inputs: ClassifyInput, ctx: StepContext) -> dict[str, Any]:
     """Classify the request: rules first, the classifier model when the rules are unsure."""
-    ruled = rules(ctx.request["text"])
+    ruled = rules(ctx.request.text)
     if ruled["confidence"] >= 0.7:
         return {**ruled, "source": "rules"}
-    router = ctx.services["models"]
-    prompts = ctx.services["prompts"]
-    messages = prompts.messages(
+    router = ctx.services.models
+    messages = ctx.services.prompts.messages(
         "classify",
         request=ctx.request,
-        language=ctx.request["language"],
+        language=ctx.request.language,
         group="classifier",
         inputs={},
     )

@@ -7,11 +7,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from adapters.models import ModelAnswer, ModelCallError
-from engine.codeblocks import extract_files
 from engine.errors import OperatorError, RetryableOperatorError
-from engine.operators import StepContext
 from engine.ops import OPERATORS
+from engine.ops.codeblocks import extract_files
 from engine.ops.files import files_of
+from engine.steps.contract import StepContext
 
 
 class GenerateInput(BaseModel):
@@ -34,7 +34,7 @@ class ImproveInput(BaseModel):
 async def ask(ctx: StepContext, group: str, messages: list[dict[str, str]]) -> ModelAnswer:
     """Call a model group, mapping failures to operator errors (retryable or not)."""
     try:
-        answer = await ctx.services["models"].complete(group, messages, user=str(ctx.run_id))
+        answer = await ctx.services.models.complete(group, messages, user=str(ctx.run_id))
     except ModelCallError as exc:
         if exc.retryable:
             raise RetryableOperatorError(exc.message, code="model_unavailable") from exc
@@ -92,9 +92,9 @@ def _prose(answer: str) -> str:
 @OPERATORS.register("llm.generate", GenerateInput)
 async def generate(inputs: GenerateInput, ctx: StepContext) -> dict[str, Any]:
     """Render a prompt template, ask the model group, keep the answer and its files."""
-    language = ctx.request["language"]
+    language = ctx.request.language
     extra = await _template_inputs(dict(inputs.model_extra or {}), ctx)
-    messages = ctx.services["prompts"].messages(
+    messages = ctx.services.prompts.messages(
         inputs.template, request=ctx.request, language=language, group=inputs.group, inputs=extra
     )
     answer = await ask(ctx, inputs.group, messages)
@@ -104,10 +104,10 @@ async def generate(inputs: GenerateInput, ctx: StepContext) -> dict[str, Any]:
 @OPERATORS.register("llm.improve", ImproveInput)
 async def improve(inputs: ImproveInput, ctx: StepContext) -> dict[str, Any]:
     """Ask for a fixed version of the code, given the validation findings."""
-    language = ctx.request["language"]
+    language = ctx.request.language
     current = await files_of(inputs.code, ctx)
     findings = inputs.report.get("findings") or []
-    messages = ctx.services["prompts"].messages(
+    messages = ctx.services.prompts.messages(
         "improve",
         request=ctx.request,
         language=language,

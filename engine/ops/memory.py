@@ -7,9 +7,9 @@ from typing import Any
 from pydantic import BaseModel
 
 from adapters.learning import LearningUnavailable
-from engine.operators import StepContext
+from engine.learning.signatures import signatures
 from engine.ops import OPERATORS
-from engine.signatures import signatures
+from engine.steps.contract import StepContext
 
 MAX_SUMMARY_CHARS = 1200  # about 300 tokens: recall must not crowd out the code
 
@@ -38,12 +38,12 @@ def summarize(fixes: list[dict[str, Any]]) -> str:
 async def recall(inputs: RecallInput, ctx: StepContext) -> dict[str, Any]:
     """Look up fixes linked to these failure signatures in earlier runs."""
     sigs = signatures((inputs.report or {}).get("findings") or [])
-    evidence: dict[str, Any] = {"signatures": sigs, "language": ctx.request["language"]}
+    evidence: dict[str, Any] = {"signatures": sigs, "language": ctx.request.language}
     fixes: list[dict[str, Any]] = []
     if sigs:
         try:
-            found = await ctx.services["learning"].knowledge.fixes_for(
-                sigs, ctx.request["language"], limit=inputs.limit
+            found = await ctx.services.learning.knowledge.fixes_for(
+                sigs, ctx.request.language, limit=inputs.limit
             )
             fixes = [
                 {"signature": f.signature, "fix": f.fix, "run_id": f.run_id, "pattern": f.pattern}

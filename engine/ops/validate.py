@@ -14,12 +14,11 @@ from pydantic import BaseModel, Field
 
 from adapters.learning import CandidateOutcome, LearningUnavailable
 from adapters.sandbox import SandboxUnavailable
+from engine.decisions.quality import Signals, predict, signals_from_report
 from engine.errors import OperatorError, RetryableOperatorError
-from engine.operators import StepContext
 from engine.ops import OPERATORS
 from engine.ops.files import artifact_ids, files_of
-from engine.ops.intent import rules
-from engine.quality import Signals, predict, signals_from_report
+from engine.steps.contract import StepContext
 from engine.telemetry import tracer
 from validation.mesh import ValidationMesh
 from validation.report import StageResult, ValidationReport
@@ -31,18 +30,13 @@ class ValidateInput(BaseModel):
     files: list[Any] = Field(min_length=1)
 
 
-def task_type(ctx: StepContext) -> str:
-    """The request's task type (rules only: cheap and the same in every step)."""
-    return str(rules(str(ctx.request.get("text", "")))["task_type"])
-
-
 async def history(ctx: StepContext, model_group: str) -> tuple[int, int]:
     """(passed, total) of this model group's earlier candidates for this kind of task."""
     if not model_group:
         return (0, 0)
     try:
-        stats: tuple[int, int] = await ctx.services["learning"].outcomes.candidate_stats(
-            model_group, task_type(ctx), ctx.request["language"]
+        stats: tuple[int, int] = await ctx.services.learning.outcomes.candidate_stats(
+            model_group, ctx.task_type, ctx.request.language
         )
         return stats
     except LearningUnavailable:
@@ -60,13 +54,13 @@ async def record_candidate(
     """Keep a candidate's outcome when its tests ran (the label the prediction learns from)."""
     if not model_group or not tests_ran(report):
         return
-    await ctx.services["learning"].outcomes.record_candidate(
+    await ctx.services.learning.outcomes.record_candidate(
         CandidateOutcome(
             run_id=str(ctx.run_id),
             task_id=str(ctx.task_id),
             model_group=model_group,
-            task_type=task_type(ctx),
-            language=ctx.request["language"],
+            task_type=ctx.task_type,
+            language=ctx.request.language,
             predicted=predicted,
             passed=tests_passed(report),
             agreement=agreement,
@@ -100,9 +94,9 @@ async def run_mesh(
 ) -> ValidationReport:
     """The mesh over `files` plus the request's acceptance checks, with errors mapped to
     operator errors (bad files, no sandbox: final; a crashed sandbox: retryable)."""
-    mesh: ValidationMesh = ctx.services["validation"]
-    language = ctx.request["language"]
-    checks = ctx.request.get("checks") or {}
+    mesh: ValidationMesh = ctx.services.validation
+    language = ctx.request.language
+    checks = ctx.request.checks
     if checks:  # a generated conftest.py could rewrite the acceptance tests' outcome
         files = {p: c for p, c in files.items() if p.rsplit("/", 1)[-1] != "conftest.py"}
     with tracer.start_as_current_span(
@@ -200,7 +194,7 @@ async def validate_code(inputs: ValidateInput, ctx: StepContext) -> dict[str, An
 
     async def predict_first(cheap: list[StageResult]) -> bool:
         partial = ValidationReport(
-            language=ctx.request["language"], passed=False, score=0.0, stages=cheap
+            language=ctx.request.language, passed=False, score=0.0, stages=cheap
         )
         p, terms = predict(signals_from_report(partial, history=known))
         prediction.update(predicted=p, terms=terms, history=list(known))

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Executable, RowMapping, func, select
+from sqlalchemy import Executable, RowMapping, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from engine.errors import NotFound
@@ -29,6 +29,16 @@ async def _all(conn: AsyncConnection, query: Executable) -> Sequence[RowMapping]
 
 async def _first(conn: AsyncConnection, query: Executable) -> RowMapping | None:
     return (await conn.execute(query)).mappings().first()
+
+
+def _applied_files(condition: Any, *columns: Any) -> Select[Any]:
+    """The applied artifacts matching `condition`, oldest first: id, path, kind, final and
+    the extra `columns`."""
+    return (
+        select(artifacts.c.id, artifacts.c.path, artifacts.c.kind, artifacts.c.final, *columns)
+        .where(condition, artifacts.c.applied.is_(True))
+        .order_by(artifacts.c.created_at)
+    )
 
 
 def _iso(value: Any) -> str | None:
@@ -162,17 +172,12 @@ class RunQueries:
             )
             artifact_rows = await _all(
                 conn,
-                select(
-                    artifacts.c.id,
-                    artifacts.c.path,
-                    artifacts.c.kind,
+                _applied_files(
+                    artifacts.c.run_id == run_id,
                     artifacts.c.element_id,
                     artifacts.c.task_id,
-                    artifacts.c.final,
                     artifacts.c.created_at,
-                )
-                .where(artifacts.c.run_id == run_id, artifacts.c.applied.is_(True))
-                .order_by(artifacts.c.created_at),
+                ),
             )
             incident_rows = await _all(
                 conn,
@@ -191,26 +196,7 @@ class RunQueries:
             {"diagram_id": p["diagram_id"], "version": p["version"], "version_id": p["id"]}
             for p in pinned
         ]
-        out["steps"] = [
-            {
-                "task_id": str(s["task_id"]),
-                "element_id": s["element_id"],
-                "name": s["name"],
-                "process": s["process_id"],
-                "kind": s["kind"],
-                "operator": s["operator"],
-                "state": s["state"],
-                "attempts": s["attempts"],
-                "error": s["error"],
-                "started_at": _iso(s["started_at"]),
-                "finished_at": _iso(s["finished_at"]),
-                "duration_ms": s["duration_ms"],
-                "tokens_in": s["tokens_in"],
-                "tokens_out": s["tokens_out"],
-                "result": s["result"],
-            }
-            for s in step_rows
-        ]
+        out["steps"] = [_step(s) for s in step_rows]
         out["decisions"] = [
             {
                 "task_id": str(d["task_id"]),
@@ -260,16 +246,7 @@ class RunQueries:
                 raise NotFound(f"run {run_id} has no step {task_id}")
             decision = await _first(conn, select(decisions).where(decisions.c.task_id == task_id))
             files = await _all(
-                conn,
-                select(
-                    artifacts.c.id,
-                    artifacts.c.path,
-                    artifacts.c.kind,
-                    artifacts.c.content,
-                    artifacts.c.final,
-                )
-                .where(artifacts.c.task_id == task_id, artifacts.c.applied.is_(True))
-                .order_by(artifacts.c.created_at),
+                conn, _applied_files(artifacts.c.task_id == task_id, artifacts.c.content)
             )
             texts = await _all(
                 conn,
@@ -283,24 +260,9 @@ class RunQueries:
                 .where(step_events.c.run_id == run_id, step_events.c.task_id == task_id)
                 .order_by(step_events.c.id),
             )
-        result = row["result"]
         report = next((f for f in files if f["kind"] == "report"), None)
         return {
-            "task_id": str(row["task_id"]),
-            "element_id": row["element_id"],
-            "name": row["name"],
-            "process": row["process_id"],
-            "kind": row["kind"],
-            "operator": row["operator"],
-            "state": row["state"],
-            "attempts": row["attempts"],
-            "error": row["error"],
-            "started_at": _iso(row["started_at"]),
-            "finished_at": _iso(row["finished_at"]),
-            "duration_ms": row["duration_ms"],
-            "tokens_in": row["tokens_in"],
-            "tokens_out": row["tokens_out"],
-            "result": result,
+            **_step(row),
             "prompt": next((t["content"] for t in texts if t["kind"] == "prompt"), None),
             "answer": next((t["content"] for t in texts if t["kind"] == "answer"), None),
             "report": report["content"] if report else None,
@@ -382,6 +344,27 @@ class RunQueries:
         async with self.db.connect() as conn:
             rows = (await conn.execute(q)).mappings().all()
         return [_incident(r) for r in rows]
+
+
+def _step(s: Any) -> dict[str, Any]:
+    """A step as the API shows it in a run and in a step's detail."""
+    return {
+        "task_id": str(s["task_id"]),
+        "element_id": s["element_id"],
+        "name": s["name"],
+        "process": s["process_id"],
+        "kind": s["kind"],
+        "operator": s["operator"],
+        "state": s["state"],
+        "attempts": s["attempts"],
+        "error": s["error"],
+        "started_at": _iso(s["started_at"]),
+        "finished_at": _iso(s["finished_at"]),
+        "duration_ms": s["duration_ms"],
+        "tokens_in": s["tokens_in"],
+        "tokens_out": s["tokens_out"],
+        "result": s["result"],
+    }
 
 
 def _incident(r: Any) -> dict[str, Any]:

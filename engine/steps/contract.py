@@ -1,4 +1,5 @@
-"""The operator registry: the named async functions behind service tasks.
+"""The operator contract: what an operator is (`Operator`), what it gets (`StepContext`,
+`Services`), and the registry of the named async functions behind service tasks.
 
 Extension point: `OperatorRegistry.register`. An operator is an async function
 `(inputs: SomeInput, ctx: StepContext) -> dict` registered under a dotted name
@@ -11,12 +12,18 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
-from uuid import UUID
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from engine.errors import OperatorError
+from engine.runs.prepared import StepInfo
+
+if TYPE_CHECKING:  # services are built by the composition root; only their types matter here
+    from adapters.models import ModelRouter
+    from engine.learning import Learning
+    from engine.prompts import PromptLibrary
+    from validation.mesh import ValidationMesh
 
 
 class StepStore(Protocol):
@@ -29,21 +36,33 @@ class StepStore(Protocol):
     async def earlier_results(self) -> list[dict[str, Any]]: ...
 
 
-@dataclass
-class StepContext:
-    """Everything an operator knows about the step it runs for."""
+@dataclass(frozen=True)
+class OperatorSettings:
+    """Settings operators read (from `Settings`, fixed per process)."""
 
-    run_id: UUID
-    task_id: UUID
-    element_id: str
-    element_name: str
-    process_id: str
-    operator: str
-    request: dict[str, Any]
-    visit: int  # 1 for the first execution of this element in the run, 2 for the next …
+    min_evidence: int = 5  # outcomes a decision needs before it trusts learned data
+    exploration: bool = True  # decisions sample (Thompson) rather than take the best mean
+
+
+@dataclass(frozen=True)
+class Services:
+    """What operators may use, built once per process by the composition root."""
+
+    learning: Learning
+    models: ModelRouter
+    prompts: PromptLibrary
+    validation: ValidationMesh
+    settings: OperatorSettings = field(default_factory=OperatorSettings)
+
+
+@dataclass
+class StepContext(StepInfo):
+    """Everything an operator knows about the step it runs for: the step (`StepInfo`), this
+    attempt, where to keep outputs, the services, and the usage it reports back."""
+
     attempt: int  # 1-based
     store: StepStore
-    services: Mapping[str, Any] = field(default_factory=dict)
+    services: Services
     usage: dict[str, Any] = field(default_factory=dict)  # tokens, model group, deployment
 
 
@@ -61,6 +80,7 @@ class Operator:
     description: str
     decision: bool = False  # its result is a decision {choice, evidence, confidence}
     finishes: bool = False  # its result declares the run's outcome and final files
+    classifies: bool = False  # its result's `task_type` becomes the run's task type
 
     def parse_inputs(self, params: Mapping[str, Any]) -> BaseModel:
         """Validate diagram parameters against the input model."""
@@ -82,7 +102,13 @@ class OperatorRegistry:
         self._operators: dict[str, Operator] = {}
 
     def register(
-        self, name: str, input_model: type[In], *, decision: bool = False, finishes: bool = False
+        self,
+        name: str,
+        input_model: type[In],
+        *,
+        decision: bool = False,
+        finishes: bool = False,
+        classifies: bool = False,
     ) -> Callable[[Callable[[In, StepContext], Awaitable[dict[str, Any]]]], OperatorFn]:
         """Register the decorated async function as operator `name`."""
 
@@ -91,7 +117,7 @@ class OperatorRegistry:
                 raise ValueError(f"operator {name!r} registered twice")
             doc = (fn.__doc__ or "").strip().splitlines()
             self._operators[name] = Operator(
-                name, input_model, fn, doc[0] if doc else "", decision, finishes
+                name, input_model, fn, doc[0] if doc else "", decision, finishes, classifies
             )
             return fn
 

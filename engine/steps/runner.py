@@ -11,11 +11,12 @@ from uuid import UUID
 
 from opentelemetry.trace import Status, StatusCode
 
-from engine.artifacts import RunStore
+from adapters.learning import StepOutcome
 from engine.errors import OperatorError, RetryableOperatorError
-from engine.operators import OperatorRegistry, StepContext
-from engine.ops.intent import rules
-from engine.runs import RunService, _ParamError
+from engine.learning.events import StepFinished
+from engine.runs import ParamError, RunService
+from engine.runs.artifacts import RunStore
+from engine.steps.contract import OperatorRegistry, Services, StepContext
 from engine.telemetry import tracer
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ class StepRunner:
         self,
         runs: RunService,
         operators: OperatorRegistry,
-        services: Mapping[str, Any],
+        services: Services,
         *,
         max_attempts: int,
         retry_base_seconds: float,
@@ -45,6 +46,7 @@ class StepRunner:
         self.runs = runs
         self.operators = operators
         self.services = services
+        self.events = runs.kernel.events  # learning hears about steps where it hears about runs
         self.max_attempts = max_attempts
         self.retry_base_seconds = retry_base_seconds
         self.step_timeout = step_timeout
@@ -56,19 +58,12 @@ class StepRunner:
             log.info("job for run %s task %s: the task no longer waits; dropped", run_id, task_id)
             return "dropped"
         ctx = StepContext(
-            run_id=run_id,
-            task_id=task_id,
-            element_id=step.element_id,
-            element_name=step.element_name,
-            process_id=step.process_id,
-            operator=step.operator,
-            request=step.request,
-            visit=step.visit,
+            **step.info(),
             attempt=attempt,
             store=RunStore(self.runs.db, run_id, task_id, step.element_id, step.process_id),
             services=self.services,
         )
-        attrs = {
+        attrs: dict[str, Any] = {
             "weavergen.run_id": str(run_id),
             "weavergen.step": step.element_id,
             "weavergen.process": step.process_id,
@@ -77,14 +72,14 @@ class StepRunner:
             "weavergen.attempt": attempt,
             "weavergen.visit": step.visit,
             "weavergen.task_id": str(task_id),
-            "weavergen.task_type": rules(step.request.get("text", ""))["task_type"],
-            "weavergen.language": step.request.get("language", ""),
+            "weavergen.task_type": step.task_type,
+            "weavergen.language": step.request.language,
         }
         start = time.perf_counter()
         with tracer.start_as_current_span(f"step {step.element_id}", attributes=attrs) as span:
             try:
                 operator = self.operators.get(step.operator)
-                bad = [p for p in step.params.values() if isinstance(p, _ParamError)]
+                bad = [p for p in step.params.values() if isinstance(p, ParamError)]
                 if bad:
                     raise OperatorError(str(bad[0]), code="bad_parameters")
                 inputs = operator.parse_inputs(step.params)
@@ -107,8 +102,11 @@ class StepRunner:
             else:
                 duration = (time.perf_counter() - start) * 1000
                 span.set_attributes(_usage_attrs(ctx.usage, duration, "completed"))
-                if isinstance(result.get("score"), int | float):
-                    span.set_attribute("weavergen.score", float(result["score"]))
+                score = result.get("score")
+                score = float(score) if isinstance(score, int | float) else None
+                if score is not None:
+                    span.set_attribute("weavergen.score", score)
+                self.events.emit(StepFinished(_outcome(ctx, duration, True, score)))
                 applied = await self.runs.complete_step(
                     run_id,
                     task_id,
@@ -119,11 +117,13 @@ class StepRunner:
                     attempt=attempt,
                     decision=operator.decision,
                     finishes=operator.finishes,
+                    classifies=operator.classifies,
                 )
                 return "completed" if applied else "dropped"
             duration = (time.perf_counter() - start) * 1000
             span.set_attributes(_usage_attrs(ctx.usage, duration, "failed"))
             span.set_status(Status(StatusCode.ERROR, error.message))
+            self.events.emit(StepFinished(_outcome(ctx, duration, False, None)))
         if error.retryable and attempt < self.max_attempts:
             delay = self.retry_base_seconds * 2 ** (attempt - 1)
             await self.runs.record_attempt(run_id, task_id, attempt, error.message)
@@ -146,6 +146,30 @@ class StepRunner:
             error.message,
         )
         return outcome
+
+
+def _outcome(
+    ctx: StepContext, duration_ms: float, success: bool, score: float | None
+) -> StepOutcome:
+    """What a finished step teaches: the learning record of this attempt."""
+    return StepOutcome(
+        run_id=str(ctx.run_id),
+        task_id=str(ctx.task_id),
+        pattern=ctx.pattern or ctx.process_id,
+        step=ctx.element_id,
+        operator=ctx.operator,
+        model_group=str(ctx.usage.get("model_group", "")),
+        deployment=str(ctx.usage.get("deployment", "")),
+        language=ctx.request.language,
+        task_type=ctx.task_type,
+        success=success,
+        duration_ms=duration_ms,
+        tokens_in=int(ctx.usage.get("tokens_in", 0)),
+        tokens_out=int(ctx.usage.get("tokens_out", 0)),
+        score=score,
+        attempt=ctx.attempt,
+        iteration=ctx.visit,
+    )
 
 
 def _usage_attrs(usage: Mapping[str, Any], duration_ms: float, outcome: str) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.consensus import (
+from engine.decisions.grouping import (
     Candidate,
     code_files,
     group_candidates,

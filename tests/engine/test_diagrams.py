@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.diagrams import load_diagram
+from engine.diagrams.loading import load_diagram
 from engine.errors import DiagramInvalid
 from engine.ops import OPERATORS
 from tests.servers import ROOT

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.expressions import ExpressionRejected, check, evaluate, execute
+from engine.diagrams.expressions import ExpressionRejected, check, evaluate, execute
 
 
 def test_conditions_on_task_data() -> None:

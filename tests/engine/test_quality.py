@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from engine.quality import GATE_STAGES, Signals, auc, brier, predict, signals_from_report
+from engine.decisions.quality import GATE_STAGES, Signals, auc, brier, predict, signals_from_report
 from validation.mesh import LANGUAGES
 from validation.report import Finding, StageResult, ValidationReport
 

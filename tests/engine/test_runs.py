@@ -72,13 +72,16 @@ async def test_state_round_trips_at_every_wait_state(engine) -> None:  # type: i
     run_id = await engine.runs.start(RunRequest(text="add(a, b)", pattern="quick"), created_by="t")
     async with engine.db.connect() as conn:
         row = (await conn.execute(select(runs).where(runs.c.id == run_id))).mappings().one()
-        wf = await engine.runs._restore(conn, row)
-    again = engine.runs.codec.dump(
-        engine.runs.codec.restore(
-            engine.runs.codec.dump(wf), 1, "quick", await _specs(engine, row["spec_versions"])
+        wf = await engine.runs.kernel.restore(conn, row)
+    again = engine.runs.kernel.codec.dump(
+        engine.runs.kernel.codec.restore(
+            engine.runs.kernel.codec.dump(wf),
+            1,
+            "quick",
+            await _specs(engine, row["spec_versions"]),
         )
     )
-    assert again == engine.runs.codec.dump(wf)
+    assert again == engine.runs.kernel.codec.dump(wf)
     assert all("request" in t.data for t in wf.get_tasks() if t.state == 32)
 
 

@@ -9,7 +9,7 @@ from uuid import UUID
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 
-from engine.specs import JobServiceTask
+from engine.diagrams.specs import JobServiceTask
 
 # states a person watching a run cares about; FUTURE/LIKELY/MAYBE are SpiffWorkflow's planning
 VISIBLE = {

@@ -16,8 +16,8 @@ from typing import Any
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 
-from engine.expressions import script_engine
-from engine.specs import make_serializer
+from engine.diagrams.expressions import script_engine
+from engine.diagrams.specs import make_serializer
 
 STATE_FORMAT = 1
 STATE_MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}

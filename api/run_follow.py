@@ -1,0 +1,130 @@
+"""Following a run from the command line: a live progress table on a terminal (or one line
+per step elsewhere), the hint when a person is needed, and the summary at the end."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.markup import escape
+from rich.table import Table
+
+from api.client import ApiClient
+
+STATE_STYLE = {
+    "completed": "green",
+    "started": "yellow",
+    "ready": "cyan",
+    "waiting": "cyan",
+    "error": "red",
+    "cancelled": "dim",
+}
+
+
+def follow(
+    client: ApiClient, run_id: str, *, console: Console, quiet: bool, timeout: float
+) -> dict[str, Any]:
+    """Poll the run until it finishes or needs someone; draw progress on `console`.
+
+    Raises TimeoutError when the run is still going after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    hinted: set[str] = set()
+    with (
+        Live(console=console, refresh_per_second=4, transient=False, redirect_stdout=False)
+        if not quiet and console.is_terminal
+        else _NoLive() as live
+    ):
+        while True:
+            run = client.request("GET", f"/api/runs/{run_id}")
+            if live is not None:
+                live.update(progress_table(run))
+            elif not quiet:
+                _print_new_steps(console, run, hinted)
+            if run["status"] in ("completed", "failed", "incident"):
+                break
+            if run["status"] == "waiting" and not quiet:
+                for s in run["steps"]:
+                    if (
+                        s["kind"] == "UserTask"
+                        and s["state"] == "ready"
+                        and s["task_id"] not in hinted
+                    ):
+                        hinted.add(s["task_id"])
+                        console.print(
+                            f"waiting for a person: {s['name']} — POST "
+                            f"/api/runs/{run_id}/tasks/{s['task_id']}/complete"
+                        )
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"run {run_id} still {run['status']} after {timeout:.0f} s")
+            time.sleep(0.5)
+    if not quiet:
+        _summary(console, run)
+    return run
+
+
+class _NoLive:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _print_new_steps(console: Console, run: dict[str, Any], seen: set[str]) -> None:
+    for s in run["steps"]:
+        key = f"{s['task_id']}:{s['state']}"
+        if (
+            key not in seen
+            and s["kind"] not in ("StartEvent", "EndEvent")
+            and s["state"] in ("started", "completed", "error")
+        ):
+            seen.add(key)
+            console.print(f"  {s['state']:<10} {s['process']}/{s['element_id']}  {s['name'] or ''}")
+
+
+def progress_table(run: dict[str, Any]) -> Table:
+    table = Table(
+        title=f"run {run['id']} — {run['status']} — pattern {run['pattern'] or '…'}",
+        title_justify="left",
+    )
+    for col in ("step", "state", "attempts", "ms", "tokens"):
+        table.add_column(col)
+    for s in run["steps"]:
+        if s["kind"] in ("StartEvent", "EndEvent") or s["kind"].endswith("Gateway"):
+            continue
+        style = STATE_STYLE.get(s["state"], "")
+        table.add_row(
+            f"{s['process']}/{s['element_id']}",
+            f"[{style}]{s['state']}[/{style}]",
+            str(s["attempts"] or ""),
+            f"{s['duration_ms'] or 0:.0f}",
+            str((s["tokens_in"] or 0) + (s["tokens_out"] or 0)),
+        )
+    return table
+
+
+def _summary(console: Console, run: dict[str, Any]) -> None:
+    colour = {"completed": "green", "failed": "red", "incident": "red"}.get(run["status"], "yellow")
+    console.print(
+        f"[{colour}]run {run['id']} {run['status']}[/{colour}] "
+        f"(pattern {run['pattern']}, {run['duration_s'] or 0:.1f} s, "
+        f"{run['tokens_in'] + run['tokens_out']} tokens)"
+    )
+    for d in run["decisions"]:
+        console.print(
+            f"  decision {d['element_id']}: {d['choice']} ({d['evidence'].get('rule', '')})"
+        )
+    for a in run["artifacts"]:
+        if a["final"]:
+            console.print(f"  artifact {a['path']} ({a['kind']}) id {a['id']}")
+    for i in run["incidents"]:
+        if i["status"] == "open":
+            console.print(
+                f"  [red]incident {i['id']}[/red] at {i['element_id']}: {escape(i['message'])}\n"
+                f"  retry with: curl -X POST -H 'Authorization: Bearer …' "
+                f"/api/incidents/{i['id']}/retry"
+            )
+    if run["error"]:
+        console.print(f"  [red]error:[/red] {run['error']}")

@@ -1,0 +1,174 @@
+"""The learning recorder: an asyncio task per process that drains `LearningEvents` into the
+learning stores. A finished step is one outcome record; when a run finishes, the recorder
+also reads the run's validation and improve steps to record failure signatures, the fixes
+that resolved them, whether each improve iteration helped, and people's corrections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapters.learning import Correction, FailureFix, IterationOutcome, RunOutcome
+from engine.decisions.rules import rules
+from engine.learning import Learning
+from engine.learning.events import LearningEvents, RunFinished, StepFinished
+from engine.learning.signatures import signatures
+from engine.tables import blobs, runs, steps
+
+log = logging.getLogger(__name__)
+
+
+class LearningRecorder:
+    """Drains learning events into the learning stores."""
+
+    def __init__(self, learning: Learning, db: AsyncEngine, events: LearningEvents) -> None:
+        self.learning = learning
+        self.db = db
+        self.events = events
+
+    async def run_forever(self, poll: float = 0.2) -> None:
+        """Record until cancelled; a failing record is logged, never raised."""
+        while True:
+            await self.drain()
+            await asyncio.sleep(poll)
+
+    async def drain(self) -> int:
+        """Record everything queued now; returns how many events were handled."""
+        n = 0
+        while (event := self.events.take()) is not None:
+            n += 1
+            try:
+                if isinstance(event, StepFinished):
+                    await self.learning.outcomes.record_step(event.outcome)
+                else:
+                    await self._run_finished(event)
+            except Exception:  # learning must never take the worker down
+                log.exception("could not record %s", type(event).__name__)
+        return n
+
+    async def _run_finished(self, event: RunFinished) -> None:
+        run_id = event.run_id
+        async with self.db.connect() as conn:
+            run = (await conn.execute(select(runs).where(runs.c.id == run_id))).mappings().one()
+            rows = (
+                (
+                    await conn.execute(
+                        select(steps)
+                        .where(steps.c.run_id == run_id)
+                        .order_by(steps.c.started_at, steps.c.element_id)
+                    )
+                )
+                .mappings()
+                .all()
+            )
+            answers = {
+                str(r["id"]): r["content"]
+                for r in (
+                    await conn.execute(
+                        select(blobs.c.id, blobs.c.content).where(
+                            blobs.c.run_id == run_id, blobs.c.kind == "answer"
+                        )
+                    )
+                ).mappings()
+            }
+        request = run["request"]
+        language = request.get("language", "python")
+        task_type = run["task_type"] or rules(request.get("text", ""))["task_type"]
+        pattern = event.pattern or run["pattern"] or run["entry"]
+        improves = [r for r in rows if r["operator"] == "llm.improve" and r["state"] == "completed"]
+        validations = [r for r in rows if r["operator"] == "validate.code" and r["result"]]
+        outcome = RunOutcome(
+            run_id=str(run_id),
+            pattern=pattern,
+            language=language,
+            task_type=task_type,
+            success=event.status == "completed",
+            duration_ms=event.duration_ms,
+            tokens_in=int(run["tokens_in"]),
+            tokens_out=int(run["tokens_out"]),
+            iterations=len(improves),
+            score=validations[-1]["result"].get("score") if validations else None,
+            at=run["finished_at"] or datetime.now(UTC),
+        )
+        await self.learning.outcomes.record_run(outcome)
+        if self.learning.knowledge is not self.learning.outcomes:
+            await self.learning.knowledge.record_run(outcome, request.get("text", ""))
+        for r in rows:  # people's answers (approvals, reviews) are learning data too
+            if r["kind"] == "UserTask" and isinstance(r["result"], dict):
+                approved = r["result"].get("approved")
+                await self.learning.knowledge.record_correction(
+                    Correction(
+                        run_id=str(run_id),
+                        step=r["element_id"],
+                        approved=approved if isinstance(approved, bool) else None,
+                        comment=str(r["result"].get("comment", ""))[:2000],
+                        at=r["finished_at"] or datetime.now(UTC),
+                    )
+                )
+        for before, after in zip(validations, validations[1:], strict=False):
+            sigs = signatures(before["result"].get("findings") or [])
+            if before["result"].get("passed") or not sigs:
+                continue
+            helped = bool(after["result"].get("passed"))
+            fix = ""
+            if helped:
+                improve = next(
+                    (
+                        r
+                        for r in improves
+                        if before["started_at"] <= r["started_at"] <= after["started_at"]
+                    ),
+                    None,
+                )
+                fix = _fix_summary(improve, answers)
+            for sig in sigs:
+                await self.learning.outcomes.record_iteration(
+                    IterationOutcome(
+                        run_id=str(run_id), signature=sig, language=language, helped=helped
+                    )
+                )
+                await self.learning.knowledge.record_failure_fix(
+                    FailureFix(
+                        run_id=str(run_id),
+                        request=request.get("text", "")[:500],
+                        pattern=pattern,
+                        language=language,
+                        signature=sig,
+                        fix=fix,
+                    )
+                )
+
+
+def _fix_summary(improve: Any, answers: dict[str, str]) -> str:
+    if improve is None or not improve["result"]:
+        return "changed the code"
+    text = answers.get(str(improve["result"].get("answer")), "")
+    prose = " ".join(p.strip() for p in text.split("```")[::2] if p.strip())
+    files = ", ".join(sorted((improve["result"].get("files") or {}).keys()))
+    summary = prose[:240] if prose else f"rewrote {files}"
+    return summary or "changed the code"
+
+
+@contextlib.asynccontextmanager
+async def recording(
+    learning: Learning, db: AsyncEngine, events: LearningEvents
+) -> AsyncIterator[LearningRecorder]:
+    """Run a recorder for the life of the block; record what is left on the way out."""
+    recorder = LearningRecorder(learning, db, events)
+    task = asyncio.create_task(recorder.run_forever())
+    try:
+        yield recorder
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await recorder.drain()
+        await learning.flush()

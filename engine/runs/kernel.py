@@ -1,0 +1,236 @@
+"""The run kernel: the one transaction that changes a run.
+
+`advance` locks the run row, restores the workflow, applies a change, runs engine steps,
+records steps and events, enqueues the jobs of newly waiting service tasks, schedules timers
+and stores the new state with an optimistic `lock_version`. When the run finishes, its end is
+announced after the commit (a span for tracing, a `RunFinished` event for learning).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from engine.diagrams.catalog import DiagramCatalog
+from engine.errors import Conflict, NotFound
+from engine.jobs.queue import StepJob, enqueue_step, enqueue_wake
+from engine.learning.events import LearningEvents, RunFinished
+from engine.runs import writes
+from engine.runs.requests import RunStatus
+from engine.runs.spiff import Drop, engine_error, pending_timers
+from engine.runs.state import STATE_FORMAT, WorkflowCodec
+from engine.runs.tasks import TaskView, ready_user_tasks, visible_tasks, waiting_jobs
+from engine.tables import incidents, runs
+from engine.telemetry import tracer
+
+log = logging.getLogger(__name__)
+
+ChangeFn = Callable[[BpmnWorkflow, AsyncConnection, Any], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Ended:
+    """A run that finished in this transaction; announced once the transaction commits."""
+
+    row: Any
+    status: str
+    pattern: str | None
+
+
+@dataclass
+class Snapshot:
+    """What the workflow looked like before a change, to find what the change did."""
+
+    tasks: dict[UUID, TaskView]
+    jobs: set[UUID]
+    timers: set[str]
+
+    @classmethod
+    def empty(cls) -> Snapshot:
+        """Before a run's first transaction: nothing yet."""
+        return cls({}, set(), set())
+
+    @classmethod
+    def of(cls, wf: BpmnWorkflow, *, reschedule_timers: bool = False) -> Snapshot:
+        """The workflow now (timers forgotten when they must be scheduled again)."""
+        return cls(
+            visible_tasks(wf), waiting_jobs(wf), set() if reschedule_timers else pending_timers(wf)
+        )
+
+
+class RunKernel:
+    """Applies changes to runs, each in one transaction under the run's row lock."""
+
+    def __init__(
+        self,
+        db: AsyncEngine,
+        catalog: DiagramCatalog,
+        codec: WorkflowCodec,
+        events: LearningEvents | None = None,
+    ) -> None:
+        self.db = db
+        self.catalog = catalog
+        self.codec = codec
+        self.events = events or LearningEvents()
+
+    async def advance(
+        self, run_id: UUID, change: ChangeFn, *, reschedule_timers: bool = False
+    ) -> Any:
+        """Apply `change` under the run's row lock. On a finished run nothing applies: `Drop`
+        (workers drop their result; people's requests turn it into a Conflict)."""
+        async with self.db.begin() as conn:
+            row = (
+                (await conn.execute(select(runs).where(runs.c.id == run_id).with_for_update()))
+                .mappings()
+                .first()
+            )
+            if row is None:
+                raise NotFound(f"run {run_id} does not exist")
+            if row["status"] in ("completed", "failed"):
+                raise Drop()
+            wf = await self.restore(conn, row)
+            before = Snapshot.of(wf, reschedule_timers=reschedule_timers)
+            error = None
+            try:
+                result = await change(wf, conn, row)
+            except SpiffWorkflowException as exc:  # e.g. a failing script on the next task
+                result, error = None, engine_error(exc)
+            ended = await self.settle(conn, row, wf, before, error=error)
+        if ended is not None:  # after the commit, so the recorder reads committed rows
+            self.announce(ended)
+        return result
+
+    async def settle(
+        self,
+        conn: AsyncConnection,
+        row: Any,
+        wf: BpmnWorkflow,
+        before: Snapshot,
+        *,
+        error: str | None = None,
+    ) -> Ended | None:
+        """Run engine steps and persist what changed: steps, events, jobs, timers, state."""
+        run_id = row["id"]
+        if error is None:
+            try:
+                wf.do_engine_steps()
+            except SpiffWorkflowException as exc:
+                error = engine_error(exc)
+        if error:
+            log.warning("run %s failed in the engine: %s", run_id, error)
+        await self._record_steps(conn, run_id, before.tasks, visible_tasks(wf))
+        for task_id in sorted(waiting_jobs(wf) - before.jobs):
+            await enqueue_step(conn, StepJob(run_id, task_id))
+        now = datetime.now(UTC)
+        for due in sorted(pending_timers(wf) - before.timers):
+            # not before a second from now: a wake-up that comes early is scheduled again
+            at = max(datetime.fromisoformat(due).astimezone(UTC), now + timedelta(seconds=1))
+            await enqueue_wake(conn, run_id, at)
+        pattern = row["pattern"] or next(
+            (sp.spec.name for sp in wf.subprocesses.values() if sp.spec.name != row["entry"]), None
+        )
+        status = await self._status(conn, row, wf, error)
+        finished = status in ("completed", "failed")
+        updated = await conn.execute(
+            update(runs)
+            .where(runs.c.id == run_id, runs.c.lock_version == row["lock_version"])
+            .values(
+                state=self.codec.dump(wf),
+                state_format=STATE_FORMAT,
+                status=status,
+                pattern=pattern,
+                error=error,
+                lock_version=row["lock_version"] + 1,
+                updated_at=func.now(),
+                finished_at=func.now() if finished else None,
+            )
+        )
+        if updated.rowcount != 1:  # only possible if the row lock was bypassed
+            raise Conflict(f"run {run_id} changed concurrently; try again")
+        if status != row["status"]:
+            await writes.add_event(conn, run_id, None, None, f"run.{status}", {"error": error})
+            if finished:
+                return Ended(row, status, pattern)
+        return None
+
+    async def restore(self, conn: AsyncConnection, row: Any) -> BpmnWorkflow:
+        """The run's workflow from its stored state and pinned specs."""
+        specs = await self.catalog.specs(conn, row["spec_versions"])
+        return self.codec.restore(row["state"], row["state_format"], row["entry"], specs)
+
+    def announce(self, ended: Ended) -> None:
+        """A finished run: one span over its whole life, and a learning event."""
+        row = ended.row
+        pattern = ended.pattern or row["entry"]
+        start_ns = int(row["created_at"].timestamp() * 1e9)
+        duration_ms = (time.time_ns() - start_ns) / 1e6
+        span = tracer.start_span(
+            f"run {pattern}",
+            start_time=start_ns,
+            attributes={
+                "weavergen.run_id": str(row["id"]),
+                "weavergen.pattern": pattern,
+                "weavergen.language": row["request"].get("language", ""),
+                "weavergen.outcome": ended.status,
+                "weavergen.duration_ms": duration_ms,
+            },
+        )
+        span.end()
+        self.events.emit(RunFinished(row["id"], pattern, ended.status, duration_ms))
+
+    async def _status(
+        self, conn: AsyncConnection, row: Any, wf: BpmnWorkflow, error: str | None
+    ) -> RunStatus:
+        if error:
+            return "failed"
+        if wf.is_completed():
+            outcome = (
+                await conn.execute(select(runs.c.outcome).where(runs.c.id == row["id"]))
+            ).scalar()
+            return "failed" if outcome == "failed" else "completed"
+        open_incidents = (
+            await conn.execute(
+                select(func.count())
+                .select_from(incidents)
+                .where(incidents.c.run_id == row["id"], incidents.c.status == "open")
+            )
+        ).scalar_one()
+        if open_incidents:
+            return "incident"
+        if waiting_jobs(wf):
+            return "running"
+        if ready_user_tasks(wf) or pending_timers(wf):
+            return "waiting"
+        return "running"
+
+    async def _record_steps(
+        self,
+        conn: AsyncConnection,
+        run_id: UUID,
+        before: dict[UUID, TaskView],
+        after: dict[UUID, TaskView],
+    ) -> None:
+        now = datetime.now(UTC)
+        for task_id, view in after.items():
+            old = before.get(task_id)
+            if old is not None and old.state == view.state:
+                continue
+            await writes.upsert_step(conn, run_id, view, now)
+            await writes.add_event(
+                conn,
+                run_id,
+                task_id,
+                view.element_id,
+                view.state,
+                {"name": view.name, "kind": view.kind, "process": view.process_id},
+            )

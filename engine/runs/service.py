@@ -1,0 +1,327 @@
+"""Runs: start them, apply step results and failures, complete user tasks, retry incidents.
+
+`RunService` is the command side: each command is a small change function handed to the
+`RunKernel`, which applies it in the run's one transaction (see `engine.runs.kernel`).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+from uuid import UUID
+
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from engine.decisions.rules import rules
+from engine.diagrams.catalog import DiagramCatalog
+from engine.diagrams.expressions import evaluate
+from engine.errors import Conflict, NotFound, OperatorError
+from engine.jobs.queue import StepJob, enqueue_step
+from engine.learning.events import LearningEvents
+from engine.runs import writes
+from engine.runs.kernel import RunKernel, Snapshot
+from engine.runs.prepared import ParamError, PreparedStep
+from engine.runs.requests import RunDefaults, RunRequest
+from engine.runs.spiff import Drop, deliver_error, find_task, is_waiting_job, uuids, waiting_task
+from engine.runs.state import STATE_FORMAT, WorkflowCodec
+from engine.tables import incidents, runs, steps
+
+log = logging.getLogger(__name__)
+
+
+class RunService:
+    """The one place that changes runs."""
+
+    def __init__(
+        self,
+        db: AsyncEngine,
+        catalog: DiagramCatalog,
+        codec: WorkflowCodec,
+        defaults: RunDefaults | None = None,
+        events: LearningEvents | None = None,
+    ) -> None:
+        self.db = db
+        self.catalog = catalog
+        self.defaults = defaults or RunDefaults()
+        self.kernel = RunKernel(db, catalog, codec, events)
+
+    # ---- starting -------------------------------------------------------------------------
+
+    async def start(self, request: RunRequest, *, created_by: str | None) -> UUID:
+        """Start a run of `orchestrate`, or of the pattern asked for, pinning diagram versions."""
+        entry = request.pattern or "orchestrate"
+        run_id = uuid.uuid4()
+        options = self.defaults.resolve(request.options)
+        async with self.db.begin() as conn:
+            pinned = await self.catalog.pin(conn, entry)
+            specs = await self.catalog.specs(conn, pinned)
+            # `groups` also at the top: multi-instance tasks loop over a variable name
+            data = {
+                "request": request.model_dump(),
+                "options": options,
+                "groups": options["groups"],
+            }
+            wf = self.kernel.codec.new_workflow(entry, specs, data)
+            await conn.execute(
+                runs.insert().values(
+                    id=run_id,
+                    diagram_version_id=pinned[entry],
+                    entry=entry,
+                    spec_versions=pinned,
+                    pattern=request.pattern,
+                    task_type=rules(request.text)["task_type"],
+                    request=request.model_dump(),
+                    status="running",
+                    state={},
+                    state_format=STATE_FORMAT,
+                    created_by=created_by,
+                )
+            )
+            row = (await conn.execute(select(runs).where(runs.c.id == run_id))).mappings().one()
+            await writes.add_event(conn, run_id, None, None, "run.started", {"entry": entry})
+            ended = await self.kernel.settle(conn, row, wf, Snapshot.empty())
+        if ended is not None:
+            self.kernel.announce(ended)
+        log.info("run %s started (%s)", run_id, entry)
+        return run_id
+
+    # ---- step results ---------------------------------------------------------------------
+
+    async def prepare_step(self, run_id: UUID, task_id: UUID) -> PreparedStep | None:
+        """Load a waiting service task for a worker; None when it no longer waits."""
+        async with self.db.connect() as conn:
+            row = (await conn.execute(select(runs).where(runs.c.id == run_id))).mappings().first()
+            if row is None:
+                return None
+            wf = await self.kernel.restore(conn, row)
+            task = find_task(wf, task_id)
+            if not is_waiting_job(task):
+                return None
+            spec = task.task_spec
+            visit = await _visit(conn, run_id, task_id, spec.bpmn_id, task.workflow.spec.name)
+        request = RunRequest.model_validate(row["request"])
+        return PreparedStep(
+            run_id=run_id,
+            task_id=task_id,
+            element_id=spec.bpmn_id,
+            element_name=spec.bpmn_name or spec.bpmn_id,
+            process_id=task.workflow.spec.name,
+            operator=spec.operation_name,
+            request=request,
+            task_type=row["task_type"] or rules(request.text)["task_type"],
+            visit=visit,
+            pattern=row["pattern"],
+            params=_params(spec, task.data),
+        )
+
+    async def complete_step(
+        self,
+        run_id: UUID,
+        task_id: UUID,
+        *,
+        operator: str,
+        result: dict[str, Any],
+        usage: dict[str, Any],
+        duration_ms: float,
+        attempt: int,
+        decision: bool,
+        finishes: bool,
+        classifies: bool = False,
+    ) -> bool:
+        """Apply an operator's result; False when the task no longer waits (result dropped)."""
+        tokens_in, tokens_out = int(usage.get("tokens_in", 0)), int(usage.get("tokens_out", 0))
+
+        async def change(wf: BpmnWorkflow, conn: AsyncConnection, row: Any) -> None:
+            task = waiting_task(wf, task_id)
+            task.data[task.task_spec.result_variable] = result
+            task.complete()
+            # a duplicate copy of this job may have failed and opened an incident meanwhile
+            await writes.resolve_incidents_of(conn, task_id)
+            ids = list(uuids(result))
+            await writes.mark_artifacts(conn, run_id, ids)
+            await writes.record_step_result(
+                conn,
+                task_id,
+                result,
+                attempts=attempt,
+                duration_ms=duration_ms,
+                tokens_in=tokens_in,
+                tokens_out=tokens_out,
+            )
+            await writes.add_tokens(conn, run_id, tokens_in, tokens_out)
+            if decision:
+                element = task.task_spec.bpmn_id
+                await writes.record_decision(conn, run_id, task_id, element, operator, result)
+            if classifies and result.get("task_type"):
+                await writes.set_run_fields(conn, run_id, task_type=str(result["task_type"]))
+            if finishes:
+                outcome = result.get("status", "completed")
+                await writes.set_run_fields(conn, run_id, outcome=outcome)
+                await writes.mark_artifacts(conn, run_id, ids, final=True)
+
+        try:
+            await self.kernel.advance(run_id, change)
+        except Drop:
+            log.info("dropped late or duplicate result for run %s task %s", run_id, task_id)
+            return False
+        return True
+
+    async def fail_step(
+        self, run_id: UUID, task_id: UUID, *, error: OperatorError, attempts: int, operator: str
+    ) -> str:
+        """A step failed for good: a BPMN error on its boundary event, else an incident."""
+
+        async def change(wf: BpmnWorkflow, conn: AsyncConnection, row: Any) -> str:
+            task = waiting_task(wf, task_id)
+            element = task.task_spec.bpmn_id
+            await writes.record_step_error(conn, task_id, attempts=attempts, message=error.message)
+            if deliver_error(task, error):
+                detail: dict[str, Any] = {"code": error.code, "message": error.message}
+                await writes.add_event(conn, run_id, task_id, element, "bpmn_error", detail)
+                return "boundary"
+            await writes.open_incident(
+                conn,
+                run_id,
+                task_id,
+                element,
+                operator=operator,
+                message=error.message,
+                attempts=attempts,
+            )
+            detail = {"message": error.message, "attempts": attempts}
+            await writes.add_event(conn, run_id, task_id, element, "incident", detail)
+            return "incident"
+
+        try:
+            return str(await self.kernel.advance(run_id, change))
+        except Drop:
+            return "dropped"
+
+    async def record_attempt(self, run_id: UUID, task_id: UUID, attempt: int, message: str) -> None:
+        """Note a failed attempt that will be retried."""
+        async with self.db.begin() as conn:
+            await writes.record_step_error(conn, task_id, attempts=attempt, message=message)
+            element = (
+                await conn.execute(select(steps.c.element_id).where(steps.c.task_id == task_id))
+            ).scalar()
+            detail = {"attempt": attempt, "message": message}
+            await writes.add_event(conn, run_id, task_id, element, "retry", detail)
+
+    # ---- people ---------------------------------------------------------------------------
+
+    async def complete_user_task(
+        self, run_id: UUID, task_id: UUID, data: dict[str, Any], *, by: str
+    ) -> None:
+        """Complete a user task with a person's answer (stored under the element id)."""
+
+        async def change(wf: BpmnWorkflow, conn: AsyncConnection, row: Any) -> None:
+            task = find_task(wf, task_id)
+            if task is None:
+                raise NotFound(f"run {run_id} has no task {task_id}")
+            if task.state != TaskState.READY or not task.task_spec.manual:
+                raise Conflict(
+                    f"task {task.task_spec.bpmn_id} ({task_id}) is not waiting for input "
+                    f"(state {TaskState.get_name(task.state)})"
+                )
+            task.data[task.task_spec.bpmn_id] = data
+            task.run()
+            await writes.set_user_answer(conn, task_id, data)
+            detail = {"by": by, "data": data}
+            await writes.add_event(
+                conn, run_id, task_id, task.task_spec.bpmn_id, "user_completed", detail
+            )
+
+        try:
+            await self.kernel.advance(run_id, change)
+        except Drop:
+            raise Conflict(f"run {run_id} has finished; its tasks take no more input") from None
+
+    async def retry_incident(self, incident_id: UUID, *, by: str) -> dict[str, Any]:
+        """Resolve an open incident by running its step again."""
+        async with self.db.connect() as conn:
+            inc = (
+                (await conn.execute(select(incidents).where(incidents.c.id == incident_id)))
+                .mappings()
+                .first()
+            )
+        if inc is None:
+            raise NotFound(f"incident {incident_id} does not exist")
+
+        async def change(wf: BpmnWorkflow, conn: AsyncConnection, row: Any) -> None:
+            current = (
+                await conn.execute(
+                    select(incidents.c.status)
+                    .where(incidents.c.id == incident_id)
+                    .with_for_update()
+                )
+            ).scalar_one()
+            if current != "open":
+                raise Conflict(f"incident {incident_id} is {current}, not open")
+            task = find_task(wf, inc["task_id"])
+            await writes.resolve_incident(conn, incident_id)
+            if task is None or task.state != TaskState.STARTED:
+                return  # the step moved on meanwhile: nothing to run again
+            await enqueue_step(conn, StepJob(inc["run_id"], inc["task_id"]))
+            await writes.add_event(
+                conn,
+                inc["run_id"],
+                inc["task_id"],
+                inc["element_id"],
+                "incident_retry",
+                {"by": by, "incident": str(incident_id)},
+            )
+
+        try:
+            await self.kernel.advance(inc["run_id"], change)
+        except Drop:
+            raise Conflict(f"run {inc['run_id']} has finished; nothing to retry") from None
+        return {"incident": str(incident_id), "run_id": str(inc["run_id"]), "status": "resolved"}
+
+    async def wake(self, run_id: UUID) -> None:
+        """Fire due timers."""
+
+        async def change(wf: BpmnWorkflow, conn: AsyncConnection, row: Any) -> None:
+            wf.refresh_timers()
+
+        try:
+            await self.kernel.advance(run_id, change, reschedule_timers=True)
+        except Drop:
+            return  # the run finished meanwhile
+
+
+def _params(spec: Any, data: dict[str, Any]) -> dict[str, Any]:
+    """The service task's parameters evaluated over its task data; failures as `ParamError`."""
+    params: dict[str, Any] = {}
+    for name, param in spec.operation_params.items():
+        try:
+            params[name] = evaluate(param["value"], data)
+        except Exception as exc:  # any failure is the diagram's: report, don't crash
+            params[name] = ParamError(
+                f"step {spec.bpmn_id}: parameter {name!r} = {param['value']!r} "
+                f"could not be evaluated: {type(exc).__name__}: {exc}"
+            )
+    return params
+
+
+async def _visit(
+    conn: AsyncConnection, run_id: UUID, task_id: UUID, element_id: str, process_id: str
+) -> int:
+    """How many times this element has run in this process of the run, this time included."""
+    visit = (
+        await conn.execute(
+            select(func.count())
+            .select_from(steps)
+            .where(
+                steps.c.run_id == run_id,
+                steps.c.element_id == element_id,
+                steps.c.process_id == process_id,
+                steps.c.started_at
+                <= select(steps.c.started_at).where(steps.c.task_id == task_id).scalar_subquery(),
+            )
+        )
+    ).scalar_one()
+    return max(int(visit), 1)

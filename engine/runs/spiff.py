@@ -1,0 +1,92 @@
+"""SpiffWorkflow internals the run kernel needs: finding tasks, delivering BPMN errors to a
+task's own boundary events, pending timers, and naming the element an engine error came from."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+from uuid import UUID
+
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.util import BpmnEvent
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.spiff.specs.event_definitions import ErrorEventDefinition
+from SpiffWorkflow.util.task import TaskState
+
+from engine.diagrams.specs import JobServiceTask
+from engine.errors import OperatorError
+
+
+class Drop(Exception):
+    """The change does not apply (a late or duplicate result): persist nothing."""
+
+
+def find_task(wf: BpmnWorkflow, task_id: UUID) -> Any:
+    """The task with this id, or None."""
+    try:
+        return wf.get_task_from_id(task_id)
+    except SpiffWorkflowException:
+        return None
+
+
+def is_waiting_job(task: Any) -> bool:
+    """Whether `task` is a service task STARTED and waiting for a worker's result."""
+    return (
+        task is not None
+        and task.state == TaskState.STARTED
+        and isinstance(task.task_spec, JobServiceTask)
+    )
+
+
+def waiting_task(wf: BpmnWorkflow, task_id: UUID) -> Any:
+    """The service task waiting for this result, else `Drop`."""
+    task = find_task(wf, task_id)
+    # completing a CANCELLED task would flip it back: only STARTED service tasks take results
+    if not is_waiting_job(task):
+        raise Drop()
+    return task
+
+
+def deliver_error(task: Any, error: OperatorError) -> bool:
+    """Deliver a BPMN error to the boundary events of this task only."""
+    event = BpmnEvent(ErrorEventDefinition(error.code, code=error.code), {"message": error.message})
+    delivered = False
+    for sibling in task.parent.children:
+        spec = sibling.task_spec
+        if sibling is task or sibling.state != TaskState.WAITING:
+            continue
+        if type(spec).__name__ == "BoundaryEvent" and spec.catches(sibling, event):
+            spec.catch(sibling, event)
+            spec._update(sibling)  # as SpiffWorkflow's event manager does after a catch
+            delivered = True
+    return delivered
+
+
+def pending_timers(wf: BpmnWorkflow) -> set[str]:
+    """Due times (ISO strings) of the timers the workflow waits for."""
+    out = set()
+    for pending in wf.waiting_events():
+        if pending.event_type.endswith("TimerEventDefinition") and isinstance(pending.value, str):
+            out.add(pending.value)
+    return out
+
+
+def engine_error(exc: Exception) -> str:
+    """An engine error's message, prefixed with the element it concerns when known."""
+    element = getattr(getattr(exc, "task_spec", None), "bpmn_id", None)
+    return f"step {element}: {exc}" if element else str(exc)
+
+
+def uuids(value: Any) -> Iterator[UUID]:
+    """Every UUID string inside a result (artifact and blob references)."""
+    if isinstance(value, dict):
+        for v in value.values():
+            yield from uuids(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from uuids(v)
+    elif isinstance(value, str) and len(value) == 36:
+        try:
+            yield UUID(value)
+        except ValueError:
+            return

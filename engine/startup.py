@@ -1,0 +1,43 @@
+"""The start-up sequence every process shares: tracing → database → engine → learning
+recorder, and everything stopped in reverse order on the way out.
+
+`weavergen serve`, `weavergen worker` and the benches' throwaway engine all start here, so a
+new start-up step (warming a cache, say) is added once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from engine.container import Database, Engine, build_engine, open_database
+from engine.learning.recorder import recording
+from engine.settings import Settings
+from engine.telemetry import setup_tracing
+
+
+@asynccontextmanager
+async def started_engine(
+    settings: Settings,
+    *,
+    service: str,
+    database: Database | None = None,
+    exporter: str | None = None,
+) -> AsyncIterator[Engine]:
+    """A running engine with its learning recorder for the life of the block.
+
+    `database`: one already opened and migrated (default: `DATABASE_URL`, else the embedded
+    PostgreSQL, migrated here); it is released with the engine. `exporter` overrides the
+    tracing exporter setting (the benches trace nothing)."""
+    setup_tracing(
+        exporter or settings.otel_exporter, endpoint=settings.otel_endpoint, service=service
+    )
+    if database is None:
+        database = await asyncio.to_thread(open_database, settings)
+    engine = build_engine(settings, database)
+    try:
+        async with recording(engine.learning, engine.db, engine.events):
+            yield engine
+    finally:
+        await engine.close()
