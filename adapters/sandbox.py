@@ -25,57 +25,15 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
-from typing import Literal
 
-from pydantic import BaseModel, Field
+from adapters.sandbox_limits import LimitHit, Limits, SandboxResult, limit_from
 
-LimitHit = Literal["cpu", "memory", "wall", "processes", "file_size", "output"]
 SYSTEM_PATHS = ("/usr", "/etc/alternatives", "/etc/ssl", "/etc/ca-certificates")
 log = logging.getLogger(__name__)
 JAIL_TMP = "/tmp"  # noqa: S108 - a private tmpfs inside the jail
 UID_LOCKS = Path("/run/weavergen/sandbox-uids")
 UID_BASE = 200_000
 UID_SLOTS = 10_000
-
-
-class Limits(BaseModel):
-    """Resource limits of one sandboxed command."""
-
-    cpu_seconds: int = Field(20, ge=1)
-    memory_mb: int = Field(768, ge=16)
-    file_size_mb: int = Field(32, ge=1)
-    processes: int = Field(64, ge=4)
-    wall_seconds: float = Field(60.0, gt=0)
-    output_bytes: int = Field(256_000, ge=1024)
-    disk_mb: int = Field(512, ge=16)  # the work dir is a tmpfs of this size (as root)
-
-
-class SandboxResult(BaseModel):
-    """What a sandboxed command did."""
-
-    argv: list[str]
-    exit_code: int | None
-    stdout: str
-    stderr: str
-    duration_ms: float
-    limit_hit: LimitHit | None = None
-
-    @property
-    def ok(self) -> bool:
-        """Exited 0 within every limit."""
-        return self.exit_code == 0 and self.limit_hit is None
-
-    def describe_limit(self, limits: Limits) -> str:
-        """A sentence naming the limit that stopped the command."""
-        what = {
-            "cpu": f"used more than {limits.cpu_seconds} s of CPU",
-            "memory": f"used more than {limits.memory_mb} MB of memory",
-            "wall": f"ran longer than {limits.wall_seconds:.0f} s",
-            "processes": f"tried to run more than {limits.processes} processes",
-            "file_size": f"wrote a file larger than {limits.file_size_mb} MB",
-            "output": f"printed more than {limits.output_bytes} bytes",
-        }
-        return f"sandbox limit: the code {what[self.limit_hit]}" if self.limit_hit else ""
 
 
 class SandboxUnavailable(RuntimeError):
@@ -349,7 +307,7 @@ class SandboxSession:
         duration = (time.perf_counter() - start) * 1000
         stdout, stderr = out.decode(errors="replace"), err.decode(errors="replace")
         # test runners print the child's errors to stdout: look at the end of both
-        hit = hit or _limit_from(code, stdout[-4000:] + stderr[-4000:], cgroups)
+        hit = hit or limit_from(code, stdout[-4000:] + stderr[-4000:], cgroups)
         await _remove_cgroups(cgroups)
         return SandboxResult(
             argv=list(argv),
@@ -425,30 +383,6 @@ def _kill(pid: int, cgroups: list[Path]) -> None:
             for line in (group / "cgroup.procs").read_text().split():
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(int(line), signal.SIGKILL)
-
-
-def _limit_from(code: int | None, output: str, cgroups: list[Path]) -> LimitHit | None:
-    for group in cgroups:
-        # cgroup v1 counts OOM kills in memory.oom_control, v2 in memory.events
-        for counter in ("memory.oom_control", "memory.events"):
-            with contextlib.suppress(OSError, ValueError):
-                pairs = dict(line.split() for line in (group / counter).read_text().splitlines())
-                if int(pairs.get("oom_kill", 0)) > 0:
-                    return "memory"
-    if code == 0:  # a clean exit hit no limit, whatever its output says
-        return None
-    # bwrap passes the child's death by signal on as 128 + signal number
-    if code in (-signal.SIGXCPU, 128 + signal.SIGXCPU):
-        return "cpu"
-    if code in (-signal.SIGXFSZ, 128 + signal.SIGXFSZ) or "File too large" in output:
-        return "file_size"
-    if code in (-signal.SIGKILL, 128 + signal.SIGKILL) and "CPU time limit" in output:
-        return "cpu"
-    if any(s in output for s in ("MemoryError", "Cannot allocate memory", "out of memory")):
-        return "memory"
-    if "Resource temporarily unavailable" in output or "can't start new thread" in output:
-        return "processes"
-    return None
 
 
 def _world_traversable(path: Path) -> bool:
