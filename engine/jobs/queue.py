@@ -19,9 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 STEP_QUEUE = "steps"
 RUN_STEP_TASK = "weavergen.run_step"
 WAKE_RUN_TASK = "weavergen.wake_run"
+MAX_PRIORITY = 100_000  # wake-ups (due timers) go first; a step's priority is its run's progress
 
 _DEFER_SQL = text(
-    "SELECT procrastinate_defer_jobs_v1(ARRAY[ROW(:queue, :task, 0, NULL, NULL, "
+    "SELECT procrastinate_defer_jobs_v1(ARRAY[ROW(:queue, :task, :priority, NULL, NULL, "
     "CAST(:args AS jsonb), :at)::procrastinate_job_to_defer_v1])"
 )
 
@@ -34,19 +35,29 @@ class StepJob:
     task_id: UUID
 
 
-async def enqueue_step(conn: AsyncConnection, job: StepJob, *, at: datetime | None = None) -> None:
-    """Insert a step job in the caller's transaction."""
-    await _defer(conn, RUN_STEP_TASK, {"run_id": str(job.run_id), "task_id": str(job.task_id)}, at)
+async def enqueue_step(
+    conn: AsyncConnection, job: StepJob, *, at: datetime | None = None, priority: int = 0
+) -> None:
+    """Insert a step job in the caller's transaction; higher `priority` runs first."""
+    args = {"run_id": str(job.run_id), "task_id": str(job.task_id)}
+    await _defer(conn, RUN_STEP_TASK, args, at, min(priority, MAX_PRIORITY))
 
 
 async def enqueue_wake(conn: AsyncConnection, run_id: UUID, at: datetime) -> None:
     """Schedule a wake-up of a run (timers) in the caller's transaction."""
-    await _defer(conn, WAKE_RUN_TASK, {"run_id": str(run_id)}, at)
+    await _defer(conn, WAKE_RUN_TASK, {"run_id": str(run_id)}, at, MAX_PRIORITY)
 
 
 async def _defer(
-    conn: AsyncConnection, task: str, args: dict[str, Any], at: datetime | None
+    conn: AsyncConnection, task: str, args: dict[str, Any], at: datetime | None, priority: int
 ) -> None:
     await conn.execute(
-        _DEFER_SQL, {"queue": STEP_QUEUE, "task": task, "args": json.dumps(args), "at": at}
+        _DEFER_SQL,
+        {
+            "queue": STEP_QUEUE,
+            "task": task,
+            "priority": priority,
+            "args": json.dumps(args),
+            "at": at,
+        },
     )

@@ -128,9 +128,13 @@ class RunKernel:
                 error = engine_error(exc)
         if error:
             log.warning("run %s failed in the engine: %s", run_id, error)
-        await self._record_steps(conn, run_id, before.tasks, visible_tasks(wf))
+        after = visible_tasks(wf)
+        await self._record_steps(conn, run_id, before.tasks, after)
+        # fair scheduling: the further a run has come, the sooner its next step runs, so runs
+        # finish roughly in the order they started instead of all together at the end
+        progress = sum(1 for view in after.values() if view.state == "completed")
         for task_id in sorted(waiting_jobs(wf) - before.jobs):
-            await enqueue_step(conn, StepJob(run_id, task_id))
+            await enqueue_step(conn, StepJob(run_id, task_id), priority=progress)
         now = datetime.now(UTC)
         for due in sorted(pending_timers(wf) - before.timers):
             # not before a second from now: a wake-up that comes early is scheduled again
