@@ -11,10 +11,11 @@ RUN node build.mjs
 FROM python:3.11-slim
 WORKDIR /app
 COPY requirements.lock pyproject.toml README.md ./
-RUN pip install --no-cache-dir uv && uv pip install --system --no-cache -r requirements.lock
+RUN pip install --no-cache-dir uv && uv pip install --system --no-cache --compile-bytecode -r requirements.lock
 COPY . .
 COPY --from=web /web/dist ./web/dist
-RUN uv pip install --system --no-deps -e .
+RUN uv pip install --system --no-deps -e . \
+ && python -m compileall -q engine api adapters validation standin bench
 RUN useradd --create-home weavergen && chown -R weavergen /app
 USER weavergen
 ENV WEAVERGEN_HOST=0.0.0.0

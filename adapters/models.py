@@ -130,6 +130,12 @@ class ModelRouter:
             d.id: (group, d) for group, g in config.groups.items() for d in g.deployments
         }
 
+    def warm(self) -> None:
+        """Import LiteLLM and build the router now (about 12 CPU-s without bytecode, 2 s with),
+        so that a worker's first model call does not pay for it; blocking, run it in a thread."""
+        if self._router is None:
+            self._router = self._build()
+
     def groups(self) -> list[str]:
         """Model group names."""
         return sorted(self.config.groups)
@@ -183,8 +189,7 @@ class ModelRouter:
                 f"unknown model group {group!r}; models.yaml defines {', '.join(self.groups())}",
                 retryable=False,
             )
-        if self._router is None:
-            self._router = self._build()
+        self.warm()
         kwargs: dict[str, Any] = {"temperature": temperature}
         if max_tokens:
             kwargs["max_tokens"] = max_tokens

@@ -24,6 +24,11 @@ class PromptLibrary:
             keep_trailing_newline=True,
         )
 
+    def warm(self) -> None:
+        """Compile every template now (Jinja2 caches them), not on a run's first step."""
+        for name in [*self.names(), "system"]:
+            self.env.get_template(f"{name}.j2")
+
     def names(self) -> list[str]:
         """Template names available to llm.generate."""
         return sorted(
