@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import os
 import sys
 from pathlib import Path
@@ -42,14 +41,6 @@ TokenOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
 
 
-def _logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    for noisy in ("httpx", "LiteLLM", "litellm", "procrastinate", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
 def _client(server: str | None, token: str | None) -> ApiClient:
     settings = Settings()
     return ApiClient(
@@ -64,10 +55,11 @@ def _fail(message: str, code: int = 1) -> None:
 
 @app.command()
 def serve() -> None:
-    """Start the API with in-process workers (embedded PostgreSQL unless DATABASE_URL is set)."""
+    """Start the API and its worker processes (embedded PostgreSQL unless DATABASE_URL is set)."""
     from api.server import serve as run_server
+    from engine.telemetry import configure_logging
 
-    _logging()
+    configure_logging()
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_server(Settings()))
 
@@ -75,11 +67,11 @@ def serve() -> None:
 @app.command()
 def worker(concurrency: Annotated[int | None, typer.Option(help="jobs at once")] = None) -> None:
     """Run a worker process against the same database (any machine)."""
-    from engine.jobs.worker import serve_worker
+    from engine.jobs.worker import run_until_signalled
+    from engine.telemetry import configure_logging
 
-    _logging()
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve_worker(Settings(), concurrency=concurrency))
+    configure_logging()
+    asyncio.run(run_until_signalled(Settings(), concurrency=concurrency))
 
 
 DELEGATED = {

@@ -1,12 +1,11 @@
-"""The server process's composition root: `weavergen serve` (API plus in-process workers)."""
+"""The server process's composition root: `weavergen serve` — the HTTP API in this process,
+the workers as supervised child processes (`engine.jobs.supervisor`)."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,54 +13,11 @@ import uvicorn
 
 from api.app import create_app
 from api.tokens import TokenService
-from engine.container import Database, build_engine
-from engine.jobs.app import build_app, run_worker
-from engine.learning.events import LearningEvents
+from engine.jobs.supervisor import WorkerSupervisor
 from engine.settings import Settings
 from engine.startup import started_engine
 
 log = logging.getLogger(__name__)
-
-
-class WorkerThread(threading.Thread):
-    """A worker with its own event loop, so model calls never stall the API's loop."""
-
-    def __init__(
-        self, settings: Settings, database: Database, events: LearningEvents, index: int
-    ) -> None:
-        super().__init__(name=f"weavergen-worker-{index}", daemon=True)
-        self.settings = settings
-        self.database = database
-        self.events = events  # drained by the server's recorder
-        self.index = index
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._task: asyncio.Task[None] | None = None
-
-    def run(self) -> None:
-        asyncio.run(self._main())
-
-    async def _main(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        engine = build_engine(self.settings, self.database, pool_size=5, events=self.events)
-        app = build_app(engine.conninfo, engine.runner, engine.runs)
-        self._task = asyncio.current_task()
-        try:
-            await run_worker(
-                app,
-                concurrency=self.settings.worker_concurrency,
-                stalled_after=self.settings.stalled_after_seconds,
-                name=f"serve-{os.getpid()}-{self.index}",
-            )
-        except asyncio.CancelledError:
-            pass
-        finally:
-            await engine.db.dispose()
-
-    def stop(self) -> None:
-        """Cancel the worker loop and wait for it."""
-        if self._loop is not None and self._task is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self._task.cancel)
-        self.join(timeout=15)
 
 
 class _Server(uvicorn.Server):
@@ -95,15 +51,17 @@ async def serve(settings: Settings) -> None:
         log.info("diagrams from %s: %s", settings.bpmn_dir, ", ".join(changed) or "unchanged")
         token_path = await ensure_cli_token(settings, TokenService(engine.db))
         log.info("local CLI token: %s", token_path)
-        workers = [
-            WorkerThread(settings, engine.database, engine.events, i)
-            for i in range(settings.workers)
-        ]
+        workers = WorkerSupervisor(
+            settings.workers,
+            database_url=engine.database.url,
+            concurrency=settings.worker_concurrency,
+        )
+        web = None
         try:
-            for worker in workers:
-                worker.start()
+            workers.start()
+            web = create_app(engine)
             config = uvicorn.Config(
-                create_app(engine),
+                web,
                 host=settings.host,
                 port=settings.port,
                 log_level="info",
@@ -113,10 +71,11 @@ async def serve(settings: Settings) -> None:
             )
             print(
                 f"WeaverGen serving on http://{settings.host}:{settings.port} "
-                f"({settings.workers} in-process worker(s); API docs at /docs)",
+                f"({settings.workers} worker process(es); API docs at /docs)",
                 flush=True,
             )
             await _Server(config).serve()
-        finally:  # before the recorder stops, so the workers' last events are recorded
-            for worker in workers:
-                await asyncio.to_thread(worker.stop)
+        finally:  # before the database stops, so the workers hand their jobs back
+            await workers.stop()
+            if web is not None:
+                await web.state.tokens.write_last_used()

@@ -24,10 +24,13 @@ class Settings(BaseSettings):
     templates_dir: Path = Field(ROOT / "templates", validation_alias="WEAVERGEN_TEMPLATES_DIR")
     # the browser pages' bundled scripts and styles (built from web/ by `make install`)
     web_dist: Path = Field(ROOT / "web" / "dist", validation_alias="WEAVERGEN_WEB_DIST")
-    # in-process workers started by `weavergen serve` (0 = none; run `weavergen worker`)
+    # worker processes `weavergen serve` supervises (0 = none; run `weavergen worker`)
     workers: int = Field(1, validation_alias="WEAVERGEN_WORKERS")
     # concurrent jobs per worker process
     worker_concurrency: int = Field(8, validation_alias="WEAVERGEN_WORKER_CONCURRENCY")
+    # admission control: run starts at once, and how many more may wait (then 503 Retry-After)
+    intake_concurrency: int = Field(4, ge=1, validation_alias="WEAVERGEN_INTAKE_CONCURRENCY")
+    intake_queue: int = Field(256, ge=0, validation_alias="WEAVERGEN_INTAKE_QUEUE")
     # operator attempts before a step becomes a BPMN error or an incident
     max_attempts: int = Field(3, validation_alias="WEAVERGEN_MAX_ATTEMPTS")
     retry_base_seconds: float = Field(1.0, validation_alias="WEAVERGEN_RETRY_BASE_SECONDS")

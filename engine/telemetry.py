@@ -7,11 +7,11 @@ spans; it gets typed events (`engine.learning.events`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     ConsoleSpanExporter,
@@ -22,15 +22,19 @@ tracer = trace.get_tracer("weavergen")
 _configured = False
 
 
-def setup_tracing(
-    exporter: str, *, endpoint: str | None, service: str, processors: Sequence[SpanProcessor] = ()
-) -> TracerProvider:
-    """Install the tracer provider once per process: exporter none, console or otlp, plus
-    `processors` (the learning recorder's)."""
+def configure_logging() -> None:
+    """INFO logs on stderr for a server or worker process, the chatty libraries at WARNING."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    for noisy in ("httpx", "LiteLLM", "litellm", "procrastinate", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def setup_tracing(exporter: str, *, endpoint: str | None, service: str) -> TracerProvider:
+    """Install the tracer provider once per process: exporter none, console or otlp."""
     global _configured
     provider = TracerProvider(resource=Resource.create({"service.name": service}))
-    for processor in processors:
-        provider.add_span_processor(processor)
     if exporter == "console":
         provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter()))
     elif exporter == "otlp":

@@ -43,7 +43,7 @@ def standin(workroot: Path) -> Iterator[Standin]:
 
 @pytest.fixture(scope="session")
 def env(cluster: Cluster, standin: Standin, workroot: Path) -> Iterator[Environment]:
-    """A server with one in-process worker, shared by the API tests."""
+    """A server with one worker process, shared by the API tests."""
     e = make_environment(cluster, standin, "main", workroot)
     e.start_server(workers=1)
     yield e

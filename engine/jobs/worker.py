@@ -1,25 +1,68 @@
-"""The worker process's composition root: `weavergen worker`."""
+"""The worker process's composition root: `weavergen worker` on any machine, and each of the
+worker children `weavergen serve` supervises (`python -m engine.jobs.worker`)."""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import contextlib
 import logging
 import os
+import signal
 import socket
 
+from engine.container import Engine
 from engine.jobs.app import build_app, run_worker
 from engine.settings import Settings
 from engine.startup import started_engine
+from engine.telemetry import configure_logging
 
 log = logging.getLogger(__name__)
 
 
-async def serve_worker(settings: Settings, *, concurrency: int | None = None) -> None:
+def warm(engine: Engine) -> None:
+    """Import and build what the first step would otherwise pay for: LiteLLM and its router,
+    the prompt templates. Blocking; run it in a thread."""
+    engine.models.warm()
+    engine.prompts.warm()
+
+
+async def serve_worker(
+    settings: Settings, *, concurrency: int | None = None, name: str | None = None
+) -> None:
     """Run one worker process until it is cancelled or killed."""
     async with started_engine(settings, service="weavergen-worker") as engine:
+        await asyncio.to_thread(warm, engine)
         app = build_app(engine.conninfo, engine.runner, engine.runs)
-        name = f"worker-{socket.gethostname()}-{os.getpid()}"
+        name = name or f"worker-{socket.gethostname()}-{os.getpid()}"
         concurrency = concurrency or settings.worker_concurrency
         log.info("%s started (concurrency %d)", name, concurrency)
         await run_worker(
             app, concurrency=concurrency, stalled_after=settings.stalled_after_seconds, name=name
         )
+
+
+async def run_until_signalled(
+    settings: Settings, *, concurrency: int | None = None, name: str | None = None
+) -> None:
+    """`serve_worker` until SIGTERM or SIGINT, then a clean stop (jobs handed back)."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, task.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        await serve_worker(settings, concurrency=concurrency, name=name)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m engine.jobs.worker")
+    parser.add_argument("--index", type=int, default=0, help="which of the server's workers")
+    args = parser.parse_args()
+    configure_logging()
+    name = f"serve-{os.getppid()}-{args.index}"
+    asyncio.run(run_until_signalled(Settings(), name=name))
+
+
+if __name__ == "__main__":
+    main()
