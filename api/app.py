@@ -10,9 +10,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from api import pages, routes_diagrams, routes_learning, routes_runs
+from api.admission import Busy, Intake
 from api.deps import Viewer, web_session
 from api.limits import BodyLimit
 from api.sessions import SessionService
@@ -33,6 +35,17 @@ async def _error_page(request: Request, status_code: int, message: str) -> Respo
     return pages.render(request, "error.html", session, status_code, message=message)
 
 
+async def _busy(request: Request, exc: Busy) -> Response:
+    """503 with Retry-After, as JSON for the API and as a page for a browser."""
+    response: Response
+    if _wants_page(request):
+        response = pages.render(request, "error.html", None, exc.status_code, message=exc.detail)
+    else:
+        response = JSONResponse(status_code=exc.status_code, content={"detail": exc.detail})
+    response.headers.update(exc.headers or {})
+    return response
+
+
 def create_app(engine: Engine) -> FastAPI:
     """The HTTP API and browser pages over an already built engine."""
     app = FastAPI(
@@ -43,6 +56,9 @@ def create_app(engine: Engine) -> FastAPI:
     app.state.engine = engine
     app.state.queries = RunQueries(engine.db)
     app.state.tokens = TokenService(engine.db)
+    app.state.intake = Intake(
+        concurrency=engine.settings.intake_concurrency, queue=engine.settings.intake_queue
+    )
     app.state.sessions = SessionService(engine.db)
     app.state.pages = Jinja2Templates(directory=engine.settings.templates_dir / "pages")
     app.include_router(routes_runs.router)
@@ -108,8 +124,15 @@ def create_app(engine: Engine) -> FastAPI:
             return await _error_page(request, 400, f"The form was not accepted: {text}")
         return JSONResponse(status_code=422, content={"detail": problems})
 
+    @app.exception_handler(PoolTimeout)
+    async def pool_exhausted(request: Request, exc: PoolTimeout) -> Response:
+        return await _busy(request, Busy("the server is busy: all database connections in use", 2))
+
     @app.exception_handler(DBAPIError)
     async def database_refused(request: Request, exc: DBAPIError) -> Response:
+        if exc.connection_invalidated or isinstance(exc, OperationalError):
+            log.warning("database unavailable: %s", exc.orig)
+            return await _busy(request, Busy("the database is not reachable right now", 5))
         # only data PostgreSQL cannot store (e.g. NUL characters) is the caller's fault
         if type(exc.orig).__name__ != "DataError" and "NUL" not in str(exc.orig):
             raise exc

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +11,25 @@ import httpx
 
 from engine.settings import Settings
 
+RETRY_STATUSES = (
+    429,
+    503,
+)  # "come back later": nothing was done, the same request may be sent again
+
 
 class ClientError(Exception):
     """The server said no, or could not be reached; the message says what to do."""
+
+
+def retry_delay(response: httpx.Response) -> float | None:
+    """Seconds the server asked us to wait before sending this request again; None when the
+    answer is final."""
+    if response.status_code not in RETRY_STATUSES:
+        return None
+    try:
+        return max(float(response.headers.get("Retry-After", "1")), 0.1)
+    except ValueError:  # an HTTP date: not sent by WeaverGen
+        return 1.0
 
 
 def find_token(settings: Settings, explicit: str | None) -> str | None:
@@ -30,22 +47,25 @@ def find_token(settings: Settings, explicit: str | None) -> str | None:
 class ApiClient:
     """Calls the WeaverGen HTTP API."""
 
-    def __init__(self, base_url: str, token: str | None, timeout: float = 30.0) -> None:
+    def __init__(
+        self, base_url: str, token: str | None, timeout: float = 30.0, busy_wait: float = 300.0
+    ) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.http = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout)
         self.base_url = base_url
+        self.busy_wait = busy_wait  # how long to keep retrying a busy server in all
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        """Send a request; raise ClientError with the server's detail on failure."""
-        try:
-            resp = self.http.request(method, path, **kwargs)
-        except httpx.ConnectError:
-            raise ClientError(
-                f"cannot reach the WeaverGen server at {self.base_url}; "
-                "start it with `make run` or pass --server URL"
-            ) from None
-        except httpx.HTTPError as exc:
-            raise ClientError(f"{method} {path} failed: {exc}") from None
+        """Send a request (again after `Retry-After` while the server is busy); raise
+        ClientError with the server's detail on failure."""
+        waited = 0.0
+        while True:
+            resp = self._send(method, path, **kwargs)
+            delay = retry_delay(resp)
+            if delay is None or waited + delay > self.busy_wait:
+                break
+            time.sleep(delay)
+            waited += delay
         if resp.status_code >= 400:
             try:
                 body = resp.json()
@@ -60,3 +80,14 @@ class ApiClient:
                 detail = resp.text[:300]
             raise ClientError(f"{method} {path}: HTTP {resp.status_code}: {detail}")
         return resp.json()
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return self.http.request(method, path, **kwargs)
+        except httpx.ConnectError:
+            raise ClientError(
+                f"cannot reach the WeaverGen server at {self.base_url}; "
+                "start it with `make run` or pass --server URL"
+            ) from None
+        except httpx.HTTPError as exc:
+            raise ClientError(f"{method} {path} failed: {exc}") from None

@@ -34,10 +34,16 @@ class TaskCompletion(BaseModel):
     data: dict[str, Any] = Field(default_factory=dict)
 
 
-@router.post("/runs", status_code=status.HTTP_201_CREATED, response_model=RunCreated)
-async def start_run(body: RunRequest, runs: Runs, who: Operator) -> RunCreated:
+@router.post(
+    "/runs",
+    status_code=status.HTTP_201_CREATED,
+    response_model=RunCreated,
+    responses={503: {"description": "too many starts at once: retry after `Retry-After` s"}},
+)
+async def start_run(body: RunRequest, runs: Runs, who: Operator, request: Request) -> RunCreated:
     """Start a run for a coding request (pattern optional: the orchestrator chooses)."""
-    run_id = await runs.start(body, created_by=who.name)
+    async with request.app.state.intake.turn("runs starting"):
+        run_id = await runs.start(body, created_by=who.name)
     return RunCreated(id=run_id, status="running", url=f"/api/runs/{run_id}")
 
 

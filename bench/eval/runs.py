@@ -23,7 +23,16 @@ class HttpRuns:
         self.http = httpx.AsyncClient(base_url=base_url.rstrip("/"), headers=headers, timeout=60)
 
     async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
-        resp = await self.http.request(method, path, **kwargs)
+        import asyncio
+
+        from api.client import retry_delay
+
+        for _ in range(1000):  # bounded: a server busy for ever fails the evaluation
+            resp = await self.http.request(method, path, **kwargs)
+            delay = retry_delay(resp)
+            if delay is None:
+                break
+            await asyncio.sleep(delay)  # the server is busy: it said when to come back
         if resp.status_code >= 400:
             raise RuntimeError(f"{method} {path}: HTTP {resp.status_code}: {resp.text[:300]}")
         return resp.json()
