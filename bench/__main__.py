@@ -12,6 +12,8 @@ BENCHES = {
     "validate": ("bench.validate.command", "the validation mesh's accuracy on HumanEval"),
     "eval": ("bench.eval.command", "single model vs consensus vs consensus+loop on HumanEval"),
     "learn": ("bench.learn", "decide.pattern learning which pattern works, against the stand-in"),
+    "engine": ("bench.engine", "durable cost per step beside raw SpiffWorkflow, same diagram"),
+    "load": ("bench.load", "N runs submitted at once to a real server: refusals, 500s, latency"),
 }
 """Bench name -> (module with `main(argv) -> int`, one line for `--help`). A new bench is a
 module with such a `main` and a line here."""
