@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -125,16 +126,18 @@ class ModelRouter:
     def __init__(self, config: ModelsConfig) -> None:
         self.config = config
         self._router: Any = None
+        self._building = threading.Lock()
         self._slots = asyncio.Semaphore(config.settings.max_in_flight)
         self._deployments = {
             d.id: (group, d) for group, g in config.groups.items() for d in g.deployments
         }
 
     def warm(self) -> None:
-        """Import LiteLLM and build the router now (about 12 CPU-s without bytecode, 2 s with),
-        so that a worker's first model call does not pay for it; blocking, run it in a thread."""
-        if self._router is None:
-            self._router = self._build()
+        """Import LiteLLM and build the router now (about 12 CPU-s without bytecode, 2 s with)
+        rather than in a step. Blocking and thread-safe: run it in a thread."""
+        with self._building:
+            if self._router is None:
+                self._router = self._build()
 
     def groups(self) -> list[str]:
         """Model group names."""
@@ -189,7 +192,8 @@ class ModelRouter:
                 f"unknown model group {group!r}; models.yaml defines {', '.join(self.groups())}",
                 retryable=False,
             )
-        self.warm()
+        if self._router is None:  # not warmed yet: build it off the event loop
+            await asyncio.to_thread(self.warm)
         kwargs: dict[str, Any] = {"temperature": temperature}
         if max_tokens:
             kwargs["max_tokens"] = max_tokens

@@ -32,14 +32,21 @@ async def serve_worker(
 ) -> None:
     """Run one worker process until it is cancelled or killed."""
     async with started_engine(settings, service="weavergen-worker") as engine:
-        await asyncio.to_thread(warm, engine)
+        # warmed beside the job loop: the first model call waits for it, nothing else does
+        warming = asyncio.create_task(asyncio.to_thread(warm, engine))
         app = build_app(engine.conninfo, engine.runner, engine.runs)
         name = name or f"worker-{socket.gethostname()}-{os.getpid()}"
         concurrency = concurrency or settings.worker_concurrency
         log.info("%s started (concurrency %d)", name, concurrency)
-        await run_worker(
-            app, concurrency=concurrency, stalled_after=settings.stalled_after_seconds, name=name
-        )
+        try:
+            await run_worker(
+                app,
+                concurrency=concurrency,
+                stalled_after=settings.stalled_after_seconds,
+                name=name,
+            )
+        finally:
+            await asyncio.gather(warming, return_exceptions=True)
 
 
 async def run_until_signalled(
