@@ -111,6 +111,8 @@ steps = Table(
     Column("operator", Text),
     Column("state", Text, nullable=False),
     Column("attempts", Integer, nullable=False, server_default="0"),
+    # a waiting service task's evaluated parameters (`engine.runs.prepared.encode_params`)
+    Column("params", JSONB),
     Column("result", JSONB),
     Column("error", Text),
     Column("tokens_in", Integer, nullable=False, server_default="0"),

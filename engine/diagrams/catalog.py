@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from engine.diagrams.loading import LoadedDiagram, load_diagram
+from engine.diagrams.specs import build_spec
 from engine.errors import DiagramInvalid, DiagramProblem, NotFound
 from engine.tables import diagram_versions, diagrams
 
@@ -25,7 +26,7 @@ class DiagramCatalog:
         self.db = db
         self.known_operators = known_operators
         self.allow_scripts = allow_scripts
-        self._spec_cache: dict[int, dict[str, Any]] = {}
+        self._spec_cache: dict[int, Any] = {}  # diagram version id -> built process spec
 
     def check(
         self, data: bytes, filename: str, *, allow_scripts: bool | None = None
@@ -188,10 +189,9 @@ class DiagramCatalog:
         await visit(entry, ())
         return pinned
 
-    async def specs(
-        self, conn: AsyncConnection, pinned: dict[str, int]
-    ) -> dict[str, dict[str, Any]]:
-        """Parsed specs for pinned versions (immutable, so cached per process)."""
+    async def specs(self, conn: AsyncConnection, pinned: dict[str, int]) -> dict[str, Any]:
+        """The process spec objects of pinned versions, by process id (immutable, so built
+        once per process and shared by every run)."""
         missing = [vid for vid in pinned.values() if vid not in self._spec_cache]
         if missing:
             rows = await conn.execute(
@@ -200,7 +200,7 @@ class DiagramCatalog:
                 )
             )
             for vid, spec in rows:
-                self._spec_cache[vid] = spec
+                self._spec_cache[vid] = build_spec(spec)
         return {pid: self._spec_cache[vid] for pid, vid in pinned.items()}
 
     async def list(self) -> list[dict[str, Any]]:

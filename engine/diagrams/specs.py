@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+from functools import cache
 from typing import Any
 
 from SpiffWorkflow.bpmn.parser.util import full_tag
@@ -38,3 +40,17 @@ def make_serializer() -> BpmnWorkflowSerializer:
     config = dict(SPIFF_CONFIG)
     config[JobServiceTask] = ServiceTaskConverter
     return BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(config))
+
+
+@cache
+def _spec_serializer() -> BpmnWorkflowSerializer:
+    return make_serializer()
+
+
+def build_spec(spec: dict[str, Any]) -> Any:
+    """The process spec object for a stored spec dict (left untouched).
+
+    Spec objects are immutable once built and shared by every workflow of that diagram
+    version: runs hold only their task trees, so a restore does not rebuild the specs."""
+    # SpiffWorkflow's restore rewrites the dict in place; the stored spec must stay intact
+    return _spec_serializer().from_dict(copy.deepcopy(spec))

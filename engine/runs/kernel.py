@@ -26,8 +26,9 @@ from engine.errors import Conflict, NotFound
 from engine.jobs.queue import StepJob, enqueue_step, enqueue_wake
 from engine.learning.events import LearningEvents, RunFinished
 from engine.runs import writes
+from engine.runs.prepared import encode_params, evaluate_params
 from engine.runs.requests import RunStatus
-from engine.runs.spiff import Drop, engine_error, pending_timers
+from engine.runs.spiff import Drop, engine_error, find_task, pending_timers
 from engine.runs.state import STATE_FORMAT, WorkflowCodec
 from engine.runs.tasks import TaskView, ready_user_tasks, visible_tasks, waiting_jobs
 from engine.tables import incidents, runs
@@ -129,11 +130,17 @@ class RunKernel:
         if error:
             log.warning("run %s failed in the engine: %s", run_id, error)
         after = visible_tasks(wf)
-        await self._record_steps(conn, run_id, before.tasks, after)
+        new_jobs = sorted(waiting_jobs(wf) - before.jobs)
+        # a new job's parameters are evaluated now, while its task data is at hand
+        params = {}
+        for task_id in new_jobs:
+            task = find_task(wf, task_id)
+            params[task_id] = encode_params(evaluate_params(task.task_spec, task.data))
+        await self._record_steps(conn, run_id, before.tasks, after, params)
         # fair scheduling: the further a run has come, the sooner its next step runs, so runs
         # finish roughly in the order they started instead of all together at the end
         progress = sum(1 for view in after.values() if view.state == "completed")
-        for task_id in sorted(waiting_jobs(wf) - before.jobs):
+        for task_id in new_jobs:
             await enqueue_step(conn, StepJob(run_id, task_id), priority=progress)
         now = datetime.now(UTC)
         for due in sorted(pending_timers(wf) - before.timers):
@@ -223,13 +230,14 @@ class RunKernel:
         run_id: UUID,
         before: dict[UUID, TaskView],
         after: dict[UUID, TaskView],
+        params: dict[UUID, dict[str, Any] | None],
     ) -> None:
         now = datetime.now(UTC)
         for task_id, view in after.items():
             old = before.get(task_id)
             if old is not None and old.state == view.state:
                 continue
-            await writes.upsert_step(conn, run_id, view, now)
+            await writes.upsert_step(conn, run_id, view, now, params.get(task_id))
             await writes.add_event(
                 conn,
                 run_id,

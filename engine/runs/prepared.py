@@ -4,10 +4,12 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, fields
 from typing import Any
 from uuid import UUID
 
+from engine.diagrams.expressions import evaluate
 from engine.runs.requests import RunRequest
 
 
@@ -40,3 +42,34 @@ class PreparedStep(StepInfo):
 
 class ParamError(str):
     """A parameter that failed to evaluate; the worker turns it into an OperatorError."""
+
+
+def encode_params(params: dict[str, Any]) -> dict[str, Any] | None:
+    """Evaluated parameters as stored on the step row; None when a value is not JSON (the
+    worker then evaluates them again from the restored run)."""
+    values = {k: v for k, v in params.items() if not isinstance(v, ParamError)}
+    errors = {k: str(v) for k, v in params.items() if isinstance(v, ParamError)}
+    try:
+        json.dumps(values, allow_nan=False)
+    except (TypeError, ValueError):
+        return None
+    return {"values": values, "errors": errors}
+
+
+def decode_params(stored: dict[str, Any]) -> dict[str, Any]:
+    """The parameters `encode_params` stored."""
+    return {**stored["values"], **{k: ParamError(v) for k, v in stored["errors"].items()}}
+
+
+def evaluate_params(spec: Any, data: dict[str, Any]) -> dict[str, Any]:
+    """The service task's parameters evaluated over its task data; failures as `ParamError`."""
+    params: dict[str, Any] = {}
+    for name, param in spec.operation_params.items():
+        try:
+            params[name] = evaluate(param["value"], data)
+        except Exception as exc:  # any failure is the diagram's: report, don't crash
+            params[name] = ParamError(
+                f"step {spec.bpmn_id}: parameter {name!r} = {param['value']!r} "
+                f"could not be evaluated: {type(exc).__name__}: {exc}"
+            )
+    return params

@@ -18,19 +18,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from engine.decisions.rules import rules
 from engine.diagrams.catalog import DiagramCatalog
-from engine.diagrams.expressions import evaluate
 from engine.errors import Conflict, NotFound, OperatorError
 from engine.jobs.queue import StepJob, enqueue_step
 from engine.learning.events import LearningEvents
 from engine.runs import writes
 from engine.runs.kernel import RunKernel, Snapshot
-from engine.runs.prepared import ParamError, PreparedStep
+from engine.runs.prepared import PreparedStep, decode_params, evaluate_params
 from engine.runs.requests import RunDefaults, RunRequest
 from engine.runs.spiff import Drop, deliver_error, find_task, is_waiting_job, uuids, waiting_task
 from engine.runs.state import STATE_FORMAT, WorkflowCodec
 from engine.tables import incidents, runs, steps
 
 log = logging.getLogger(__name__)
+FINISHED_RUN = ("completed", "failed")
 
 
 class RunService:
@@ -92,31 +92,65 @@ class RunService:
     # ---- step results ---------------------------------------------------------------------
 
     async def prepare_step(self, run_id: UUID, task_id: UUID) -> PreparedStep | None:
-        """Load a waiting service task for a worker; None when it no longer waits."""
+        """Load a waiting service task for a worker; None when it no longer waits.
+
+        One query: the parameters were evaluated and stored on the step row when the task
+        started waiting, so the run is not restored (unless they could not be stored)."""
         async with self.db.connect() as conn:
-            row = (await conn.execute(select(runs).where(runs.c.id == run_id))).mappings().first()
-            if row is None:
+            row = (
+                (
+                    await conn.execute(
+                        select(
+                            steps.c.element_id,
+                            steps.c.name,
+                            steps.c.process_id,
+                            steps.c.operator,
+                            steps.c.state,
+                            steps.c.params,
+                            runs.c.status,
+                            runs.c.request,
+                            runs.c.task_type,
+                            runs.c.pattern,
+                        )
+                        .join(runs, runs.c.id == steps.c.run_id)
+                        .where(steps.c.task_id == task_id, steps.c.run_id == run_id)
+                    )
+                )
+                .mappings()
+                .first()
+            )
+            if row is None or row["state"] != "started" or row["status"] in FINISHED_RUN:
                 return None
-            wf = await self.kernel.restore(conn, row)
-            task = find_task(wf, task_id)
-            if not is_waiting_job(task):
-                return None
-            spec = task.task_spec
-            visit = await _visit(conn, run_id, task_id, spec.bpmn_id, task.workflow.spec.name)
+            if row["params"] is None:  # not storable as JSON: evaluate from the run's state
+                params = await self._params_from_state(conn, run_id, task_id)
+                if params is None:
+                    return None
+            else:
+                params = decode_params(row["params"])
+            visit = await _visit(conn, run_id, task_id, row["element_id"], row["process_id"])
         request = RunRequest.model_validate(row["request"])
         return PreparedStep(
             run_id=run_id,
             task_id=task_id,
-            element_id=spec.bpmn_id,
-            element_name=spec.bpmn_name or spec.bpmn_id,
-            process_id=task.workflow.spec.name,
-            operator=spec.operation_name,
+            element_id=row["element_id"],
+            element_name=row["name"] or row["element_id"],
+            process_id=row["process_id"],
+            operator=row["operator"],
             request=request,
             task_type=row["task_type"] or rules(request.text)["task_type"],
             visit=visit,
             pattern=row["pattern"],
-            params=_params(spec, task.data),
+            params=params,
         )
+
+    async def _params_from_state(
+        self, conn: AsyncConnection, run_id: UUID, task_id: UUID
+    ) -> dict[str, Any] | None:
+        row = (await conn.execute(select(runs).where(runs.c.id == run_id))).mappings().one()
+        task = find_task(await self.kernel.restore(conn, row), task_id)
+        if not is_waiting_job(task):
+            return None
+        return evaluate_params(task.task_spec, task.data)
 
     async def complete_step(
         self,
@@ -291,20 +325,6 @@ class RunService:
             await self.kernel.advance(run_id, change, reschedule_timers=True)
         except Drop:
             return  # the run finished meanwhile
-
-
-def _params(spec: Any, data: dict[str, Any]) -> dict[str, Any]:
-    """The service task's parameters evaluated over its task data; failures as `ParamError`."""
-    params: dict[str, Any] = {}
-    for name, param in spec.operation_params.items():
-        try:
-            params[name] = evaluate(param["value"], data)
-        except Exception as exc:  # any failure is the diagram's: report, don't crash
-            params[name] = ParamError(
-                f"step {spec.bpmn_id}: parameter {name!r} = {param['value']!r} "
-                f"could not be evaluated: {type(exc).__name__}: {exc}"
-            )
-    return params
 
 
 async def _visit(

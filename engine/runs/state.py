@@ -10,9 +10,9 @@ and register the upgrade here; old runs are upgraded when they are next loaded.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from typing import Any
+from uuid import UUID
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 
@@ -29,19 +29,15 @@ class WorkflowCodec:
     def __init__(self) -> None:
         self._serializer = make_serializer()
         self._script_engine = script_engine()
+        # the registry's converter for whole workflows (a bound method inside a partial)
+        restore_workflow = self._serializer.registry.convert_from_dict["BpmnWorkflow"]
+        self._workflow_converter = restore_workflow.args[0].__self__
 
-    def spec_from_dict(self, spec: dict[str, Any]) -> Any:
-        """Restore a process spec serialized by the diagram loader."""
-        # SpiffWorkflow's restore rewrites the dict in place; the cached spec must stay intact
-        return self._serializer.from_dict(copy.deepcopy(spec))
-
-    def new_workflow(
-        self, entry: str, specs: dict[str, dict[str, Any]], data: dict[str, Any]
-    ) -> BpmnWorkflow:
-        """A fresh workflow for process `entry` with `data` as its initial task data."""
-        spec = self.spec_from_dict(specs[entry])
-        subprocess_specs = {pid: self.spec_from_dict(s) for pid, s in specs.items() if pid != entry}
-        wf = BpmnWorkflow(spec, subprocess_specs, script_engine=self._script_engine)
+    def new_workflow(self, entry: str, specs: dict[str, Any], data: dict[str, Any]) -> BpmnWorkflow:
+        """A fresh workflow for process `entry` (built `specs` by process id) with `data` as
+        its initial task data."""
+        subprocess_specs = {pid: s for pid, s in specs.items() if pid != entry}
+        wf = BpmnWorkflow(specs[entry], subprocess_specs, script_engine=self._script_engine)
         wf.task_tree.data.update(data)  # the root task's data flows to every task
         return wf
 
@@ -53,17 +49,23 @@ class WorkflowCodec:
         return state
 
     def restore(
-        self, state: dict[str, Any], fmt: int, entry: str, specs: dict[str, dict[str, Any]]
+        self, state: dict[str, Any], fmt: int, entry: str, specs: dict[str, Any]
     ) -> BpmnWorkflow:
-        """Rebuild a workflow from stored state and its pinned specs."""
+        """Rebuild a workflow from stored state and its pinned (built, shared) specs.
+
+        What SpiffWorkflow's `BpmnWorkflowConverter.from_dict` does, but with the spec
+        objects given rather than rebuilt from dicts: only the task tree is restored."""
         while fmt < STATE_FORMAT:
             state = STATE_MIGRATIONS[fmt](state)
             fmt += 1
-        full = dict(state)
-        full["spec"] = copy.deepcopy(specs[entry])
-        full["subprocess_specs"] = {
-            pid: copy.deepcopy(s) for pid, s in specs.items() if pid != entry
-        }
-        wf = self._serializer.from_dict(full)
+        dct = dict(state)  # the converter pops keys; the caller's dict stays whole
+        subprocess_specs = {pid: s for pid, s in specs.items() if pid != entry}
+        wf = BpmnWorkflow(specs[entry], subprocess_specs, deserializing=True)
+        convert = self._workflow_converter
+        wf.tasks = convert.mapping_from_dict(dct["tasks"], UUID, workflow=wf)
+        wf.task_tree = wf.tasks.get(UUID(dct["root"]))
+        convert.set_default_attributes(wf, dct)
+        convert.subprocesses_from_dict(dict(dct["subprocesses"]), wf)
+        wf.bpmn_events = convert.registry.restore(dct.get("bpmn_events", []))
         wf.script_engine = self._script_engine  # not serialized; set again after restore
         return wf

@@ -32,9 +32,19 @@ async def add_event(
     )
 
 
-async def upsert_step(conn: AsyncConnection, run_id: UUID, view: TaskView, now: datetime) -> None:
-    """Record a task's new state as its step row (created when first seen)."""
+async def upsert_step(
+    conn: AsyncConnection,
+    run_id: UUID,
+    view: TaskView,
+    now: datetime,
+    params: dict[str, Any] | None = None,
+) -> None:
+    """Record a task's new state as its step row (created when first seen), with a waiting
+    service task's stored parameters."""
     finished_at = now if view.state in FINISHED else None
+    changed: dict[str, Any] = {"state": view.state, "finished_at": finished_at}
+    if params is not None:
+        changed["params"] = params
     await conn.execute(
         insert(steps)
         .values(
@@ -46,13 +56,11 @@ async def upsert_step(conn: AsyncConnection, run_id: UUID, view: TaskView, now: 
             kind=view.kind,
             operator=view.operator,
             state=view.state,
+            params=params,
             started_at=now,
             finished_at=finished_at,
         )
-        .on_conflict_do_update(
-            index_elements=[steps.c.task_id],
-            set_={"state": view.state, "finished_at": finished_at},
-        )
+        .on_conflict_do_update(index_elements=[steps.c.task_id], set_=changed)
     )
 
 
