@@ -112,7 +112,7 @@ steps = Table(
     Column("state", Text, nullable=False),
     Column("attempts", Integer, nullable=False, server_default="0"),
     # a waiting service task's evaluated parameters (`engine.runs.prepared.encode_params`)
-    Column("params", JSONB),
+    Column("params", JSONB(none_as_null=True)),
     Column("result", JSONB),
     Column("error", Text),
     Column("tokens_in", Integer, nullable=False, server_default="0"),

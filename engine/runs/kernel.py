@@ -232,17 +232,9 @@ class RunKernel:
         after: dict[UUID, TaskView],
         params: dict[UUID, dict[str, Any] | None],
     ) -> None:
-        now = datetime.now(UTC)
-        for task_id, view in after.items():
-            old = before.get(task_id)
-            if old is not None and old.state == view.state:
-                continue
-            await writes.upsert_step(conn, run_id, view, now, params.get(task_id))
-            await writes.add_event(
-                conn,
-                run_id,
-                task_id,
-                view.element_id,
-                view.state,
-                {"name": view.name, "kind": view.kind, "process": view.process_id},
-            )
+        changed = [
+            view
+            for task_id, view in after.items()
+            if (old := before.get(task_id)) is None or old.state != view.state
+        ]
+        await writes.record_task_changes(conn, run_id, changed, datetime.now(UTC), params)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -32,35 +32,57 @@ async def add_event(
     )
 
 
-async def upsert_step(
+async def record_task_changes(
     conn: AsyncConnection,
     run_id: UUID,
-    view: TaskView,
+    changed: list[TaskView],
     now: datetime,
-    params: dict[str, Any] | None = None,
+    params: dict[UUID, dict[str, Any] | None],
 ) -> None:
-    """Record a task's new state as its step row (created when first seen), with a waiting
-    service task's stored parameters."""
-    finished_at = now if view.state in FINISHED else None
-    changed: dict[str, Any] = {"state": view.state, "finished_at": finished_at}
-    if params is not None:
-        changed["params"] = params
+    """Record tasks' new states: their step rows (created when first seen; a waiting service
+    task with its stored parameters) and one event each, in two statements."""
+    if not changed:
+        return
+    rows = [
+        {
+            "task_id": view.task_id,
+            "run_id": run_id,
+            "element_id": view.element_id,
+            "name": view.name,
+            "process_id": view.process_id,
+            "kind": view.kind,
+            "operator": view.operator,
+            "state": view.state,
+            "params": params.get(view.task_id),
+            "started_at": now,
+            "finished_at": now if view.state in FINISHED else None,
+        }
+        for view in changed
+    ]
+    new = insert(steps).values(rows)
     await conn.execute(
-        insert(steps)
-        .values(
-            task_id=view.task_id,
-            run_id=run_id,
-            element_id=view.element_id,
-            name=view.name,
-            process_id=view.process_id,
-            kind=view.kind,
-            operator=view.operator,
-            state=view.state,
-            params=params,
-            started_at=now,
-            finished_at=finished_at,
+        new.on_conflict_do_update(
+            index_elements=[steps.c.task_id],
+            set_={
+                "state": new.excluded.state,
+                "finished_at": new.excluded.finished_at,
+                "params": func.coalesce(new.excluded.params, steps.c.params),
+            },
         )
-        .on_conflict_do_update(index_elements=[steps.c.task_id], set_=changed)
+    )
+    await conn.execute(
+        step_events.insert().values(
+            [
+                {
+                    "run_id": run_id,
+                    "task_id": view.task_id,
+                    "element_id": view.element_id,
+                    "event": view.state,
+                    "detail": {"name": view.name, "kind": view.kind, "process": view.process_id},
+                }
+                for view in changed
+            ]
+        )
     )
 
 
