@@ -43,7 +43,7 @@ class TaskCompletion(BaseModel):
 async def start_run(body: RunRequest, runs: Runs, who: Operator, request: Request) -> RunCreated:
     """Start a run for a coding request (pattern optional: the orchestrator chooses)."""
     async with request.app.state.intake.turn("runs starting"):
-        run_id = await runs.start(body, created_by=who.name)
+        run_id = await runs.accept(body, created_by=who.name)
     return RunCreated(id=run_id, status="running", url=f"/api/runs/{run_id}")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from engine.errors import DiagramInvalid, DiagramProblem, NotFound
 from engine.tables import diagram_versions, diagrams
 
 log = logging.getLogger(__name__)
+PIN_SECONDS = 2.0  # how long a pin is reused (another process may store a newer version)
 
 
 class DiagramCatalog:
@@ -27,6 +29,7 @@ class DiagramCatalog:
         self.known_operators = known_operators
         self.allow_scripts = allow_scripts
         self._spec_cache: dict[int, Any] = {}  # diagram version id -> built process spec
+        self._pins: dict[str, tuple[float, dict[str, int]]] = {}  # entry -> (when, pinned)
 
     def check(
         self, data: bytes, filename: str, *, allow_scripts: bool | None = None
@@ -56,6 +59,7 @@ class DiagramCatalog:
     async def _store(
         self, conn: AsyncConnection, d: LoadedDiagram, *, source: str, created_by: str | None
     ) -> dict[str, Any]:
+        self._pins.clear()
         await conn.execute(
             insert(diagrams).values(id=d.process_id, name=d.name).on_conflict_do_nothing()
         )
@@ -158,7 +162,18 @@ class DiagramCatalog:
 
     async def pin(self, conn: AsyncConnection, entry: str) -> dict[str, int]:
         """Newest version ids of `entry` and every diagram it calls, transitively; a call
-        cycle (which SpiffWorkflow would expand forever) is refused."""
+        cycle (which SpiffWorkflow would expand forever) is refused.
+
+        Remembered for `PIN_SECONDS` (forgotten at once when this process stores a version),
+        so a burst of runs does not walk the call graph once per run."""
+        known = self._pins.get(entry)
+        if known is not None and time.monotonic() - known[0] < PIN_SECONDS:
+            return dict(known[1])
+        pinned = await self._pin(conn, entry)
+        self._pins[entry] = (time.monotonic(), pinned)
+        return dict(pinned)
+
+    async def _pin(self, conn: AsyncConnection, entry: str) -> dict[str, int]:
         pinned: dict[str, int] = {}
 
         async def visit(pid: str, path: tuple[str, ...]) -> None:

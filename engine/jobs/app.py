@@ -12,7 +12,7 @@ from procrastinate.jobs import Job
 from procrastinate.retry import BaseRetryStrategy, RetryDecision
 
 from engine.errors import OperatorError
-from engine.jobs.queue import RUN_STEP_TASK, STEP_QUEUE, WAKE_RUN_TASK
+from engine.jobs.queue import RUN_STEP_TASK, START_RUN_TASK, STEP_QUEUE, WAKE_RUN_TASK
 from engine.runs import RunService
 from engine.steps.runner import RetryLater, StepRunner
 
@@ -65,6 +65,11 @@ def build_app(conninfo: str, runner: StepRunner | None, runs: RunService | None)
                 attempts=context.job.attempts + 1,
                 operator="",
             )
+
+    @app.task(name=START_RUN_TASK, queue=STEP_QUEUE)
+    async def start_run(run_id: str) -> None:
+        assert runs is not None
+        await runs.begin(UUID(run_id))
 
     @app.task(name=WAKE_RUN_TASK, queue=STEP_QUEUE)
     async def wake_run(run_id: str) -> None:

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 STEP_QUEUE = "steps"
 RUN_STEP_TASK = "weavergen.run_step"
 WAKE_RUN_TASK = "weavergen.wake_run"
+START_RUN_TASK = "weavergen.start_run"
 MAX_PRIORITY = 100_000  # wake-ups (due timers) go first; a step's priority is its run's progress
 
 _DEFER_SQL = text(
@@ -41,6 +42,11 @@ async def enqueue_step(
     """Insert a step job in the caller's transaction; higher `priority` runs first."""
     args = {"run_id": str(job.run_id), "task_id": str(job.task_id)}
     await _defer(conn, RUN_STEP_TASK, args, at, min(priority, MAX_PRIORITY))
+
+
+async def enqueue_start(conn: AsyncConnection, run_id: UUID) -> None:
+    """Queue the start of an accepted run (priority 0: after running runs' next steps)."""
+    await _defer(conn, START_RUN_TASK, {"run_id": str(run_id)}, None, 0)
 
 
 async def enqueue_wake(conn: AsyncConnection, run_id: UUID, at: datetime) -> None:

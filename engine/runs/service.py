@@ -19,14 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from engine.decisions.rules import rules
 from engine.diagrams.catalog import DiagramCatalog
 from engine.errors import Conflict, NotFound, OperatorError
-from engine.jobs.queue import StepJob, enqueue_step
+from engine.jobs.queue import StepJob, enqueue_start, enqueue_step
 from engine.learning.events import LearningEvents
 from engine.runs import writes
 from engine.runs.kernel import RunKernel, Snapshot
 from engine.runs.prepared import PreparedStep, decode_params, evaluate_params
 from engine.runs.requests import RunDefaults, RunRequest
 from engine.runs.spiff import Drop, deliver_error, find_task, is_waiting_job, uuids, waiting_task
-from engine.runs.state import STATE_FORMAT, WorkflowCodec
+from engine.runs.state import ACCEPTED, STATE_FORMAT, WorkflowCodec
 from engine.tables import incidents, runs, steps
 
 log = logging.getLogger(__name__)
@@ -52,42 +52,83 @@ class RunService:
     # ---- starting -------------------------------------------------------------------------
 
     async def start(self, request: RunRequest, *, created_by: str | None) -> UUID:
-        """Start a run of `orchestrate`, or of the pattern asked for, pinning diagram versions."""
+        """Start a run of `orchestrate`, or of the pattern asked for, and run it to its first
+        wait in this transaction (in-process callers; the API uses `accept`)."""
+        async with self.db.begin() as conn:
+            row = await self._insert(conn, request, created_by)
+            ended = await self._begin(conn, row)
+        if ended is not None:
+            self.kernel.announce(ended)
+        log.info("run %s started (%s)", row["id"], row["entry"])
+        return UUID(str(row["id"]))
+
+    async def accept(self, request: RunRequest, *, created_by: str | None) -> UUID:
+        """Accept a run cheaply: pin its diagram versions, store it and queue its start; a
+        worker builds the workflow (`begin`). A few statements and no SpiffWorkflow, so that
+        bursts of starts do not hold the API's event loop."""
+        async with self.db.begin() as conn:
+            row = await self._insert(conn, request, created_by)
+            await enqueue_start(conn, row["id"])
+        return UUID(str(row["id"]))
+
+    async def begin(self, run_id: UUID) -> None:
+        """Build an accepted run's workflow and run it to its first wait (a worker's job);
+        nothing when it has begun already (a duplicate job)."""
+        async with self.db.begin() as conn:
+            row = (
+                (await conn.execute(select(runs).where(runs.c.id == run_id).with_for_update()))
+                .mappings()
+                .first()
+            )
+            if row is None or ACCEPTED not in row["state"]:
+                return
+            ended = await self._begin(conn, row)
+        if ended is not None:
+            self.kernel.announce(ended)
+        log.info("run %s started (%s)", run_id, row["entry"])
+
+    async def _insert(
+        self, conn: AsyncConnection, request: RunRequest, created_by: str | None
+    ) -> Any:
+        """The new run's row, its diagram versions pinned and its options resolved (kept in
+        the state until the workflow is built)."""
         entry = request.pattern or "orchestrate"
         run_id = uuid.uuid4()
         options = self.defaults.resolve(request.options)
-        async with self.db.begin() as conn:
-            pinned = await self.catalog.pin(conn, entry)
-            specs = await self.catalog.specs(conn, pinned)
-            # `groups` also at the top: multi-instance tasks loop over a variable name
-            data = {
-                "request": request.model_dump(),
-                "options": options,
-                "groups": options["groups"],
-            }
-            wf = self.kernel.codec.new_workflow(entry, specs, data)
-            await conn.execute(
-                runs.insert().values(
-                    id=run_id,
-                    diagram_version_id=pinned[entry],
-                    entry=entry,
-                    spec_versions=pinned,
-                    pattern=request.pattern,
-                    task_type=rules(request.text)["task_type"],
-                    request=request.model_dump(),
-                    status="running",
-                    state={},
-                    state_format=STATE_FORMAT,
-                    created_by=created_by,
+        pinned = await self.catalog.pin(conn, entry)
+        row = (
+            (
+                await conn.execute(
+                    runs.insert()
+                    .values(
+                        id=run_id,
+                        diagram_version_id=pinned[entry],
+                        entry=entry,
+                        spec_versions=pinned,
+                        pattern=request.pattern,
+                        task_type=rules(request.text)["task_type"],
+                        request=request.model_dump(),
+                        status="running",
+                        state={ACCEPTED: {"options": options}},
+                        state_format=STATE_FORMAT,
+                        created_by=created_by,
+                    )
+                    .returning(*runs.c)
                 )
             )
-            row = (await conn.execute(select(runs).where(runs.c.id == run_id))).mappings().one()
-            await writes.add_event(conn, run_id, None, None, "run.started", {"entry": entry})
-            ended = await self.kernel.settle(conn, row, wf, Snapshot.empty())
-        if ended is not None:
-            self.kernel.announce(ended)
-        log.info("run %s started (%s)", run_id, entry)
-        return run_id
+            .mappings()
+            .one()
+        )
+        await writes.add_event(conn, run_id, None, None, "run.started", {"entry": entry})
+        return row
+
+    async def _begin(self, conn: AsyncConnection, row: Any) -> Any:
+        specs = await self.catalog.specs(conn, row["spec_versions"])
+        options = row["state"][ACCEPTED]["options"]
+        # `groups` also at the top: multi-instance tasks loop over a variable name
+        data = {"request": row["request"], "options": options, "groups": options["groups"]}
+        wf = self.kernel.codec.new_workflow(row["entry"], specs, data)
+        return await self.kernel.settle(conn, row, wf, Snapshot.empty())
 
     # ---- step results ---------------------------------------------------------------------
 

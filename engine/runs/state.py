@@ -18,8 +18,10 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 
 from engine.diagrams.expressions import script_engine
 from engine.diagrams.specs import make_serializer
+from engine.errors import Conflict
 
 STATE_FORMAT = 1
+ACCEPTED = "accepted"  # the state of a run accepted but not begun: {"accepted": {"options": …}}
 STATE_MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
 
 
@@ -55,6 +57,8 @@ class WorkflowCodec:
 
         What SpiffWorkflow's `BpmnWorkflowConverter.from_dict` does, but with the spec
         objects given rather than rebuilt from dicts: only the task tree is restored."""
+        if ACCEPTED in state:
+            raise Conflict("this run is still starting; try again in a moment")
         while fmt < STATE_FORMAT:
             state = STATE_MIGRATIONS[fmt](state)
             fmt += 1
