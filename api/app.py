@@ -15,6 +15,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from api import pages, routes_diagrams, routes_learning, routes_runs
 from api.admission import Busy, Intake
+from api.changes import RunChanges
 from api.deps import Viewer, web_session
 from api.limits import BodyLimit
 from api.sessions import SessionService
@@ -56,6 +57,7 @@ def create_app(engine: Engine) -> FastAPI:
     app.state.engine = engine
     app.state.queries = RunQueries(engine.db)
     app.state.tokens = TokenService(engine.db)
+    app.state.changes = RunChanges(engine.database.url)
     app.state.intake = Intake(
         concurrency=engine.settings.intake_concurrency, queue=engine.settings.intake_queue
     )

@@ -70,7 +70,7 @@ async def stream_runs(
 ) -> StreamingResponse:
     """Server-sent events: `runs` with the filtered list, again whenever a run changes."""
     return StreamingResponse(
-        streams.runs_list(request, queries, filters.model_dump()),
+        streams.runs_list(request, queries, request.app.state.changes, filters.model_dump()),
         media_type="text/event-stream",
         headers=_SSE_HEADERS,
     )
@@ -101,7 +101,9 @@ async def stream_run(
     """Server-sent events: `step` per step event, `run` on status changes, `end` when done."""
     await queries.run_summary(run_id)  # 404 before the stream starts
     return StreamingResponse(
-        streams.run_events(request, queries, run_id, last_event_id or after),
+        streams.run_events(
+            request, queries, request.app.state.changes, run_id, last_event_id or after
+        ),
         media_type="text/event-stream",
         headers=_SSE_HEADERS,
     )

@@ -79,3 +79,4 @@ async def serve(settings: Settings) -> None:
             await workers.stop()
             if web is not None:
                 await web.state.tokens.write_last_used()
+                await web.state.changes.close()

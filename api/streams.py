@@ -1,9 +1,10 @@
 """Server-sent event streams for live pages: one run's progress, and the runs list.
 
-Both poll PostgreSQL (indexed, cheap queries) every `POLL_SECONDS`; a comment line every
-`HEARTBEAT_SECONDS` keeps proxies from closing an idle stream. A run stream ends after the
-run finished and its last events were sent; the browser's EventSource resumes from
-`Last-Event-ID` after a dropped connection.
+A stream queries PostgreSQL when PostgreSQL says the run changed (`api.changes`: one
+LISTEN per process), not on a timer, so open streams cost nothing while nothing happens.
+A comment line every `HEARTBEAT_SECONDS` keeps proxies from closing an idle stream. A run
+stream ends after the run finished and its last events were sent; the browser's
+EventSource resumes from `Last-Event-ID` after a dropped connection.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from uuid import UUID
 
 from fastapi import Request
 
+from api.changes import RunChanges
 from api.deps import still_allowed
 from engine.runs.queries import RunQueries
 
@@ -37,9 +39,9 @@ class _Watch:
         return True
 
 
-POLL_SECONDS = 0.4
 HEARTBEAT_SECONDS = 15.0
 RECHECK_SECONDS = 30.0  # a signed-out session or revoked token ends its streams this soon
+LIST_EVERY_SECONDS = 1.0  # the runs list is sent at most this often, however busy
 FINISHED = {"completed", "failed"}
 
 
@@ -50,45 +52,52 @@ def sse(event: str, data: Any, event_id: int | None = None) -> str:
 
 
 async def run_events(
-    request: Request, queries: RunQueries, run_id: UUID, after: int
+    request: Request, queries: RunQueries, changes: RunChanges, run_id: UUID, after: int
 ) -> AsyncIterator[str]:
     """Step events of one run as they happen, and the run's status when it changes."""
     last, status, quiet_since = after, None, time.monotonic()
     watch = _Watch(request)
+    key = str(run_id)
+    seen, changed = changes.mark(key), True
     while await watch.go_on():
-        # the status first: a run seen finished here has all its events committed already
-        summary = await queries.run_summary(run_id)
-        events = await queries.events(run_id, after=last)
-        for e in events:
-            last = e["id"]
-            yield sse("step", e, e["id"])
-        if summary["status"] != status or events:
-            status = summary["status"]
-            yield sse("run", summary)
-            quiet_since = time.monotonic()
-        if status in FINISHED and not events:
-            yield sse("end", {"status": status})
-            return
+        if changed:
+            # the status first: a run seen finished here has all its events committed already
+            summary = await queries.run_summary(run_id)
+            events = await queries.events(run_id, after=last)
+            for e in events:
+                last = e["id"]
+                yield sse("step", e, e["id"])
+            if summary["status"] != status or events:
+                status = summary["status"]
+                yield sse("run", summary)
+                quiet_since = time.monotonic()
+            if status in FINISHED:
+                if not events:
+                    yield sse("end", {"status": status})
+                    return
+                continue  # read once more: the end follows when no events are left
         if time.monotonic() - quiet_since > HEARTBEAT_SECONDS:
             yield ": keep-alive\n\n"
             quiet_since = time.monotonic()
-        await asyncio.sleep(POLL_SECONDS)
+        now = await changes.wait(seen, key, timeout=HEARTBEAT_SECONDS)
+        changed, seen = now != seen or not changes.live, now
 
 
 async def runs_list(
-    request: Request, queries: RunQueries, filters: dict[str, Any]
+    request: Request, queries: RunQueries, changes: RunChanges, filters: dict[str, Any]
 ) -> AsyncIterator[str]:
-    """The filtered runs list, sent again whenever any run changes."""
-    seen: tuple[Any, ...] | None = None
+    """The filtered runs list, sent again (at most once a second) whenever a run changes."""
     quiet_since = time.monotonic()
     watch = _Watch(request)
+    seen, changed = changes.mark(), True
     while await watch.go_on():
-        mark = await queries.change_mark()
-        if mark != seen:
-            seen = mark
+        if changed:
             yield sse("runs", await queries.list_runs(**filters))
             quiet_since = time.monotonic()
         elif time.monotonic() - quiet_since > HEARTBEAT_SECONDS:
             yield ": keep-alive\n\n"
             quiet_since = time.monotonic()
-        await asyncio.sleep(POLL_SECONDS * 2)
+        now = await changes.wait(seen, None, timeout=HEARTBEAT_SECONDS)
+        changed, seen = now != seen or not changes.live, now
+        if changed:  # a busy server changes runs all the time: one list a second is enough
+            await asyncio.sleep(LIST_EVERY_SECONDS)

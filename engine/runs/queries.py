@@ -122,14 +122,6 @@ class RunQueries:
             raise NotFound(f"run {run_id} does not exist")
         return _run_summary(row)
 
-    async def change_mark(self) -> tuple[Any, ...]:
-        """Changes whenever any run is created or changes (for the live runs list)."""
-        async with self.db.connect() as conn:
-            # lock_version grows with every committed change; updated_at is a transaction's
-            # start time and could miss a change that committed late
-            row = (await conn.execute(select(func.count(), func.sum(runs.c.lock_version)))).one()
-        return tuple(row)
-
     async def get_run(self, run_id: UUID) -> dict[str, Any]:
         """One run with its steps, decisions, artifacts and incidents."""
         async with self.db.connect() as conn:

@@ -3,10 +3,14 @@ artifact downloads and the learning summary."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import psycopg
 
 from tests.api.helpers import start_run, step
 from tests.servers import Environment, wait_run
@@ -90,3 +94,65 @@ def test_learning_summary_reads_the_store(api: httpx.Client) -> None:
     assert summary["unavailable"] is None
     assert any(d["operator"] == "decide.pattern" for d in summary["decisions"])
     assert any(lat["model_group"] and lat["calls"] > 0 for lat in summary["latency"])
+
+
+def _transactions(env: Environment) -> int:
+    url = env.database_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT xact_commit + xact_rollback FROM pg_stat_database "
+            "WHERE datname = current_database()"
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _idle_transactions(env: Environment, seconds: float) -> int:
+    time.sleep(0.5)  # pg_stat_database is updated about every half second
+    before = _transactions(env)
+    time.sleep(seconds)
+    time.sleep(0.5)
+    return _transactions(env) - before
+
+
+async def _open_streams(env: Environment, run_id: str, n: int, seconds: float) -> list[int]:
+    """Hold `n` streams of the run open for `seconds`; the number of events each got."""
+    headers = {"Authorization": f"Bearer {env.token}"}
+    limits = httpx.Limits(max_connections=n + 5)
+    async with httpx.AsyncClient(
+        base_url=env.url, headers=headers, timeout=30, limits=limits
+    ) as client:
+
+        async def one() -> int:
+            seen = 0
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(seconds):
+                    async with client.stream("GET", f"/api/runs/{run_id}/stream") as resp:
+                        async for line in resp.aiter_lines():
+                            seen += line.startswith("event: ")
+            return seen
+
+        return await asyncio.gather(*(one() for _ in range(n)))
+
+
+def test_open_streams_wait_for_notifications_not_a_timer(
+    env: Environment, api: httpx.Client
+) -> None:
+    run_id = start_run(api, "Write a function add(a, b) NEARLY-PASSES", "quick")
+    run = wait_run(api, run_id, ("waiting",))  # waits for a person: nothing changes now
+    quiet = _idle_transactions(env, 3)
+    streams = 40
+    with ThreadPoolExecutor(1) as pool:
+        opened = pool.submit(asyncio.run, _open_streams(env, run_id, streams, 5.5))
+        time.sleep(1.5)  # the streams are open and have sent the run once
+        busy = _idle_transactions(env, 3)
+        counts = opened.result()
+    assert all(c >= 1 for c in counts), counts
+    # polling streams would add about streams / 0.4 s queries a second; waiting ones add none
+    assert busy - quiet < streams, (quiet, busy)
+    [review] = step(run, "human_review")
+    api.post(
+        f"/api/runs/{run_id}/tasks/{review['task_id']}/complete",
+        json={"data": {"approved": True, "comment": "ok"}},
+    ).raise_for_status()
+    assert wait_run(api, run_id)["status"] == "completed"
