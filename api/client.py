@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +12,9 @@ import httpx
 
 from engine.settings import Settings
 
-RETRY_STATUSES = (
-    429,
-    503,
-)  # "come back later": nothing was done, the same request may be sent again
+# "come back later": nothing was done, the same request may be sent again
+RETRY_STATUSES = (429, 503)
+STREAM_READ_TIMEOUT = 45.0  # the server sends a keep-alive every 15 s
 
 
 class ClientError(Exception):
@@ -80,6 +80,27 @@ class ApiClient:
                 detail = resp.text[:300]
             raise ClientError(f"{method} {path}: HTTP {resp.status_code}: {detail}")
         return resp.json()
+
+    def changes(self, path: str, *, every: float = 0.25) -> Iterator[None]:
+        """Yields each time the server-sent event stream at `path` sends something (at most
+        every `every` seconds, so a burst of events is read once), and at least every 15 s
+        (its keep-alives); polls every second while the stream cannot be opened."""
+        while True:
+            try:
+                with self.http.stream(
+                    "GET", path, timeout=httpx.Timeout(10, read=STREAM_READ_TIMEOUT)
+                ) as resp:
+                    if resp.status_code != 200:
+                        raise httpx.HTTPError(f"HTTP {resp.status_code}")
+                    last = 0.0
+                    for line in resp.iter_lines():
+                        if line and time.monotonic() - last >= every:
+                            last = time.monotonic()
+                            yield
+                    yield  # the stream ended: the run finished
+            except httpx.HTTPError:
+                time.sleep(1.0)
+                yield
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:

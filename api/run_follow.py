@@ -26,11 +26,13 @@ STATE_STYLE = {
 def follow(
     client: ApiClient, run_id: str, *, console: Console, quiet: bool, timeout: float
 ) -> dict[str, Any]:
-    """Poll the run until it finishes or needs someone; draw progress on `console`.
+    """Follow the run until it finishes or needs someone; draw progress on `console`. The
+    run is read again when its event stream says it changed (`client.changes`).
 
     Raises TimeoutError when the run is still going after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     hinted: set[str] = set()
+    changes = client.changes(f"/api/runs/{run_id}/stream")
     with (
         Live(console=console, refresh_per_second=4, transient=False, redirect_stdout=False)
         if not quiet and console.is_terminal
@@ -58,7 +60,7 @@ def follow(
                         )
             if time.monotonic() > deadline:
                 raise TimeoutError(f"run {run_id} still {run['status']} after {timeout:.0f} s")
-            time.sleep(0.5)
+            next(changes)
     if not quiet:
         _summary(console, run)
     return run

@@ -13,6 +13,7 @@ BENCHES = {
     "eval": ("bench.eval.command", "single model vs consensus vs consensus+loop on HumanEval"),
     "learn": ("bench.learn", "decide.pattern learning which pattern works, against the stand-in"),
     "engine": ("bench.engine", "durable cost per step beside raw SpiffWorkflow, same diagram"),
+    "start": ("bench.start", "warm start to /health, first run after start, CLI overhead"),
     "load": ("bench.load", "N runs submitted at once to a real server: refusals, 500s, latency"),
 }
 """Bench name -> (module with `main(argv) -> int`, one line for `--help`). A new bench is a
