@@ -83,8 +83,17 @@ def libpq_url(url: str) -> str:
     return "postgresql://" + sqlalchemy_url(url)[len("postgresql+psycopg://") :]
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    """An async SQLAlchemy engine on psycopg 3."""
+def create_engine(url: str, *, pool_size: int = 10, pool_timeout: float = 10.0) -> AsyncEngine:
+    """An async SQLAlchemy engine on psycopg 3.
+
+    No ping before each checkout (a round trip per transaction): a connection the server
+    dropped fails its first statement, SQLAlchemy then discards the whole pool, and the
+    caller's retry (a job's, or a client's after the API's 503) gets fresh connections.
+    `pool_timeout`: how long a checkout may wait for a free connection before failing."""
     return create_async_engine(
-        sqlalchemy_url(url), pool_size=pool_size, max_overflow=10, pool_pre_ping=True
+        sqlalchemy_url(url),
+        pool_size=pool_size,
+        max_overflow=10,
+        pool_timeout=pool_timeout,
+        pool_recycle=1800,
     )
