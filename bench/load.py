@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
+import resource
 import statistics
 import sys
 import tempfile
@@ -41,6 +43,18 @@ class Tally:
     errors_500: int = 0
     other: dict[int, int] = field(default_factory=dict)
     api_ms: list[float] = field(default_factory=list)
+
+
+def _busy_cpu_s() -> float:
+    """CPU seconds all cores spent busy since boot (/proc/stat: all but idle and iowait)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    busy = sum(fields) - fields[3] - fields[4]
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _percentile(values: list[float], p: float) -> float:
@@ -118,6 +132,7 @@ async def _load(s: Served, n: int, pattern: str, timeout: float) -> int:
         sampling = threading.Thread(target=_sample_api, args=(s.url, headers, tally, stop))
         sampling.start()
         body = {"text": REQUEST, "pattern": pattern}
+        cpu_before, own_before = _busy_cpu_s(), _own_cpu_s()
         started = time.monotonic()
         submits = [asyncio.create_task(_submit(client, body, tally)) for _ in range(n)]
         in_flight_max, memory_max, last_print = (
@@ -148,6 +163,8 @@ async def _load(s: Served, n: int, pattern: str, timeout: float) -> int:
                 print(f"gave up after {timeout:.0f} s", file=sys.stderr)
                 break
         wall = time.monotonic() - started
+        # the server's, workers', sandboxes' and PostgreSQL's CPU: the machine's, less ours
+        cpu = (_busy_cpu_s() - cpu_before) - (_own_cpu_s() - own_before)
         stop.set()
         sampling.join()
     counts = _counts(s.database_url)
@@ -159,6 +176,14 @@ async def _load(s: Served, n: int, pattern: str, timeout: float) -> int:
         f"{memory_max['workers']:.0f} MB, postgres {memory_max['postgres']:.0f} MB"
     )
     completed = counts.get("completed", 0)
+    cpu_per_run = cpu / max(completed, 1)
+    limit = (os.cpu_count() or 1) / cpu_per_run
+    print(
+        f"CPU: {cpu_per_run:.2f} CPU-s per run (machine busy time less the load client's), "
+        f"so at most {limit:.2f} runs/s on {os.cpu_count()} cores; measured "
+        f"{completed / wall:.2f} runs/s = {completed / wall / limit:.0%} of that; "
+        f"slowest run {max(latencies, default=0) / p50:.2f}x the median"
+    )
     print(
         f"load N={n} accepted={len(tally.accepted)} refused={tally.refused} "
         f"errors_500={tally.errors_500} completed={completed} wall={wall:.1f}s "
