@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import json
 import statistics
 import tempfile
 import time
@@ -64,25 +65,35 @@ class Probe:
         self.steps: list[Step] = []
         self.results: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self._current: Step | None = None
+        # the bench's own reads go through a pool of their own, not counted with the engine's
+        self.watcher = create_engine(engine.database.url, pool_size=1)
         sync = engine.db.sync_engine
         event.listen(sync, "before_cursor_execute", self._statement)
         event.listen(sync, "begin", self._begin)
         run = engine.runner.run
 
         async def timed_run(run_id: UUID, task_id: UUID, *, attempt: int) -> str:
-            self._current = Step("?")
+            step = self._current = Step("?")
             started = time.perf_counter()
             try:
                 return await run(run_id, task_id, attempt=attempt)
             finally:
-                self._current.wall_ms = (time.perf_counter() - started) * 1000
-                self.steps.append(self._current)
+                step.wall_ms = (time.perf_counter() - started) * 1000
                 self._current = None
+                self.steps.append(step)
+                step.state_kb = await self._state_kb(run_id)  # outside the timed window
 
         engine.runner.run = timed_run  # type: ignore[method-assign]
         # the registry is module-global: wrap each operator to time it and keep its result
         for name, op in list(OPERATORS._operators.items()):
             OPERATORS._operators[name] = dataclasses.replace(op, fn=self._timed(op.fn))
+
+    async def _state_kb(self, run_id: UUID) -> float:
+        async with self.watcher.connect() as conn:
+            state = (
+                await conn.execute(select(runs.c.state).where(runs.c.id == run_id))
+            ).scalar_one()
+        return len(json.dumps(state)) / 1024
 
     def _timed(self, fn: Any) -> Any:
         async def timed(inputs: Any, ctx: Any) -> dict[str, Any]:
@@ -117,23 +128,18 @@ REQUEST_BODY = RunRequest(
 )
 
 
-async def _durable(engine: Engine, probe: Probe) -> tuple[UUID, float, list[float]]:
+async def _durable(engine: Engine, probe: Probe) -> tuple[UUID, float]:
     started = time.perf_counter()
     run_id = await engine.runs.start(REQUEST_BODY, created_by="engine-bench")
-    sizes: list[float] = []
-    watcher = create_engine(engine.database.url, pool_size=1)  # not counted with the engine's
     while True:
-        async with watcher.connect() as conn:
-            row = (
-                await conn.execute(select(runs.c.status, runs.c.state).where(runs.c.id == run_id))
-            ).one()
-        if len(probe.steps) > len(sizes):
-            sizes.append(len(str(row.state)) / 1024)
-        if row.status in ("completed", "failed", "incident"):
+        async with probe.watcher.connect() as conn:
+            status = (
+                await conn.execute(select(runs.c.status).where(runs.c.id == run_id))
+            ).scalar_one()
+        if status in ("completed", "failed", "incident"):
             break
-        await asyncio.sleep(0.005)
-    await watcher.dispose()
-    return run_id, (time.perf_counter() - started) * 1000, sizes
+        await asyncio.sleep(0.1)
+    return run_id, (time.perf_counter() - started) * 1000
 
 
 async def _raw(engine: Engine, run_id: UUID, results: dict[str, list[dict[str, Any]]]) -> float:
@@ -183,13 +189,13 @@ async def bench(workdir: Path) -> int:
             await _durable(engine, probe)  # warm-up: imports, caches, first connections
             probe.steps.clear()
             probe.results.clear()
-            run_id, total_ms, sizes = await _durable(engine, probe)
+            run_id, total_ms = await _durable(engine, probe)
             raw_ms = await _raw(engine, run_id, probe.results)
+            await probe.watcher.dispose()
     finally:
         standin.stop()
     steps = probe.steps
-    for s, size in zip(steps, sizes, strict=False):
-        s.state_kb = size
+    sizes = [s.state_kb for s in steps]
     print(
         f"{'step':<16}{'job ms':>8}{'operator':>10}{'overhead':>10}{'SQL':>6}{'tx':>4}"
         f"{'state KB':>10}"

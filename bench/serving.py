@@ -134,6 +134,10 @@ class Served:
         self.server = None
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds the `with` blocks, which stop the processes
+
+
 @contextmanager
 def served(
     workdir: Path,
@@ -144,7 +148,9 @@ def served(
     max_in_flight: int,
     start: bool = True,
 ) -> Iterator[Served]:
-    """PostgreSQL, the stand-in at `latency_ms` and (when `start`) the server."""
+    """PostgreSQL, the stand-in at `latency_ms` and (when `start`) the server; all stopped
+    on the way out, also when the bench is stopped with SIGTERM."""
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     workdir.mkdir(parents=True, exist_ok=True)
     s = Served(workdir)
     s.pg = EmbeddedPostgres(workdir / "pg")

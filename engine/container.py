@@ -90,11 +90,12 @@ def build_engine(
     database: Database,
     *,
     pool_size: int = 10,
+    pool_timeout: float = 10.0,
     events: LearningEvents | None = None,
 ) -> Engine:
-    """Wire the engine objects together (`events`: share one learning queue between engines
-    of one process, as `serve` does for its worker threads)."""
-    db = create_engine(database.url, pool_size=pool_size)
+    """Wire the engine objects together (`pool_timeout`: how long a transaction may wait for
+    a connection; `events`: share one learning queue between engines of one process)."""
+    db = create_engine(database.url, pool_size=pool_size, pool_timeout=pool_timeout)
     catalog = DiagramCatalog(
         db, known_operators=OPERATORS.names(), allow_scripts=settings.allow_scripts
     )

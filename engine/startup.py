@@ -24,18 +24,21 @@ async def started_engine(
     service: str,
     database: Database | None = None,
     exporter: str | None = None,
+    pool_timeout: float = 10.0,
 ) -> AsyncIterator[Engine]:
     """A running engine with its learning recorder for the life of the block.
 
     `database`: one already opened and migrated (default: `DATABASE_URL`, else the embedded
     PostgreSQL, migrated here); it is released with the engine. `exporter` overrides the
-    tracing exporter setting (the benches trace nothing)."""
+    tracing exporter setting (the benches trace nothing). `pool_timeout`: how long a
+    transaction may wait for a free connection (short for the API, which answers 503 then;
+    long for workers, whose jobs would otherwise fail under a burst)."""
     setup_tracing(
         exporter or settings.otel_exporter, endpoint=settings.otel_endpoint, service=service
     )
     if database is None:
         database = await asyncio.to_thread(open_database, settings)
-    engine = build_engine(settings, database)
+    engine = build_engine(settings, database, pool_timeout=pool_timeout)
     try:
         async with recording(engine.learning, engine.db, engine.events):
             yield engine

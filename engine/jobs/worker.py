@@ -18,6 +18,7 @@ from engine.startup import started_engine
 from engine.telemetry import configure_logging
 
 log = logging.getLogger(__name__)
+WORKER_POOL_TIMEOUT = 120.0
 
 
 def warm(engine: Engine) -> None:
@@ -31,7 +32,10 @@ async def serve_worker(
     settings: Settings, *, concurrency: int | None = None, name: str | None = None
 ) -> None:
     """Run one worker process until it is cancelled or killed."""
-    async with started_engine(settings, service="weavergen-worker") as engine:
+    # thousands of jobs at once share the pool: a job waits for a connection rather than fail
+    async with started_engine(
+        settings, service="weavergen-worker", pool_timeout=WORKER_POOL_TIMEOUT
+    ) as engine:
         # warmed beside the job loop: the first model call waits for it, nothing else does
         warming = asyncio.create_task(asyncio.to_thread(warm, engine))
         app = build_app(engine.conninfo, engine.runner, engine.runs)
