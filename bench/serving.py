@@ -34,20 +34,53 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def tail(path: Path, lines: int = 40) -> str:
+    """The last lines of a log, for an error message."""
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
 def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 120) -> float:
-    """Seconds until `url` answers 200; raises with the log's tail if the process dies."""
+    """Seconds until `url` answers 200; raises with the log's tail if the process dies or
+    the time runs out."""
     started = time.monotonic()
     while time.monotonic() - started < timeout:
         if proc.poll() is not None:
-            tail = log.read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}:\n{tail}")
+            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}:\n{tail(log)}")
         try:
             if httpx.get(url, timeout=1).status_code == 200:
                 return time.monotonic() - started
         except httpx.HTTPError:
             pass
         time.sleep(0.05)
-    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s (log: {log})")
+    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s:\n{tail(log)}")
+
+
+def launch_standin(
+    workdir: Path, *extra: str, port: int | None = None
+) -> tuple[int, subprocess.Popen[bytes], Path]:
+    """The stand-in model server on `port` (a free one by default) with the test script and
+    `extra` options, answering; returns its port, process and log."""
+    port = port or free_port()
+    log = workdir / f"standin-{port}.log"
+    proc = subprocess.Popen(
+        [
+            str(BIN / "weavergen"),
+            "standin-model",
+            "--port",
+            str(port),
+            "--script",
+            str(SCRIPT),
+            *extra,
+        ],
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        cwd=workdir,
+    )
+    wait_http(f"http://127.0.0.1:{port}/health", proc, log)
+    return port, proc, log
 
 
 def _pss_mb(pid: int) -> float:
@@ -156,24 +189,7 @@ def served(
     s.pg = EmbeddedPostgres(workdir / "pg")
     s.database_url = s.pg.start()
     try:
-        port = free_port()
-        log = workdir / "standin.log"
-        s.standin = subprocess.Popen(
-            [
-                str(BIN / "weavergen"),
-                "standin-model",
-                "--port",
-                str(port),
-                "--script",
-                str(SCRIPT),
-                "--latency-ms",
-                str(latency_ms),
-            ],
-            stdout=log.open("wb"),
-            stderr=subprocess.STDOUT,
-            cwd=workdir,
-        )
-        wait_http(f"http://127.0.0.1:{port}/health", s.standin, log)
+        port, s.standin, _ = launch_standin(workdir, "--latency-ms", str(latency_ms))
         models = workdir / "models.yaml"
         models.write_text(
             single_endpoint_config(

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.servers import free_port, tail
+from bench.serving import free_port, tail
 
 INSTALL_HINT = "influxd not found: run tools/influxdb/install.sh (Debian's influxdb package)"
 

@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.servers import free_port, tail
+from bench.serving import free_port, tail
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOL = ROOT / "tools" / "neo4j"

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,37 +20,11 @@ import httpx
 import psycopg
 
 from adapters.models import single_endpoint_config
+from bench.serving import free_port, launch_standin, wait_http
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 SCRIPT = ROOT / "tests" / "fixtures" / "standin_script.yaml"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args} exited with {proc.returncode}:\n{tail(log)}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s:\n{tail(log)}")
-
-
-def tail(path: Path, lines: int = 40) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
 
 
 def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 15) -> None:
@@ -106,24 +79,7 @@ class Standin:
 
 
 def start_standin(workdir: Path, *extra: str, port: int | None = None) -> Standin:
-    port = port or free_port()
-    log = workdir / f"standin-{port}.log"
-    proc = subprocess.Popen(
-        [
-            str(BIN / "weavergen"),
-            "standin-model",
-            "--port",
-            str(port),
-            "--script",
-            str(SCRIPT),
-            *extra,
-        ],
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        cwd=workdir,
-    )
-    wait_http(f"http://127.0.0.1:{port}/health", proc, log)
-    return Standin(port, proc, log)
+    return Standin(*launch_standin(workdir, *extra, port=port))
 
 
 def write_models(path: Path, standin_port: int) -> Path:

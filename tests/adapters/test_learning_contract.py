@@ -27,7 +27,7 @@ from adapters.learning import (
     StepOutcome,
 )
 from adapters.learning.postgres import PostgresLearningStore
-from tests.servers import free_port
+from bench.serving import free_port
 
 
 def _tag() -> str:
