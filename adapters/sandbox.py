@@ -26,11 +26,19 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 
+from adapters import sandbox_forkserver as forkserver
+from adapters.sandbox_forkserver import ForkedProcess, Zygote
 from adapters.sandbox_limits import LimitHit, Limits, SandboxResult, limit_from
 
 SYSTEM_PATHS = ("/usr", "/etc/alternatives", "/etc/ssl", "/etc/ca-certificates")
 log = logging.getLogger(__name__)
 JAIL_TMP = "/tmp"  # noqa: S108 - a private tmpfs inside the jail
+BASE_ENV = {
+    "PATH": "/usr/local/bin:/usr/bin:/bin",
+    "HOME": "/work",
+    "TMPDIR": JAIL_TMP,
+    "LANG": "C.UTF-8",
+}
 UID_LOCKS = Path("/run/weavergen/sandbox-uids")
 UID_BASE = 200_000
 UID_SLOTS = 10_000
@@ -49,6 +57,7 @@ class Sandbox:
         read_only: Sequence[Path] = (),
         base_dir: Path = Path(tempfile.gettempdir()) / "weavergen-sandbox",
         cgroup_root: Path = Path("/sys/fs/cgroup"),
+        fork_server: bool = True,
     ) -> None:
         self.read_only = [Path(p) for p in read_only]
         self.base_dir = base_dir
@@ -56,6 +65,8 @@ class Sandbox:
         self.as_root = os.geteuid() == 0
         self._slots: set[int] = set()
         self._checked = False
+        self.fork_server = fork_server and self.as_root
+        self._zygotes: dict[tuple[str, str], Zygote] = {}
 
     def check(self) -> None:
         """Raise SandboxUnavailable naming what is missing."""
@@ -122,29 +133,78 @@ class Sandbox:
             self._slots.add(slot)
             return slot, fd
 
-    def _cgroup(self, name: str, memory_bytes: int) -> list[Path]:
-        """Memory cgroup(s) for one command; [] where none can be made (then RLIMIT_AS)."""
+    def _cgroup_parent(self) -> tuple[Path, str] | None:
+        """The directory our memory cgroups go in and the limit file's name; None where none
+        can be made (then RLIMIT_AS)."""
         if not self.as_root:
-            return []
+            return None
         v1 = self.cgroup_root / "memory"
         try:
             if (v1 / "memory.limit_in_bytes").exists():
-                group = v1 / "weavergen" / name
-                group.mkdir(parents=True)
-                (group / "memory.limit_in_bytes").write_text(str(memory_bytes))
-                with contextlib.suppress(OSError):  # only with swap accounting
-                    (group / "memory.memsw.limit_in_bytes").write_text(str(memory_bytes))
-                return [group]
+                (v1 / "weavergen").mkdir(exist_ok=True)
+                return v1 / "weavergen", "memory.limit_in_bytes"
             if (self.cgroup_root / "cgroup.controllers").exists():
-                group = self.cgroup_root / "weavergen" / name
-                group.mkdir(parents=True)
-                (group / "memory.max").write_text(str(memory_bytes))
-                with contextlib.suppress(OSError):
+                (self.cgroup_root / "weavergen").mkdir(exist_ok=True)
+                return self.cgroup_root / "weavergen", "memory.max"
+        except OSError:
+            return None
+        return None
+
+    def _cgroup(self, name: str, memory_bytes: int) -> list[Path]:
+        """Memory cgroup(s) for one command; [] where none can be made (then RLIMIT_AS)."""
+        parent = self._cgroup_parent()
+        if parent is None:
+            return []
+        try:
+            group = parent[0] / name
+            group.mkdir()
+            (group / parent[1]).write_text(str(memory_bytes))
+            # swap accounting exists only where the kernel has it on
+            swap = "memory.memsw.limit_in_bytes" if parent[1].endswith("in_bytes") else None
+            with contextlib.suppress(OSError):
+                if swap:
+                    (group / swap).write_text(str(memory_bytes))
+                else:
                     (group / "memory.swap.max").write_text("0")
-                return [group]
+            return [group]
         except OSError:
             return []
-        return []
+
+    def _jail(self, *, zygote: bool, limits: Limits, env: Mapping[str, str]) -> list[str]:
+        """bubblewrap's arguments: a command's own jail, or a fork server's (which keeps the
+        capabilities its children need to build their view, and sees every work dir)."""
+        if zygote:
+            jail = ["bwrap", *(f"--unshare-{ns}" for ns in ("ipc", "pid", "net", "uts"))]
+            jail += ["--cap-drop", "ALL", *(a for c in forkserver.CAPS for a in ("--cap-add", c))]
+        else:
+            jail = ["bwrap", "--unshare-all", "--cap-drop", "ALL"]
+        jail += ["--die-with-parent", "--new-session", "--hostname", "sandbox"]
+        for link in ("bin", "lib", "lib64", "sbin"):
+            jail += ["--symlink", f"usr/{link}", f"/{link}"]
+        for path in SYSTEM_PATHS:
+            jail += ["--ro-bind-try", path, path]
+        for tool in self.read_only:
+            if zygote:  # as root bwrap makes the parents 0700: its children could not reach in
+                parents = reversed(tool.parents[:-1])
+                jail += [a for p in parents for a in ("--perms", "0755", "--dir", str(p))]
+            jail += ["--ro-bind", str(tool), str(tool)]
+        jail += ["--proc", "/proc", "--dev", "/dev"]
+        shm, tmp = limits.memory_mb * 1024 * 1024 // 4, limits.memory_mb * 1024 * 1024
+        if zygote:  # mount points; each child mounts its own over them
+            jail += ["--tmpfs", "/dev/shm", "--tmpfs", JAIL_TMP, "--dir", "/work"]  # noqa: S108
+            jail += ["--bind", str(self.base_dir), forkserver.WORK_BASE]
+            parent = self._cgroup_parent()
+            if parent is not None:
+                jail += ["--bind", str(parent[0]), str(parent[0])]
+        else:
+            jail += ["--size", str(shm), "--tmpfs", "/dev/shm"]  # noqa: S108 - jail's own
+            jail += ["--size", str(tmp), "--tmpfs", JAIL_TMP]
+            jail += ["--bind", "<workdir>", "/work", "--chdir", "/work"]
+        # the jail's own root: nothing but /work and /tmp is writable
+        jail += ["--remount-ro", "/", "--clearenv"]
+        for key, value in {**BASE_ENV, **env}.items():
+            jail += ["--setenv", key, value]
+        return jail
 
     def _command(
         self,
@@ -155,62 +215,8 @@ class Sandbox:
         env: Mapping[str, str],
         cgroups: list[Path],
     ) -> list[str]:
-        jail = [
-            "bwrap",
-            "--unshare-all",
-            "--die-with-parent",
-            "--new-session",
-            "--cap-drop",
-            "ALL",
-            "--hostname",
-            "sandbox",
-            "--symlink",
-            "usr/bin",
-            "/bin",
-            "--symlink",
-            "usr/lib",
-            "/lib",
-            "--symlink",
-            "usr/lib64",
-            "/lib64",
-            "--symlink",
-            "usr/sbin",
-            "/sbin",
-        ]
-        for path in SYSTEM_PATHS:
-            jail += ["--ro-bind-try", path, path]
-        for tool in self.read_only:
-            jail += ["--ro-bind", str(tool), str(tool)]
-        jail += [
-            "--proc",
-            "/proc",
-            "--dev",
-            "/dev",
-            "--size",
-            str(limits.memory_mb * 1024 * 1024 // 4),
-            "--tmpfs",
-            "/dev/shm",  # noqa: S108 - a private tmpfs inside the jail
-            "--size",
-            str(limits.memory_mb * 1024 * 1024),
-            "--tmpfs",
-            JAIL_TMP,
-            "--bind",
-            str(workdir),
-            "/work",
-            "--chdir",
-            "/work",
-            "--remount-ro",  # the jail's own root: nothing but /work and /tmp is writable
-            "/",
-            "--clearenv",
-        ]
-        base_env = {
-            "PATH": "/usr/local/bin:/usr/bin:/bin",
-            "HOME": "/work",
-            "TMPDIR": JAIL_TMP,
-            "LANG": "C.UTF-8",
-        }
-        for key, value in {**base_env, **env}.items():
-            jail += ["--setenv", key, value]
+        jail = self._jail(zygote=False, limits=limits, env=env)
+        jail[jail.index("<workdir>")] = str(workdir)
         limit = [
             "prlimit",
             f"--cpu={limits.cpu_seconds}:{limits.cpu_seconds + 1}",
@@ -236,6 +242,25 @@ class Sandbox:
             # never run without the memory cap: if joining fails, nothing runs
             command = ["sh", "-c", f'{joins} && exec "$@"', "sandbox", *command]
         return command
+
+    def forks(self) -> bool:
+        """Whether Python tools run forked from a fork server (as root, with cgroups)."""
+        return self.fork_server and self._cgroup_parent() is not None
+
+    async def zygote(self, python: str, module: str, preload: Sequence[str]) -> Zygote:
+        """The fork server for `python -m module`, with `preload` imported; started once."""
+        key = (python, module)
+        if key not in self._zygotes:
+            forkserver.share_mounts(self.base_dir)
+            jail = self._jail(zygote=True, limits=Limits(), env={})
+            self._zygotes[key] = Zygote(module, jail, python, preload)
+        return self._zygotes[key]
+
+    def close(self) -> None:
+        """Stop the fork servers."""
+        for zygote in self._zygotes.values():
+            zygote.close()
+        self._zygotes.clear()
 
 
 class SandboxSession:
@@ -275,8 +300,7 @@ class SandboxSession:
     ) -> SandboxResult:
         """Run `argv` in the jail with the work dir as /work."""
         limits = limits or Limits()
-        name = f"{self.uid}-{uuid.uuid4().hex[:8]}"
-        cgroups = self.sandbox._cgroup(name, limits.memory_mb * 1024 * 1024)
+        cgroups = self._cgroups(limits)
         command = self.sandbox._command(argv, self.workdir, self.uid, limits, env or {}, cgroups)
         start = time.perf_counter()
         proc = await asyncio.create_subprocess_exec(
@@ -286,37 +310,105 @@ class SandboxSession:
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,
         )
-        hit: LimitHit | None = None
-        budget = [limits.output_bytes]
-        stop = lambda: _kill(proc.pid, cgroups)  # noqa: E731 - over budget: stop it now
+        stop = lambda: _kill(proc.pid, cgroups)  # noqa: E731
+        return await _collect(argv, proc, stop, limits, cgroups, start, finish=stop)
+
+    async def run_module(
+        self,
+        python: str,
+        module: str,
+        args: Sequence[str],
+        *,
+        preload: Sequence[str] = (),
+        limits: Limits | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> SandboxResult:
+        """`python -I -m module args…` in the jail: forked from a fork server that imported
+        the module (and `preload`) once, where the sandbox has one; else started afresh."""
+        argv = [python, "-I", "-m", module, *args]
+        if not self.sandbox.forks():
+            return await self.run(argv, limits=limits, env=env)
+        zygote = await self.sandbox.zygote(python, module, preload)
         try:
-            out, err = await asyncio.wait_for(
-                asyncio.gather(_read(proc.stdout, budget, stop), _read(proc.stderr, budget, stop)),
-                timeout=limits.wall_seconds,
-            )
-            if budget[0] < 0:
-                hit = "output"
-        except TimeoutError:
-            hit, out, err = "wall", b"", b"(stopped at the wall-time limit)"
-        finally:
-            _kill(proc.pid, cgroups)
-            # asyncio's wait() returns only once the pipes are read to EOF
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.gather(_drain(proc.stdout), _drain(proc.stderr)), 10)
-            code = await proc.wait()
-        duration = (time.perf_counter() - start) * 1000
-        stdout, stderr = out.decode(errors="replace"), err.decode(errors="replace")
-        # test runners print the child's errors to stdout: look at the end of both
-        hit = hit or limit_from(code, stdout[-4000:] + stderr[-4000:], cgroups)
-        await _remove_cgroups(cgroups)
-        return SandboxResult(
-            argv=list(argv),
-            exit_code=code,
-            stdout=stdout,
-            stderr=stderr,
-            duration_ms=duration,
-            limit_hit=hit,
+            await zygote.start()
+        except RuntimeError as exc:  # slower, not broken: start the tool afresh
+            log.warning("%s; running %s without it", exc, module)
+            return await self.run(argv, limits=limits, env=env)
+        limits = limits or Limits()
+        cgroups = self._cgroups(limits)
+        request = {
+            "module": module,
+            "args": list(args),
+            "env": {**BASE_ENV, **(env or {})},
+            "workdir": self.workdir.name,
+            "uid": self.uid,
+            "cgroups": [str(g) for g in cgroups],
+            "cpu_seconds": limits.cpu_seconds,
+            "memory_bytes": limits.memory_mb * 1024 * 1024,
+            "file_size_bytes": limits.file_size_mb * 1024 * 1024,
+            "processes": limits.processes,
+        }
+        start = time.perf_counter()
+        proc = await zygote.fork(request)
+
+        def stop() -> None:
+            proc.kill()
+            _kill(None, cgroups)
+
+        # its monitor kills what the command left in its session; the cgroup's rest here
+        finish = lambda: _kill(None, cgroups)  # noqa: E731
+        return await _collect(argv, proc, stop, limits, cgroups, start, finish=finish)
+
+    def _cgroups(self, limits: Limits) -> list[Path]:
+        name = f"{self.uid}-{uuid.uuid4().hex[:8]}"
+        return self.sandbox._cgroup(name, limits.memory_mb * 1024 * 1024)
+
+
+async def _collect(
+    argv: Sequence[str],
+    proc: asyncio.subprocess.Process | ForkedProcess,
+    stop: Callable[[], None],
+    limits: Limits,
+    cgroups: list[Path],
+    start: float,
+    *,
+    finish: Callable[[], None],
+) -> SandboxResult:
+    """Read a started command's output within the limits and say how it ended: `stop` kills
+    it at a limit, `finish` removes what it left once its output has ended."""
+    hit: LimitHit | None = None
+    budget = [limits.output_bytes]
+    ended = False
+    try:
+        out, err = await asyncio.wait_for(
+            asyncio.gather(_read(proc.stdout, budget, stop), _read(proc.stderr, budget, stop)),
+            timeout=limits.wall_seconds,
         )
+        if budget[0] < 0:
+            hit = "output"
+        ended = True
+    except TimeoutError:
+        hit, out, err = "wall", b"", b"(stopped at the wall-time limit)"
+    finally:
+        (finish if ended else stop)()
+        # asyncio's wait() returns only once the pipes are read to EOF
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(_drain(proc.stdout), _drain(proc.stderr)), 10)
+        code = await proc.wait()
+        finish()
+    duration = (time.perf_counter() - start) * 1000
+    stdout, stderr = out.decode(errors="replace"), err.decode(errors="replace")
+    # test runners print the child's errors to stdout: look at the end of both
+    hit = hit or limit_from(code, stdout[-4000:] + stderr[-4000:], cgroups)
+    await _remove_cgroups(cgroups)
+    return SandboxResult(
+        argv=list(argv),
+        exit_code=code,
+        stdout=stdout,
+        stderr=stderr,
+        duration_ms=duration,
+        limit_hit=hit,
+    )
 
 
 async def _read(
@@ -375,9 +467,10 @@ async def _drain(stream: asyncio.StreamReader | None) -> None:
         pass
 
 
-def _kill(pid: int, cgroups: list[Path]) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
+def _kill(pid: int | None, cgroups: list[Path]) -> None:
+    if pid is not None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
     for group in cgroups:
         with contextlib.suppress(OSError):
             for line in (group / "cgroup.procs").read_text().split():

@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import os
 import random
-import resource
 import statistics
 import sys
 import tempfile
@@ -28,6 +27,7 @@ import psycopg
 
 from adapters.database import libpq_url
 from api.client import retry_delay
+from bench.machine import busy_cpu_s, own_cpu_s
 from bench.serving import ROOT, Served, served
 
 DIAGRAM = ROOT / "bench" / "diagrams" / "model_only.bpmn"
@@ -44,18 +44,6 @@ class Tally:
     errors_500: int = 0
     other: dict[int, int] = field(default_factory=dict)
     api_ms: list[float] = field(default_factory=list)
-
-
-def _busy_cpu_s() -> float:
-    """CPU seconds all cores spent busy since boot (/proc/stat: all but idle and iowait)."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    busy = sum(fields) - fields[3] - fields[4]
-    return busy / os.sysconf("SC_CLK_TCK")
-
-
-def _own_cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def _percentile(values: list[float], p: float) -> float:
@@ -136,7 +124,7 @@ async def _load(s: Served, n: int, pattern: str, timeout: float) -> int:
         sampling = threading.Thread(target=_sample_api, args=(s.url, headers, tally, stop))
         sampling.start()
         body = {"text": REQUEST, "pattern": pattern}
-        cpu_before, own_before = _busy_cpu_s(), _own_cpu_s()
+        cpu_before, own_before = busy_cpu_s(), own_cpu_s()
         started = time.monotonic()
         sending = asyncio.Semaphore(CONNECTIONS)
         submits = [asyncio.create_task(_submit(client, body, tally, sending)) for _ in range(n)]
@@ -169,7 +157,7 @@ async def _load(s: Served, n: int, pattern: str, timeout: float) -> int:
                 break
         wall = time.monotonic() - started
         # the server's, workers', sandboxes' and PostgreSQL's CPU: the machine's, less ours
-        cpu = (_busy_cpu_s() - cpu_before) - (_own_cpu_s() - own_before)
+        cpu = (busy_cpu_s() - cpu_before) - (own_cpu_s() - own_before)
         stop.set()
         sampling.join()
     counts = _counts(s.database_url)

@@ -1,5 +1,6 @@
 """The real validation mesh the benches judge code with: the bubblewrap sandbox and the
-installed toolchain (`WEAVERGEN_TOOLCHAIN_DIR`, default /opt/weavergen/toolchain)."""
+installed toolchain (`WEAVERGEN_TOOLCHAIN_DIR`, default /opt/weavergen/toolchain); its fork
+servers unless `WEAVERGEN_SANDBOX_FORK_SERVER=false`."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ def default_mesh() -> ValidationMesh:
     for label, tool in (("python tools", toolchain.python), ("ruff", toolchain.ruff)):
         if not Path(tool).exists():
             raise RuntimeError(f"{label} not found at {tool}; run make install")
-    sandbox = Sandbox(read_only=toolchain.read_only_paths())
+    forks = os.environ.get("WEAVERGEN_SANDBOX_FORK_SERVER", "true").lower() not in ("0", "false")
+    sandbox = Sandbox(read_only=toolchain.read_only_paths(), fork_server=forks)
     sandbox.check()
     return ValidationMesh(sandbox, toolchain)

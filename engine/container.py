@@ -81,6 +81,7 @@ class Engine:
     async def close(self) -> None:
         """Dispose connections and release the database."""
         await self.learning.close()
+        self.services.validation.sandbox.close()  # its fork servers
         await self.db.dispose()
         self.database.close()
 
@@ -120,7 +121,7 @@ def build_engine(
     prompts = PromptLibrary(settings.templates_dir)
     toolchain = Toolchain.at(settings.toolchain_dir)
     mesh = ValidationMesh(
-        Sandbox(read_only=toolchain.read_only_paths()),
+        Sandbox(read_only=toolchain.read_only_paths(), fork_server=settings.sandbox_fork_server),
         toolchain,
         limits=Limits(
             cpu_seconds=settings.sandbox_cpu_seconds,

@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     )
     sandbox_cpu_seconds: int = Field(20, validation_alias="WEAVERGEN_SANDBOX_CPU_SECONDS")
     sandbox_memory_mb: int = Field(1024, validation_alias="WEAVERGEN_SANDBOX_MEMORY_MB")
+    # fork Python tools from long-lived fork servers (as root with cgroups), not one start each
+    sandbox_fork_server: bool = Field(True, validation_alias="WEAVERGEN_SANDBOX_FORK_SERVER")
     # none, console or otlp
     otel_exporter: str = Field("none", validation_alias="WEAVERGEN_OTEL_EXPORTER")
     otel_endpoint: str | None = Field(None, validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
@@ -41,6 +42,16 @@ class ValidationMesh:
         self.limits = limits or Limits()
         self.languages = languages or LANGUAGES
 
+    async def warm(self) -> None:
+        """Start the sandbox's fork servers for every language's Python tools now, so that
+        the first validation does not wait for them."""
+        if not self.sandbox.forks():
+            return
+        for lang in registry.LANGUAGES.values():
+            for module, preload in lang.python_tools:
+                zygote = await self.sandbox.zygote(self.toolchain.python, module, preload)
+                await zygote.start()
+
     def cheap_stages(self, language: str) -> set[str]:
         """The stages that run before the tests (syntax, lint, types, security, build...)."""
         return {s.name for s in self.languages.get(language, []) if s.name != TESTS}
@@ -55,6 +66,25 @@ class ValidationMesh:
             results.append(ran[0] if ran else reports[-1].stages[i])
         duration = sum(r.duration_ms for r in reports)
         return _report(language, stages, results, duration)
+
+    async def _run(
+        self,
+        stage: Stage,
+        ctx: StageContext,
+        only: set[str] | None,
+        before: list[StageResult],
+        before_tests: Callable[[list[StageResult]], Awaitable[bool]] | None,
+    ) -> StageResult:
+        """One stage's result, or why it was skipped."""
+        if only is not None and stage.name not in only:
+            return StageResult(name=stage.name, status="skipped", detail="not selected")
+        if not stage.applies(ctx.files):
+            detail = "does not apply to these files"
+            return StageResult(name=stage.name, status="skipped", detail=detail)
+        if stage.name == TESTS and before_tests is not None and not await before_tests(before):
+            detail = "skipped on the quality prediction"
+            return StageResult(name=stage.name, status="skipped", detail=detail)
+        return await stage.run(ctx)
 
     async def validate(
         self,
@@ -94,43 +124,37 @@ class ValidationMesh:
                 limits=self.limits,
                 language=language,
             )
-            for stage in stages:
+            for batch in _batches(stages):
                 if stopped_by is not None:
-                    results.append(
-                        StageResult(
-                            name=stage.name, status="skipped", detail=f"{stopped_by} failed first"
-                        )
-                    )
+                    detail = f"{stopped_by} failed first"
+                    results += [
+                        StageResult(name=s.name, status="skipped", detail=detail) for s in batch
+                    ]
                     continue
-                if (only is not None and stage.name not in only) or not stage.applies(files):
-                    results.append(
-                        StageResult(
-                            name=stage.name,
-                            status="skipped",
-                            detail="does not apply to these files"
-                            if only is None or stage.name in only
-                            else "not selected",
-                        )
-                    )
-                    continue
-                if (
-                    stage.name == TESTS
-                    and before_tests is not None
-                    and not await before_tests(results)
-                ):
-                    results.append(
-                        StageResult(
-                            name=stage.name,
-                            status="skipped",
-                            detail="skipped on the quality prediction",
-                        )
-                    )
-                    continue
-                result = await stage.run(ctx)
-                results.append(result)
-                if stage.gate and result.status != "passed":
-                    stopped_by = stage.name
+                ran = await asyncio.gather(
+                    *(self._run(s, ctx, only, results, before_tests) for s in batch)
+                )
+                results += ran
+                # a gate that ran and did not pass stops the rest (one that was skipped does not)
+                failed = [
+                    s.name
+                    for s, r in zip(batch, ran, strict=True)
+                    if s.gate and r.status not in ("passed", "skipped")
+                ]
+                stopped_by = failed[0] if failed else None
         return _report(language, stages, results, (time.perf_counter() - start) * 1000)
+
+
+def _batches(stages: Sequence[Stage]) -> list[list[Stage]]:
+    """The stages in order; neighbouring stages marked `concurrent` in one batch (they run
+    side by side), every other stage in a batch of its own."""
+    batches: list[list[Stage]] = []
+    for stage in stages:
+        if stage.concurrent and batches and batches[-1][-1].concurrent:
+            batches[-1].append(stage)
+        else:
+            batches.append([stage])
+    return batches
 
 
 def _report(

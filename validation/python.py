@@ -23,6 +23,8 @@ from validation.tokens import python_tokens
 RUFF_RULES = "E9,F,B,PLE"  # real errors and likely bugs, not style
 RUFF_ARGS = ("check", "--no-cache", "--isolated", "--select", RUFF_RULES, "--output-format", "json")
 MYPY_FLAGS = (
+    # the toolchain's warm cache is in this format (validation/toolchain/install.sh)
+    "--fixed-format-cache",
     *("--skip-cache-mtime-checks", "--ignore-missing-imports", "--no-error-summary"),
     *("--show-column-numbers", "--no-pretty"),
 )
@@ -30,6 +32,18 @@ _MYPY_LINE = re.compile(
     r"^(?P<file>[^:]+):(?P<line>\d+):(?:\d+:)? (?P<level>error|note): "
     r"(?P<msg>.*?)(?:  \[(?P<code>[\w-]+)\])?$"
 )
+# what the sandbox's fork servers import once (each tool's code and plugins), so that a
+# validation pays none of it; see adapters/sandbox_forkserver.py
+PRELOAD = {
+    "mypy": ("mypy.main",),
+    "bandit": ("bandit.cli.main", "bandit.core.extension_loader"),
+    "pytest": (
+        "pytest",
+        *(f"_pytest.{m}" for m in ("main", "config", "python", "junitxml", "terminal")),
+        *(f"_pytest.{m}" for m in ("fixtures", "assertion", "capture", "logging", "doctest")),
+        *(f"_pytest.{m}" for m in ("skipping", "unittest", "runner", "tmpdir", "monkeypatch")),
+    ),
+}
 JUNIT = ".weavergen-junit.xml"
 JUNIT_MAX_BYTES = 4_000_000
 
@@ -90,8 +104,8 @@ async def lint(ctx: StageContext) -> StageResult:
 async def types(ctx: StageContext) -> StageResult:
     """mypy with a warm, read-only standard-library cache."""
     timer = Timer()
-    mypy = [ctx.toolchain.python, "-I", "-m", "mypy", "--cache-dir", ctx.toolchain.mypy_cache]
-    res = await stages.sandboxed(ctx, [*mypy, *MYPY_FLAGS, "."])
+    args = ["--cache-dir", ctx.toolchain.mypy_cache, *MYPY_FLAGS, "."]
+    res = await stages.sandboxed_module(ctx, "mypy", args, preload=PRELOAD["mypy"])
     if res.limit_hit:
         return stages.limit_result("types", res, ctx.limits, timer)
     findings = []
@@ -117,9 +131,8 @@ async def security(ctx: StageContext) -> StageResult:
     code = [n for n in ctx.files if n.endswith(".py") and not is_test_file(n)]
     if not code:
         return StageResult(name="security", status="skipped", detail="no non-test Python files")
-    res = await stages.sandboxed(
-        ctx, [ctx.toolchain.python, "-I", "-m", "bandit", "-q", "-f", "json", *code]
-    )
+    args = ["-q", "-f", "json", *code]
+    res = await stages.sandboxed_module(ctx, "bandit", args, preload=PRELOAD["bandit"])
     if res.limit_hit:
         return stages.limit_result("security", res, ctx.limits, timer)
     try:
@@ -146,13 +159,11 @@ async def tests(ctx: StageContext) -> StageResult:
     timer = Timer()
     if not any(is_test_file(n) for n in ctx.files):
         return stages.no_test_files(timer, "no test files (test_*.py) were generated")
-    res = await stages.sandboxed(
+    # (run as `python -I -m`: generated files must not shadow pytest or its plugins)
+    res = await stages.sandboxed_module(
         ctx,
+        "pytest",
         [
-            ctx.toolchain.python,
-            "-I",  # generated files must not shadow pytest or its plugins
-            "-m",
-            "pytest",
             "-c",  # and no generated pytest.ini/pyproject may change what runs
             "/dev/null",
             "--rootdir",
@@ -166,6 +177,7 @@ async def tests(ctx: StageContext) -> StageResult:
             f"--junitxml={JUNIT}",
             ".",
         ],
+        preload=PRELOAD["pytest"],
         env={"PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": "/work"},
     )
     if res.limit_hit:
@@ -239,9 +251,9 @@ def _rel(path: str) -> str:
 
 STAGES = [
     Stage("syntax", syntax, weight=0.0, blocking=True, gate=True, applies=is_python),
-    Stage("lint", lint, weight=0.1, applies=is_python),
-    Stage("types", types, weight=0.15, applies=is_python),
-    Stage("security", security, weight=0.1, blocking=True, applies=is_python),
+    Stage("lint", lint, weight=0.1, concurrent=True, applies=is_python),
+    Stage("types", types, weight=0.15, concurrent=True, applies=is_python),
+    Stage("security", security, weight=0.1, blocking=True, concurrent=True, applies=is_python),
     Stage("tests", tests, weight=0.6, blocking=True),
 ]
 
@@ -253,4 +265,5 @@ LANGUAGE = Language(
     block_extension="py",
     tokens=python_tokens,
     test_support=frozenset({"conftest.py"}),  # pytest's fixtures: part of the tests
+    python_tools=tuple(PRELOAD.items()),
 )

@@ -5,7 +5,8 @@ Extension point: a language is one `Language` (below) holding its `Stage`s. A st
 `run(ctx)` gets the files and a sandbox session holding them, and returns a StageResult;
 `applies(files)` says whether it has anything to check. Mark a stage `gate=True` when its
 failure makes the later stages pointless (syntax, build) and `blocking=True` when its
-failure means the code did not pass.
+failure means the code did not pass, and `concurrent=True` when it shares nothing with its
+neighbours (its tool writes nothing the next one reads): such neighbours run side by side.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class Stage:
     weight: float
     blocking: bool = False
     gate: bool = False
+    concurrent: bool = False  # may run beside its concurrent neighbours (shares nothing)
     applies: Callable[[Mapping[str, str]], bool] = field(default=always)
 
 
@@ -70,6 +72,9 @@ class Language:
     block_extension: str
     tokens: Callable[[str], list[str]]  # one file's tokens for consensus (validation.tokens)
     test_support: frozenset[str] = frozenset()  # file names that serve the tests (conftest.py)
+    # (module, modules it imports first) of each tool run as `python -I -m module`: what the
+    # sandbox's fork servers start with (ValidationMesh.warm)
+    python_tools: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def gate_stage(self) -> str:
@@ -104,6 +109,21 @@ async def sandboxed(
 ) -> SandboxResult:
     """Run a tool over the work dir in the sandbox."""
     return await ctx.session.run(argv, limits=limits or ctx.limits, env=env)
+
+
+async def sandboxed_module(
+    ctx: StageContext,
+    module: str,
+    args: Sequence[str],
+    *,
+    preload: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+) -> SandboxResult:
+    """Run `python -I -m module args…` with the toolchain's Python over the work dir in the
+    sandbox (forked from a fork server that imported `preload` once, where there is one)."""
+    return await ctx.session.run_module(
+        ctx.toolchain.python, module, args, preload=preload, limits=ctx.limits, env=env
+    )
 
 
 def limit_result(name: str, result: SandboxResult, limits: Limits, timer: Timer) -> StageResult:

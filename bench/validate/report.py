@@ -90,6 +90,10 @@ def format_result(result: BenchResult) -> list[str]:
             f"{len(result.items) / result.wall_s if result.wall_s else 0:.1f} "
             "validations/s"
         )
+        lines.append(
+            f"  CPU {result.cpu_s / len(validation_ms):.2f} CPU-s per validation "
+            f"({result.cpu_s:.0f} CPU-s of machine busy time over {len(validation_ms)})"
+        )
 
     for title, wrong in (
         ("references that failed", [r for r in refs if not r.correct]),

@@ -95,6 +95,7 @@ class BenchResult:
     problems: int
     concurrency: int
     wall_s: float
+    cpu_s: float = 0.0  # the machine's busy CPU time during the bench (tools, sandbox, us)
     items: list[ItemResult] = field(default_factory=list)
 
     def of(self, kind: ItemKind) -> list[ItemResult]:
@@ -146,6 +147,7 @@ class BenchResult:
             "problems": self.problems,
             "concurrency": self.concurrency,
             "wall_s": round(self.wall_s, 3),
+            "cpu_s": round(self.cpu_s, 2),
             "references_passed": self.references_passed,
             "broken_total": self.broken_total,
             "broken_caught": self.broken_caught,

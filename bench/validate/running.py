@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol, TextIO
 
 from bench.humaneval import humaneval_problems
+from bench.machine import busy_cpu_s
 from bench.validate.items import BenchItem, bench_items
 from bench.validate.results import BenchResult, ItemResult
 from validation.report import ValidationReport
@@ -70,13 +71,14 @@ async def run_items(
             if progress is not None:
                 progress(done, len(items), result)
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), busy_cpu_s()
     await asyncio.gather(*(worker() for _ in range(min(workers, len(items)) or 1)))
     wall = time.perf_counter() - start
     return BenchResult(
         problems=problems,
         concurrency=workers,
         wall_s=wall,
+        cpu_s=busy_cpu_s() - cpu,
         items=[r for r in results if r is not None],
     )
 

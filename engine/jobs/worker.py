@@ -23,7 +23,8 @@ WORKER_POOL_TIMEOUT = 120.0
 
 def warm(engine: Engine) -> None:
     """Import and build what the first step would otherwise pay for: LiteLLM and its router,
-    the prompt templates. Blocking; run it in a thread."""
+    the prompt templates. Blocking; run it in a thread. (The sandbox's fork servers are
+    started beside it, from the event loop: `ValidationMesh.warm`.)"""
     engine.models.warm()
     engine.prompts.warm()
 
@@ -37,7 +38,7 @@ async def serve_worker(
         settings, service="weavergen-worker", pool_timeout=WORKER_POOL_TIMEOUT
     ) as engine:
         # warmed beside the job loop: the first model call waits for it, nothing else does
-        warming = asyncio.create_task(asyncio.to_thread(warm, engine))
+        warming = asyncio.gather(asyncio.to_thread(warm, engine), engine.services.validation.warm())
         app = build_app(engine.conninfo, engine.runner, engine.runs)
         name = name or f"worker-{socket.gethostname()}-{os.getpid()}"
         concurrency = concurrency or settings.worker_concurrency

@@ -22,11 +22,12 @@ mkdir -p "$dest"
 "$uv" venv --quiet --python /usr/bin/python3 "$dest/python"
 # --compile-bytecode: otherwise every sandboxed pytest/bandit run compiles its own sources
 "$uv" pip install --quiet --compile-bytecode --python "$dest/python/bin/python" -r "$here/python-tools.txt"
-# a warm, read-only mypy cache for the standard library: mypy then takes ~0.2 s, not ~0.9 s
+# a warm, read-only mypy cache for the standard library: mypy then takes ~0.2 s, not ~0.9 s;
+# in mypy's fixed (binary) format, which it reads in half the time of its JSON one
 warm=$(mktemp -d)
 printf 'import os, re, json, math, typing, collections, itertools, functools, dataclasses\n' > "$warm/warm.py"
 # (from inside $warm, so that no project config such as pyproject.toml is read)
-(cd "$warm" && "$dest/python/bin/python" -m mypy --cache-dir "$dest/mypy-cache" \
+(cd "$warm" && "$dest/python/bin/python" -m mypy --fixed-format-cache --cache-dir "$dest/mypy-cache" \
   --ignore-missing-imports warm.py >/dev/null)
 rm -rf "$warm"
 mkdir -p "$dest/node"
