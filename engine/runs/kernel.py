@@ -28,7 +28,7 @@ from engine.learning.events import LearningEvents, RunFinished
 from engine.runs import writes
 from engine.runs.prepared import encode_params, evaluate_params
 from engine.runs.requests import RunStatus
-from engine.runs.spiff import Drop, engine_error, find_task, pending_timers
+from engine.runs.spiff import Drop, drop_spent_data, engine_error, find_task, pending_timers
 from engine.runs.state import STATE_FORMAT, WorkflowCodec
 from engine.runs.tasks import TaskView, ready_user_tasks, visible_tasks, waiting_jobs
 from engine.tables import incidents, runs
@@ -85,10 +85,19 @@ class RunKernel:
         self.events = events or LearningEvents()
 
     async def advance(
-        self, run_id: UUID, change: ChangeFn, *, reschedule_timers: bool = False
+        self,
+        run_id: UUID,
+        change: ChangeFn,
+        *,
+        reschedule_timers: bool = False,
+        opens_incidents: bool = True,
+        tokens: tuple[int, int] = (0, 0),
     ) -> Any:
         """Apply `change` under the run's row lock. On a finished run nothing applies: `Drop`
-        (workers drop their result; people's requests turn it into a Conflict)."""
+        (workers drop their result; people's requests turn it into a Conflict).
+
+        `opens_incidents=False` says the change opens none (then open incidents are counted
+        only if the run had some); `tokens` (in, out) are added to the run's totals."""
         async with self.db.begin() as conn:
             row = (
                 (await conn.execute(select(runs).where(runs.c.id == run_id).with_for_update()))
@@ -106,7 +115,9 @@ class RunKernel:
                 result = await change(wf, conn, row)
             except SpiffWorkflowException as exc:  # e.g. a failing script on the next task
                 result, error = None, engine_error(exc)
-            ended = await self.settle(conn, row, wf, before, error=error)
+            ended = await self.settle(
+                conn, row, wf, before, error=error, opens_incidents=opens_incidents, tokens=tokens
+            )
         if ended is not None:  # after the commit, so the recorder reads committed rows
             self.announce(ended)
         return result
@@ -119,6 +130,8 @@ class RunKernel:
         before: Snapshot,
         *,
         error: str | None = None,
+        opens_incidents: bool = True,
+        tokens: tuple[int, int] = (0, 0),
     ) -> Ended | None:
         """Run engine steps and persist what changed: steps, events, jobs, timers, state."""
         run_id = row["id"]
@@ -150,8 +163,10 @@ class RunKernel:
         pattern = row["pattern"] or next(
             (sp.spec.name for sp in wf.subprocesses.values() if sp.spec.name != row["entry"]), None
         )
-        status = await self._status(conn, row, wf, error)
+        incidents_open = opens_incidents or row["status"] == "incident"
+        status = await self._status(conn, row, wf, error, count_incidents=incidents_open)
         finished = status in ("completed", "failed")
+        drop_spent_data(wf)
         updated = await conn.execute(
             update(runs)
             .where(runs.c.id == run_id, runs.c.lock_version == row["lock_version"])
@@ -162,6 +177,8 @@ class RunKernel:
                 pattern=pattern,
                 error=error,
                 lock_version=row["lock_version"] + 1,
+                tokens_in=runs.c.tokens_in + tokens[0],
+                tokens_out=runs.c.tokens_out + tokens[1],
                 updated_at=func.now(),
                 finished_at=func.now() if finished else None,
             )
@@ -200,7 +217,13 @@ class RunKernel:
         self.events.emit(RunFinished(row["id"], pattern, ended.status, duration_ms))
 
     async def _status(
-        self, conn: AsyncConnection, row: Any, wf: BpmnWorkflow, error: str | None
+        self,
+        conn: AsyncConnection,
+        row: Any,
+        wf: BpmnWorkflow,
+        error: str | None,
+        *,
+        count_incidents: bool = True,
     ) -> RunStatus:
         if error:
             return "failed"
@@ -210,12 +233,15 @@ class RunKernel:
             ).scalar()
             return "failed" if outcome == "failed" else "completed"
         open_incidents = (
-            await conn.execute(
-                select(func.count())
-                .select_from(incidents)
-                .where(incidents.c.run_id == row["id"], incidents.c.status == "open")
-            )
-        ).scalar_one()
+            count_incidents
+            and (
+                await conn.execute(
+                    select(func.count())
+                    .select_from(incidents)
+                    .where(incidents.c.run_id == row["id"], incidents.c.status == "open")
+                )
+            ).scalar_one()
+        )
         if open_incidents:
             return "incident"
         if waiting_jobs(wf):

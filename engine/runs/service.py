@@ -152,6 +152,7 @@ class RunService:
                             runs.c.request,
                             runs.c.task_type,
                             runs.c.pattern,
+                            _visit(),
                         )
                         .join(runs, runs.c.id == steps.c.run_id)
                         .where(steps.c.task_id == task_id, steps.c.run_id == run_id)
@@ -168,7 +169,6 @@ class RunService:
                     return None
             else:
                 params = decode_params(row["params"])
-            visit = await _visit(conn, run_id, task_id, row["element_id"], row["process_id"])
         request = RunRequest.model_validate(row["request"])
         return PreparedStep(
             run_id=run_id,
@@ -179,7 +179,7 @@ class RunService:
             operator=row["operator"],
             request=request,
             task_type=row["task_type"] or rules(request.text)["task_type"],
-            visit=visit,
+            visit=max(int(row["visit"]), 1),
             pattern=row["pattern"],
             params=params,
         )
@@ -215,7 +215,8 @@ class RunService:
             task.data[task.task_spec.result_variable] = result
             task.complete()
             # a duplicate copy of this job may have failed and opened an incident meanwhile
-            await writes.resolve_incidents_of(conn, task_id)
+            if row["status"] == "incident":
+                await writes.resolve_incidents_of(conn, task_id)
             ids = list(uuids(result))
             await writes.mark_artifacts(conn, run_id, ids)
             await writes.record_step_result(
@@ -227,7 +228,6 @@ class RunService:
                 tokens_in=tokens_in,
                 tokens_out=tokens_out,
             )
-            await writes.add_tokens(conn, run_id, tokens_in, tokens_out)
             if decision:
                 element = task.task_spec.bpmn_id
                 await writes.record_decision(conn, run_id, task_id, element, operator, result)
@@ -239,7 +239,8 @@ class RunService:
                 await writes.mark_artifacts(conn, run_id, ids, final=True)
 
         try:
-            await self.kernel.advance(run_id, change)
+            tokens = (tokens_in, tokens_out)
+            await self.kernel.advance(run_id, change, opens_incidents=False, tokens=tokens)
         except Drop:
             log.info("dropped late or duplicate result for run %s task %s", run_id, task_id)
             return False
@@ -368,21 +369,19 @@ class RunService:
             return  # the run finished meanwhile
 
 
-async def _visit(
-    conn: AsyncConnection, run_id: UUID, task_id: UUID, element_id: str, process_id: str
-) -> int:
-    """How many times this element has run in this process of the run, this time included."""
-    visit = (
-        await conn.execute(
-            select(func.count())
-            .select_from(steps)
-            .where(
-                steps.c.run_id == run_id,
-                steps.c.element_id == element_id,
-                steps.c.process_id == process_id,
-                steps.c.started_at
-                <= select(steps.c.started_at).where(steps.c.task_id == task_id).scalar_subquery(),
-            )
+def _visit() -> Any:
+    """How many times the step's element has run in its process of the run, this time
+    included (a column of the query that loads the step)."""
+    earlier = steps.alias("earlier")
+    return (
+        select(func.count())
+        .select_from(earlier)
+        .where(
+            earlier.c.run_id == steps.c.run_id,
+            earlier.c.element_id == steps.c.element_id,
+            earlier.c.process_id == steps.c.process_id,
+            earlier.c.started_at <= steps.c.started_at,
         )
-    ).scalar_one()
-    return max(int(visit), 1)
+        .scalar_subquery()
+        .label("visit")
+    )

@@ -71,6 +71,32 @@ def pending_timers(wf: BpmnWorkflow) -> set[str]:
     return out
 
 
+SPENT = TaskState.COMPLETED | TaskState.CANCELLED
+
+
+def drop_spent_data(wf: BpmnWorkflow) -> int:
+    """Empty the data of every task that is finished and whose children are finished too;
+    returns how many were emptied.
+
+    Nothing reads such data again: a task takes a copy of its parent's data when it becomes
+    ready, joins and multi-instance tasks merge a child's data when it completes, and the
+    engine reads only ready tasks' data. Without it the stored state stops growing by a copy
+    of the run's variables per step of every loop iteration. The root keeps the run's
+    initial data."""
+    dropped = 0
+    for workflow in (wf, *wf.subprocesses.values()):
+        for task in workflow.tasks.values():
+            if (
+                task.data
+                and task.has_state(SPENT)
+                and task is not workflow.task_tree
+                and all(child.has_state(SPENT) for child in task.children)
+            ):
+                task.data = {}
+                dropped += 1
+    return dropped
+
+
 def engine_error(exc: Exception) -> str:
     """An engine error's message, prefixed with the element it concerns when known."""
     element = getattr(getattr(exc, "task_spec", None), "bpmn_id", None)

@@ -59,7 +59,9 @@ async def record_task_changes(
         }
         for view in changed
     ]
-    new = insert(steps).values(rows)
+    # one statement shape whatever the number of rows (SQLAlchemy sends them as one
+    # multi-row INSERT): compiled once per process, not once per row count
+    new = insert(steps)
     await conn.execute(
         new.on_conflict_do_update(
             index_elements=[steps.c.task_id],
@@ -68,21 +70,21 @@ async def record_task_changes(
                 "finished_at": new.excluded.finished_at,
                 "params": func.coalesce(new.excluded.params, steps.c.params),
             },
-        )
+        ),
+        rows,
     )
     await conn.execute(
-        step_events.insert().values(
-            [
-                {
-                    "run_id": run_id,
-                    "task_id": view.task_id,
-                    "element_id": view.element_id,
-                    "event": view.state,
-                    "detail": {"name": view.name, "kind": view.kind, "process": view.process_id},
-                }
-                for view in changed
-            ]
-        )
+        step_events.insert(),
+        [
+            {
+                "run_id": run_id,
+                "task_id": view.task_id,
+                "element_id": view.element_id,
+                "event": view.state,
+                "detail": {"name": view.name, "kind": view.kind, "process": view.process_id},
+            }
+            for view in changed
+        ],
     )
 
 
@@ -123,15 +125,6 @@ async def record_step_error(
 async def set_user_answer(conn: AsyncConnection, task_id: UUID, data: dict[str, Any]) -> None:
     """Store a person's answer as the step's result."""
     await conn.execute(update(steps).where(steps.c.task_id == task_id).values(result=data))
-
-
-async def add_tokens(conn: AsyncConnection, run_id: UUID, tokens_in: int, tokens_out: int) -> None:
-    """Add a step's tokens to the run's totals."""
-    await conn.execute(
-        update(runs)
-        .where(runs.c.id == run_id)
-        .values(tokens_in=runs.c.tokens_in + tokens_in, tokens_out=runs.c.tokens_out + tokens_out)
-    )
 
 
 async def set_run_fields(conn: AsyncConnection, run_id: UUID, **values: Any) -> None:
