@@ -10,7 +10,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from adapters import backend_priority
 
 log = logging.getLogger(__name__)
 
@@ -90,10 +93,12 @@ def create_engine(url: str, *, pool_size: int = 10, pool_timeout: float = 10.0) 
     dropped fails its first statement, SQLAlchemy then discards the whole pool, and the
     caller's retry (a job's, or a client's after the API's 503) gets fresh connections.
     `pool_timeout`: how long a checkout may wait for a free connection before failing."""
-    return create_async_engine(
+    engine = create_async_engine(
         sqlalchemy_url(url),
         pool_size=pool_size,
         max_overflow=10,
         pool_timeout=pool_timeout,
         pool_recycle=1800,
     )
+    event.listen(engine.sync_engine, "connect", backend_priority.on_connect)
+    return engine

@@ -11,6 +11,7 @@ from procrastinate import App, JobContext, PsycopgConnector
 from procrastinate.jobs import Job
 from procrastinate.retry import BaseRetryStrategy, RetryDecision
 
+from adapters import backend_priority
 from engine.errors import OperatorError
 from engine.jobs.queue import RUN_STEP_TASK, START_RUN_TASK, STEP_QUEUE, WAKE_RUN_TASK
 from engine.runs import RunService
@@ -39,7 +40,9 @@ class StepRetry(BaseRetryStrategy):
 
 def build_app(conninfo: str, runner: StepRunner | None, runs: RunService | None) -> App:
     """A procrastinate app whose tasks call the step runner and the run service."""
-    app = App(connector=PsycopgConnector(conninfo=conninfo))
+    # the queue's connections work at this process's priority too (a worker's: lower)
+    connector = PsycopgConnector(conninfo=conninfo, configure=backend_priority.configure)
+    app = App(connector=connector)
 
     @app.task(name=RUN_STEP_TASK, queue=STEP_QUEUE, pass_context=True, retry=StepRetry())
     async def run_step(context: JobContext, run_id: str, task_id: str) -> str:

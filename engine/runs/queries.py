@@ -125,28 +125,24 @@ class RunQueries:
     async def get_run(self, run_id: UUID) -> dict[str, Any]:
         """One run with its steps, decisions, artifacts and incidents."""
         async with self.db.connect() as conn:
-            row = (await conn.execute(select(runs).where(runs.c.id == run_id))).mappings().first()
+            # everything but the workflow state (tens of KB nobody here reads)
+            shown = [c for c in runs.c if c.name != "state"]
+            row = (await conn.execute(select(*shown).where(runs.c.id == run_id))).mappings().first()
             if row is None:
                 raise NotFound(f"run {run_id} does not exist")
-            version = (
-                (
-                    await conn.execute(
-                        select(diagram_versions.c.diagram_id, diagram_versions.c.version).where(
-                            diagram_versions.c.id == row["diagram_version_id"]
-                        )
-                    )
-                )
-                .mappings()
-                .one()
-            )
-            pinned = await _all(
+            # the run's diagram version and the versions it pinned, in one query
+            wanted = {row["diagram_version_id"], *row["spec_versions"].values()}
+            pinned_and_own = await _all(
                 conn,
                 select(
                     diagram_versions.c.id,
                     diagram_versions.c.diagram_id,
                     diagram_versions.c.version,
-                ).where(diagram_versions.c.id.in_(list(row["spec_versions"].values()))),
+                ).where(diagram_versions.c.id.in_(list(wanted))),
             )
+            version = next(p for p in pinned_and_own if p["id"] == row["diagram_version_id"])
+            pinned_ids = set(row["spec_versions"].values())
+            pinned = [p for p in pinned_and_own if p["id"] in pinned_ids]
             # steps made in one transaction share started_at: their first event orders them
             first_event = (
                 select(func.min(step_events.c.id))
