@@ -102,3 +102,9 @@ def create_engine(url: str, *, pool_size: int = 10, pool_timeout: float = 10.0) 
     )
     event.listen(engine.sync_engine, "connect", backend_priority.on_connect)
     return engine
+
+
+def reads(engine: AsyncEngine) -> AsyncEngine:
+    """The engine for read-only work: autocommit, so no BEGIN and ROLLBACK round trips
+    around the reads (each statement sees its own snapshot)."""
+    return engine.execution_options(isolation_level="AUTOCOMMIT")

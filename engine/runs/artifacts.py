@@ -9,6 +9,7 @@ from uuid import UUID
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.database import reads
 from engine.errors import OperatorError
 from engine.tables import artifacts, blobs, steps
 
@@ -25,6 +26,7 @@ class RunStore:
         process_id: str | None = None,
     ) -> None:
         self.db = db
+        self.reads = reads(db)
         self.run_id = run_id
         self.task_id = task_id
         self.element_id = element_id
@@ -43,7 +45,7 @@ class RunStore:
 
     async def get_blob(self, blob_id: str) -> str:
         """Read a blob of this run."""
-        async with self.db.connect() as conn:
+        async with self.reads.connect() as conn:
             content = (
                 await conn.execute(
                     select(blobs.c.content).where(
@@ -76,7 +78,7 @@ class RunStore:
 
     async def get_artifact(self, artifact_id: str) -> dict[str, Any]:
         """Read an artifact of this run."""
-        async with self.db.connect() as conn:
+        async with self.reads.connect() as conn:
             row = (
                 (
                     await conn.execute(
@@ -109,7 +111,7 @@ class RunStore:
         )
         if self.process_id is not None:  # the same element id in another called process
             query = query.where(steps.c.process_id == self.process_id)
-        async with self.db.connect() as conn:
+        async with self.reads.connect() as conn:
             rows = await conn.execute(query)
         return [r[0] for r in rows if isinstance(r[0], dict)]
 

@@ -10,6 +10,7 @@ from uuid import UUID
 from sqlalchemy import Executable, RowMapping, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from adapters.database import reads
 from engine.errors import NotFound
 from engine.tables import (
     artifacts,
@@ -77,8 +78,7 @@ class RunQueries:
     """Queries behind GET endpoints and CLI listings."""
 
     def __init__(self, db: AsyncEngine) -> None:
-        # reads only: no BEGIN and ROLLBACK around them (two round trips of a run's eight)
-        self.db = db.execution_options(isolation_level="AUTOCOMMIT")
+        self.db = reads(db)  # no BEGIN and ROLLBACK: two round trips of a run's eight
 
     async def list_runs(
         self,

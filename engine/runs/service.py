@@ -16,6 +16,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from adapters.database import reads
 from engine.decisions.rules import rules
 from engine.diagrams.catalog import DiagramCatalog
 from engine.errors import Conflict, NotFound, OperatorError
@@ -45,6 +46,7 @@ class RunService:
         events: LearningEvents | None = None,
     ) -> None:
         self.db = db
+        self.reads = reads(db)
         self.catalog = catalog
         self.defaults = defaults or RunDefaults()
         self.kernel = RunKernel(db, catalog, codec, events)
@@ -137,7 +139,7 @@ class RunService:
 
         One query: the parameters were evaluated and stored on the step row when the task
         started waiting, so the run is not restored (unless they could not be stored)."""
-        async with self.db.connect() as conn:
+        async with self.reads.connect() as conn:
             row = (
                 (
                     await conn.execute(
@@ -318,7 +320,7 @@ class RunService:
 
     async def retry_incident(self, incident_id: UUID, *, by: str) -> dict[str, Any]:
         """Resolve an open incident by running its step again."""
-        async with self.db.connect() as conn:
+        async with self.reads.connect() as conn:
             inc = (
                 (await conn.execute(select(incidents).where(incidents.c.id == incident_id)))
                 .mappings()
