@@ -328,11 +328,12 @@ class SandboxSession:
         argv = [python, "-I", "-m", module, *args]
         if not self.sandbox.forks():
             return await self.run(argv, limits=limits, env=env)
-        zygote = await self.sandbox.zygote(python, module, preload)
         try:
+            zygote = await self.sandbox.zygote(python, module, preload)
             await zygote.start()
-        except RuntimeError as exc:  # slower, not broken: start the tool afresh
-            log.warning("%s; running %s without it", exc, module)
+        except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
+            # slower, not broken: start the tool afresh
+            log.warning("no fork server for %s (%s); starting it afresh", module, exc)
             return await self.run(argv, limits=limits, env=env)
         limits = limits or Limits()
         cgroups = self._cgroups(limits)

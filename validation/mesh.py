@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import subprocess
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
@@ -13,6 +15,7 @@ from validation.stages import TESTS, Stage, StageContext
 from validation.tool_paths import Toolchain
 
 __all__ = ["LANGUAGES", "TESTS", "ValidationMesh", "is_test_file"]
+log = logging.getLogger(__name__)
 
 # each language's stages, in order (the view of `validation.languages` the mesh runs)
 LANGUAGES: dict[str, Sequence[Stage]] = {
@@ -49,8 +52,11 @@ class ValidationMesh:
             return
         for lang in registry.LANGUAGES.values():
             for module, preload in lang.python_tools:
-                zygote = await self.sandbox.zygote(self.toolchain.python, module, preload)
-                await zygote.start()
+                try:
+                    zygote = await self.sandbox.zygote(self.toolchain.python, module, preload)
+                    await zygote.start()
+                except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
+                    log.warning("fork server for %s not started (%s)", module, exc)
 
     def cheap_stages(self, language: str) -> set[str]:
         """The stages that run before the tests (syntax, lint, types, security, build...)."""

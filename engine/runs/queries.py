@@ -7,7 +7,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Executable, RowMapping, Select, func, select
+from sqlalchemy import Executable, RowMapping, Select, Subquery, func, select, text
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.database import reads
@@ -42,7 +43,17 @@ def _applied_files(condition: Any, *columns: Any) -> Select[Any]:
     )
 
 
+def _json_rows(rows: Subquery, *order: Any) -> Any:
+    """`rows` as one JSON array of objects (column name → value), in `order`: a column
+    that brings a whole list back in its query's one round trip."""
+    agg = func.json_agg(aggregate_order_by(rows.table_valued(), *order))
+    return select(func.coalesce(agg, text("'[]'::json"))).scalar_subquery()
+
+
 def _iso(value: Any) -> str | None:
+    """A timestamp as ISO 8601 (also one that came back inside JSON, as text)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
     return value.isoformat() if value is not None else None
 
 
@@ -125,13 +136,42 @@ class RunQueries:
 
     async def get_run(self, run_id: UUID) -> dict[str, Any]:
         """One run with its steps, decisions, artifacts and incidents."""
+        # steps made in one transaction share started_at: their first event orders them
+        first_event = (
+            select(func.min(step_events.c.id))
+            .where(step_events.c.run_id == run_id, step_events.c.task_id == steps.c.task_id)
+            .scalar_subquery()
+            .label("first_event")
+        )
+        ordered_steps = select(steps, first_event).where(steps.c.run_id == run_id).subquery()
+        by_run = select(decisions).where(decisions.c.run_id == run_id).subquery()
+        applied = _applied_files(
+            artifacts.c.run_id == run_id,
+            artifacts.c.element_id,
+            artifacts.c.task_id,
+            artifacts.c.created_at,
+        ).subquery()
+        opened = select(incidents).where(incidents.c.run_id == run_id).subquery()
+        # the run (all but its workflow state: tens of KB nobody here reads) and its lists,
+        # each a JSON array built by PostgreSQL, in one round trip
+        shown = [c for c in runs.c if c.name != "state"]
+        query = select(
+            *shown,
+            _json_rows(
+                ordered_steps,
+                ordered_steps.c.started_at,
+                ordered_steps.c.first_event,
+                ordered_steps.c.element_id,
+            ).label("step_rows"),
+            _json_rows(by_run, by_run.c.id).label("decision_rows"),
+            _json_rows(applied, applied.c.created_at).label("artifact_rows"),
+            _json_rows(opened, opened.c.created_at).label("incident_rows"),
+        ).where(runs.c.id == run_id)
         async with self.db.connect() as conn:
-            # everything but the workflow state (tens of KB nobody here reads)
-            shown = [c for c in runs.c if c.name != "state"]
-            row = (await conn.execute(select(*shown).where(runs.c.id == run_id))).mappings().first()
+            row = await _first(conn, query)
             if row is None:
                 raise NotFound(f"run {run_id} does not exist")
-            # the run's diagram version and the versions it pinned, in one query
+            # the run's diagram version and the versions it pinned
             wanted = {row["diagram_version_id"], *row["spec_versions"].values()}
             pinned_and_own = await _all(
                 conn,
@@ -141,39 +181,11 @@ class RunQueries:
                     diagram_versions.c.version,
                 ).where(diagram_versions.c.id.in_(list(wanted))),
             )
-            version = next(p for p in pinned_and_own if p["id"] == row["diagram_version_id"])
-            pinned_ids = set(row["spec_versions"].values())
-            pinned = [p for p in pinned_and_own if p["id"] in pinned_ids]
-            # steps made in one transaction share started_at: their first event orders them
-            first_event = (
-                select(func.min(step_events.c.id))
-                .where(step_events.c.run_id == run_id, step_events.c.task_id == steps.c.task_id)
-                .scalar_subquery()
-            )
-            step_rows = await _all(
-                conn,
-                select(steps)
-                .where(steps.c.run_id == run_id)
-                .order_by(steps.c.started_at, first_event, steps.c.element_id),
-            )
-            decision_rows = await _all(
-                conn, select(decisions).where(decisions.c.run_id == run_id).order_by(decisions.c.id)
-            )
-            artifact_rows = await _all(
-                conn,
-                _applied_files(
-                    artifacts.c.run_id == run_id,
-                    artifacts.c.element_id,
-                    artifacts.c.task_id,
-                    artifacts.c.created_at,
-                ),
-            )
-            incident_rows = await _all(
-                conn,
-                select(incidents)
-                .where(incidents.c.run_id == run_id)
-                .order_by(incidents.c.created_at),
-            )
+        version = next(p for p in pinned_and_own if p["id"] == row["diagram_version_id"])
+        pinned_ids = set(row["spec_versions"].values())
+        pinned = [p for p in pinned_and_own if p["id"] in pinned_ids]
+        step_rows, decision_rows = row["step_rows"], row["decision_rows"]
+        artifact_rows, incident_rows = row["artifact_rows"], row["incident_rows"]
         out = _run_summary(row)
         out["diagram"] = {
             "id": version["diagram_id"],

@@ -72,3 +72,23 @@ async def test_a_dead_fork_server_is_started_again(toolchain: Toolchain) -> None
         assert report.passed, [(s.name, s.status, s.detail[-300:]) for s in report.stages]
     finally:
         sandbox.close()
+
+
+async def test_a_fork_server_that_cannot_start_falls_back_to_a_fresh_start(
+    toolchain: Toolchain,
+) -> None:
+    sandbox = Sandbox(read_only=toolchain.read_only_paths())
+    try:
+        async with sandbox.session() as session:
+            session.write({"data.json": '{"b": 1, "a": 2}'})
+            result = await session.run_module(
+                toolchain.python,
+                "json.tool",
+                ["--sort-keys", "data.json"],
+                preload=("weavergen_no_such_module",),  # the fork server dies importing it
+                limits=Limits(wall_seconds=30),
+            )
+        assert result.ok, result.stderr
+        assert result.stdout.index('"a"') < result.stdout.index('"b"')
+    finally:
+        sandbox.close()
