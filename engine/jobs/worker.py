@@ -29,6 +29,13 @@ def warm(engine: Engine) -> None:
     engine.prompts.warm()
 
 
+async def _warm_in_order(engine: Engine) -> None:
+    """What a first run needs first, first: its first steps call a model (LiteLLM), its
+    validation comes later (the sandbox's fork servers)."""
+    await asyncio.to_thread(warm, engine)
+    await engine.services.validation.warm()
+
+
 async def serve_worker(
     settings: Settings, *, concurrency: int | None = None, name: str | None = None
 ) -> None:
@@ -38,7 +45,7 @@ async def serve_worker(
         settings, service="weavergen-worker", pool_timeout=WORKER_POOL_TIMEOUT
     ) as engine:
         # warmed beside the job loop: the first model call waits for it, nothing else does
-        warming = asyncio.gather(asyncio.to_thread(warm, engine), engine.services.validation.warm())
+        warming = asyncio.create_task(_warm_in_order(engine))
         app = build_app(engine.conninfo, engine.runner, engine.runs)
         name = name or f"worker-{socket.gethostname()}-{os.getpid()}"
         concurrency = concurrency or settings.worker_concurrency
