@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from adapters.sandbox import LimitHit
+from adapters.sandbox_limits import LimitHit
 from validation.report import Finding
 
 _OUTPUT_POSITION = re.compile(r"^\s+(?P<file>[\w.\-]+\.go):(?P<line>\d+): ")

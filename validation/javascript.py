@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from adapters.sandbox import LimitHit
+from adapters.sandbox_limits import LimitHit
 from validation import stages
 from validation.report import Finding, StageResult
 from validation.stages import Language, Stage, StageContext, Timer
