@@ -147,5 +147,6 @@ def share_mounts(base_dir: Path) -> None:
         if fields[4] == target and any(f.startswith("shared:") for f in fields[6:]):
             return
     if not any(line.split()[4] == target for line in mounts):
-        subprocess.run(["mount", "--bind", target, target], check=True, capture_output=True)
+        # recursive: work dirs other processes mounted in it already stay visible through it
+        subprocess.run(["mount", "--rbind", target, target], check=True, capture_output=True)
     subprocess.run(["mount", "--make-shared", target], check=True, capture_output=True)
