@@ -170,9 +170,11 @@ class Sandbox:
         except OSError:
             return []
 
-    def _jail(self, *, zygote: bool, limits: Limits, env: Mapping[str, str]) -> list[str]:
-        """bubblewrap's arguments: a command's own jail, or a fork server's (which keeps the
-        capabilities its children need to build their view, and sees every work dir)."""
+    def _jail(self, workdir: Path | None, limits: Limits, env: Mapping[str, str]) -> list[str]:
+        """bubblewrap's arguments: a command's own jail over `workdir`, or (None) a fork
+        server's, which keeps the capabilities its children need to build their own view
+        and sees every work dir."""
+        zygote = workdir is None
         if zygote:
             jail = ["bwrap", *(f"--unshare-{ns}" for ns in ("ipc", "pid", "net", "uts"))]
             jail += ["--cap-drop", "ALL", *(a for c in forkserver.CAPS for a in ("--cap-add", c))]
@@ -199,7 +201,7 @@ class Sandbox:
         else:
             jail += ["--size", str(shm), "--tmpfs", "/dev/shm"]  # noqa: S108 - jail's own
             jail += ["--size", str(tmp), "--tmpfs", JAIL_TMP]
-            jail += ["--bind", "<workdir>", "/work", "--chdir", "/work"]
+            jail += ["--bind", str(workdir), "/work", "--chdir", "/work"]
         # the jail's own root: nothing but /work and /tmp is writable
         jail += ["--remount-ro", "/", "--clearenv"]
         for key, value in {**BASE_ENV, **env}.items():
@@ -215,8 +217,7 @@ class Sandbox:
         env: Mapping[str, str],
         cgroups: list[Path],
     ) -> list[str]:
-        jail = self._jail(zygote=False, limits=limits, env=env)
-        jail[jail.index("<workdir>")] = str(workdir)
+        jail = self._jail(workdir, limits, env)
         limit = [
             "prlimit",
             f"--cpu={limits.cpu_seconds}:{limits.cpu_seconds + 1}",
@@ -252,7 +253,7 @@ class Sandbox:
         key = (python, module)
         if key not in self._zygotes:
             forkserver.share_mounts(self.base_dir)
-            jail = self._jail(zygote=True, limits=Limits(), env={})
+            jail = self._jail(None, Limits(), {})
             self._zygotes[key] = Zygote(module, jail, python, preload)
         return self._zygotes[key]
 
