@@ -115,15 +115,21 @@ class PostgresLearningStore(OutcomeStore, KnowledgeStore):
         self._last_error: str | None = None
         self._dropped = 0
 
-    async def _insert(self, table: Table, values: dict[str, object]) -> None:
+    async def _insert(self, table: Table, *records: dict[str, object]) -> None:
+        """Insert records in one statement and transaction."""
         # PostgreSQL text cannot hold NUL; model output sometimes does
-        values = {k: v.replace("\x00", "") if isinstance(v, str) else v for k, v in values.items()}
+        rows = [
+            {k: v.replace("\x00", "") if isinstance(v, str) else v for k, v in values.items()}
+            for values in records
+        ]
+        if not rows:
+            return
         try:
             async with self.db.begin() as conn:
-                await conn.execute(table.insert().values(**values))
+                await conn.execute(table.insert(), rows)
             self._last_error = None
         except (SQLAlchemyError, OSError) as exc:  # a learning record never fails a run
-            self._dropped += 1
+            self._dropped += len(rows)
             self._last_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
             log.error(
                 "learning record LOST (%s, %d lost so far): %s",
@@ -134,6 +140,9 @@ class PostgresLearningStore(OutcomeStore, KnowledgeStore):
 
     async def record_step(self, outcome: StepOutcome) -> None:
         await self._insert(learning_steps, outcome.model_dump())
+
+    async def record_steps(self, outcomes: list[StepOutcome]) -> None:
+        await self._insert(learning_steps, *(outcome.model_dump() for outcome in outcomes))
 
     async def record_run(self, outcome: RunOutcome, request: str = "") -> None:
         await self._insert(learning_runs, {**outcome.model_dump(), "request": request[:2000]})

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.learning import Correction, FailureFix, IterationOutcome, RunOutcome
+from adapters.learning import Correction, FailureFix, IterationOutcome, RunOutcome, StepOutcome
 from engine.decisions.rules import rules
 from engine.learning import Learning
 from engine.learning.events import LearningEvents, RunFinished, StepFinished
@@ -41,18 +41,31 @@ class LearningRecorder:
             await asyncio.sleep(poll)
 
     async def drain(self) -> int:
-        """Record everything queued now; returns how many events were handled."""
+        """Record everything queued now; returns how many events were handled. The steps
+        that finished since the last drain are written together."""
         n = 0
+        steps: list[StepOutcome] = []
         while (event := self.events.take()) is not None:
             n += 1
+            if isinstance(event, StepFinished):
+                steps.append(event.outcome)
+                continue
+            await self._record_steps(steps)
+            steps = []
             try:
-                if isinstance(event, StepFinished):
-                    await self.learning.outcomes.record_step(event.outcome)
-                else:
-                    await self._run_finished(event)
+                await self._run_finished(event)
             except Exception:  # learning must never take the worker down
                 log.exception("could not record %s", type(event).__name__)
+        await self._record_steps(steps)
         return n
+
+    async def _record_steps(self, steps: list[StepOutcome]) -> None:
+        if not steps:
+            return
+        try:
+            await self.learning.outcomes.record_steps(steps)
+        except Exception:
+            log.exception("could not record %d finished steps", len(steps))
 
     async def _run_finished(self, event: RunFinished) -> None:
         run_id = event.run_id
