@@ -17,6 +17,7 @@ from engine.migrate import upgrade
 from engine.ops import OPERATORS
 from engine.prompts import PromptLibrary
 from engine.runs import RunDefaults, RunService
+from engine.runs.cache import WorkflowCache
 from engine.runs.state import WorkflowCodec
 from engine.settings import Settings
 from engine.steps.contract import OperatorRegistry, OperatorSettings, Services
@@ -117,7 +118,8 @@ def build_engine(
         max_iterations=settings.max_iterations,
         known_groups=known,
     )
-    runs = RunService(db, catalog, WorkflowCodec(), defaults, events)
+    cache = WorkflowCache(settings.workflow_cache)
+    runs = RunService(db, catalog, WorkflowCodec(), defaults, events, cache)
     prompts = PromptLibrary(settings.templates_dir)
     toolchain = Toolchain.at(settings.toolchain_dir)
     mesh = ValidationMesh(

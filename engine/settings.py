@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     workers: int = Field(1, validation_alias="WEAVERGEN_WORKERS")
     # concurrent jobs per worker process
     worker_concurrency: int = Field(8, validation_alias="WEAVERGEN_WORKER_CONCURRENCY")
+    # workflows a process keeps in memory between a run's steps (0 = restore every step)
+    workflow_cache: int = Field(256, ge=0, validation_alias="WEAVERGEN_WORKFLOW_CACHE")
     # admission control: run starts at once, and how many more may wait (then 503 Retry-After)
     intake_concurrency: int = Field(4, ge=1, validation_alias="WEAVERGEN_INTAKE_CONCURRENCY")
     intake_queue: int = Field(256, ge=0, validation_alias="WEAVERGEN_INTAKE_QUEUE")

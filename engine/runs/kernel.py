@@ -18,17 +18,26 @@ from uuid import UUID
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from adapters.write_batch import StaleWrite, WriteBatch
 from engine.diagrams.catalog import DiagramCatalog
 from engine.errors import Conflict, NotFound
 from engine.jobs.queue import StepJob, enqueue_step, enqueue_wake
 from engine.learning.events import LearningEvents, RunFinished
 from engine.runs import writes
+from engine.runs.cache import WorkflowCache
 from engine.runs.prepared import encode_params, evaluate_params
 from engine.runs.requests import RunStatus
-from engine.runs.spiff import Drop, drop_spent_data, engine_error, find_task, pending_timers
+from engine.runs.spiff import (
+    Drop,
+    drop_spent_data,
+    engine_error,
+    find_task,
+    pending_timers,
+    prune_spent_tasks,
+)
 from engine.runs.state import STATE_FORMAT, WorkflowCodec
 from engine.runs.tasks import TaskView, ready_user_tasks, visible_tasks, waiting_jobs
 from engine.tables import incidents, runs
@@ -36,7 +45,20 @@ from engine.telemetry import tracer
 
 log = logging.getLogger(__name__)
 
-ChangeFn = Callable[[BpmnWorkflow, AsyncConnection, Any], Awaitable[Any]]
+LOCKED = [column for column in runs.c if column.name != "state"]
+
+
+@dataclass(frozen=True)
+class Tx:
+    """What a change to a run works with: the transaction's connection (for reads), the run
+    row as locked, and the batch its writes are queued on (sent just before the commit)."""
+
+    conn: AsyncConnection
+    row: Any
+    batch: WriteBatch
+
+
+ChangeFn = Callable[[BpmnWorkflow, Tx], Awaitable[Any]]
 
 
 @dataclass(frozen=True)
@@ -78,11 +100,13 @@ class RunKernel:
         catalog: DiagramCatalog,
         codec: WorkflowCodec,
         events: LearningEvents | None = None,
+        cache: WorkflowCache | None = None,
     ) -> None:
         self.db = db
         self.catalog = catalog
         self.codec = codec
         self.events = events or LearningEvents()
+        self.cache = cache if cache is not None else WorkflowCache(0)
 
     async def advance(
         self,
@@ -99,8 +123,9 @@ class RunKernel:
         `opens_incidents=False` says the change opens none (then open incidents are counted
         only if the run had some); `tokens` (in, out) are added to the run's totals."""
         async with self.db.begin() as conn:
+            # the row without its state: a workflow this process changed last is at hand
             row = (
-                (await conn.execute(select(runs).where(runs.c.id == run_id).with_for_update()))
+                (await conn.execute(select(*LOCKED).where(runs.c.id == run_id).with_for_update()))
                 .mappings()
                 .first()
             )
@@ -108,24 +133,31 @@ class RunKernel:
                 raise NotFound(f"run {run_id} does not exist")
             if row["status"] in ("completed", "failed"):
                 raise Drop()
-            wf = await self.restore(conn, row)
+            wf = self.cache.take(run_id, row["lock_version"]) or await self.restore(conn, row)
             before = Snapshot.of(wf, reschedule_timers=reschedule_timers)
+            tx = Tx(conn, row, WriteBatch())
             error = None
             try:
-                result = await change(wf, conn, row)
+                result = await change(wf, tx)
             except SpiffWorkflowException as exc:  # e.g. a failing script on the next task
                 result, error = None, engine_error(exc)
             ended = await self.settle(
-                conn, row, wf, before, error=error, opens_incidents=opens_incidents, tokens=tokens
+                tx, wf, before, error=error, opens_incidents=opens_incidents, tokens=tokens
             )
-        if ended is not None:  # after the commit, so the recorder reads committed rows
-            self.announce(ended)
+        self.committed(row, wf, ended)
         return result
+
+    def committed(self, row: Any, wf: BpmnWorkflow, ended: Ended | None) -> None:
+        """After a run's change committed: announce its end (so the recorder reads committed
+        rows), or keep its workflow for the next change."""
+        if ended is not None:
+            self.announce(ended)
+        else:
+            self.cache.keep(row["id"], row["lock_version"] + 1, wf)
 
     async def settle(
         self,
-        conn: AsyncConnection,
-        row: Any,
+        tx: Tx,
         wf: BpmnWorkflow,
         before: Snapshot,
         *,
@@ -133,7 +165,9 @@ class RunKernel:
         opens_incidents: bool = True,
         tokens: tuple[int, int] = (0, 0),
     ) -> Ended | None:
-        """Run engine steps and persist what changed: steps, events, jobs, timers, state."""
+        """Run engine steps and persist what changed: steps, events, jobs, timers, state (the
+        transaction's writes are sent here, its last statements before the commit)."""
+        conn, row, batch = tx.conn, tx.row, tx.batch
         run_id = row["id"]
         if error is None:
             try:
@@ -149,52 +183,56 @@ class RunKernel:
         for task_id in new_jobs:
             task = find_task(wf, task_id)
             params[task_id] = encode_params(evaluate_params(task.task_spec, task.data))
-        await self._record_steps(conn, run_id, before.tasks, after, params)
+        self._record_steps(batch, run_id, before.tasks, after, params)
         # fair scheduling: the further a run has come, the sooner its next step runs, so runs
         # finish roughly in the order they started instead of all together at the end
         progress = sum(1 for view in after.values() if view.state == "completed")
         for task_id in new_jobs:
-            await enqueue_step(conn, StepJob(run_id, task_id), priority=progress)
+            enqueue_step(batch, StepJob(run_id, task_id), priority=progress)
         now = datetime.now(UTC)
         for due in sorted(pending_timers(wf) - before.timers):
             # not before a second from now: a wake-up that comes early is scheduled again
             at = max(datetime.fromisoformat(due).astimezone(UTC), now + timedelta(seconds=1))
-            await enqueue_wake(conn, run_id, at)
+            enqueue_wake(batch, run_id, at)
         pattern = row["pattern"] or next(
             (sp.spec.name for sp in wf.subprocesses.values() if sp.spec.name != row["entry"]), None
         )
         incidents_open = opens_incidents or row["status"] == "incident"
-        status = await self._status(conn, row, wf, error, count_incidents=incidents_open)
+        status = await self._status(tx, wf, error, count_incidents=incidents_open)
         finished = status in ("completed", "failed")
+        prune_spent_tasks(wf)
         drop_spent_data(wf)
-        updated = await conn.execute(
-            update(runs)
-            .where(runs.c.id == run_id, runs.c.lock_version == row["lock_version"])
-            .values(
-                state=self.codec.dump(wf),
-                state_format=STATE_FORMAT,
-                status=status,
-                pattern=pattern,
-                error=error,
-                lock_version=row["lock_version"] + 1,
-                tokens_in=runs.c.tokens_in + tokens[0],
-                tokens_out=runs.c.tokens_out + tokens[1],
-                updated_at=func.now(),
-                finished_at=func.now() if finished else None,
-            )
-        )
-        if updated.rowcount != 1:  # only possible if the row lock was bypassed
-            raise Conflict(f"run {run_id} changed concurrently; try again")
         if status != row["status"]:
-            await writes.add_event(conn, run_id, None, None, f"run.{status}", {"error": error})
-            if finished:
-                return Ended(row, status, pattern)
+            writes.add_event(batch, run_id, None, None, f"run.{status}", {"error": error})
+        writes.save_state(
+            batch,
+            row,
+            state=self.codec.dump(wf),
+            state_format=STATE_FORMAT,
+            status=status,
+            pattern=pattern,
+            error=error,
+            tokens=tokens,
+            finished=finished,
+        )
+        try:
+            await batch.send(conn)
+        except StaleWrite as exc:  # only possible if the row lock was bypassed
+            raise Conflict(str(exc)) from None
+        if finished and status != row["status"]:
+            return Ended(row, status, pattern)
         return None
 
     async def restore(self, conn: AsyncConnection, row: Any) -> BpmnWorkflow:
-        """The run's workflow from its stored state and pinned specs."""
+        """The run's workflow from its stored state (read now if `row` lacks it) and its
+        pinned specs."""
+        if "state" in row:
+            state = row["state"]
+        else:
+            query = select(runs.c.state).where(runs.c.id == row["id"])
+            state = (await conn.execute(query)).scalar_one()
         specs = await self.catalog.specs(conn, row["spec_versions"])
-        return self.codec.restore(row["state"], row["state_format"], row["entry"], specs)
+        return self.codec.restore(state, row["state_format"], row["entry"], specs)
 
     def announce(self, ended: Ended) -> None:
         """A finished run: one span over its whole life, and a learning event."""
@@ -217,16 +255,15 @@ class RunKernel:
         self.events.emit(RunFinished(row["id"], pattern, ended.status, duration_ms))
 
     async def _status(
-        self,
-        conn: AsyncConnection,
-        row: Any,
-        wf: BpmnWorkflow,
-        error: str | None,
-        *,
-        count_incidents: bool = True,
+        self, tx: Tx, wf: BpmnWorkflow, error: str | None, *, count_incidents: bool = True
     ) -> RunStatus:
+        """The run's status after the change; reads what the change wrote (the outcome a step
+        declared, the incident it opened), so the writes queued so far are sent first."""
+        conn, row = tx.conn, tx.row
         if error:
             return "failed"
+        if wf.is_completed() or count_incidents:
+            await tx.batch.send(conn)
         if wf.is_completed():
             outcome = (
                 await conn.execute(select(runs.c.outcome).where(runs.c.id == row["id"]))
@@ -250,9 +287,9 @@ class RunKernel:
             return "waiting"
         return "running"
 
-    async def _record_steps(
+    def _record_steps(
         self,
-        conn: AsyncConnection,
+        batch: WriteBatch,
         run_id: UUID,
         before: dict[UUID, TaskView],
         after: dict[UUID, TaskView],
@@ -263,4 +300,4 @@ class RunKernel:
             for task_id, view in after.items()
             if (old := before.get(task_id)) is None or old.state != view.state
         ]
-        await writes.record_task_changes(conn, run_id, changed, datetime.now(UTC), params)
+        writes.record_task_changes(batch, run_id, changed, datetime.now(UTC), params)

@@ -17,13 +17,15 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.database import reads
+from adapters.write_batch import WriteBatch
 from engine.decisions.rules import rules
 from engine.diagrams.catalog import DiagramCatalog
 from engine.errors import Conflict, NotFound, OperatorError
 from engine.jobs.queue import StepJob, enqueue_start, enqueue_step
 from engine.learning.events import LearningEvents
 from engine.runs import writes
-from engine.runs.kernel import RunKernel, Snapshot
+from engine.runs.cache import WorkflowCache
+from engine.runs.kernel import Ended, RunKernel, Snapshot, Tx
 from engine.runs.prepared import PreparedStep, decode_params, evaluate_params
 from engine.runs.requests import RunDefaults, RunRequest
 from engine.runs.spiff import Drop, deliver_error, find_task, is_waiting_job, uuids, waiting_task
@@ -44,12 +46,13 @@ class RunService:
         codec: WorkflowCodec,
         defaults: RunDefaults | None = None,
         events: LearningEvents | None = None,
+        cache: WorkflowCache | None = None,
     ) -> None:
         self.db = db
         self.reads = reads(db)
         self.catalog = catalog
         self.defaults = defaults or RunDefaults()
-        self.kernel = RunKernel(db, catalog, codec, events)
+        self.kernel = RunKernel(db, catalog, codec, events, cache)
 
     # ---- starting -------------------------------------------------------------------------
 
@@ -57,80 +60,80 @@ class RunService:
         """Start a run of `orchestrate`, or of the pattern asked for, and run it to its first
         wait in this transaction (in-process callers; the API uses `accept`)."""
         async with self.db.begin() as conn:
-            row = await self._insert(conn, request, created_by)
-            ended = await self._begin(conn, row)
-        if ended is not None:
-            self.kernel.announce(ended)
-        log.info("run %s started (%s)", row["id"], row["entry"])
-        return UUID(str(row["id"]))
+            batch = WriteBatch()
+            run_id = await self._insert(conn, batch, request, created_by)
+            await batch.send(conn)
+            row = await self._locked(conn, run_id)
+            wf, ended = await self._begin(Tx(conn, row, batch))
+        self.kernel.committed(row, wf, ended)
+        log.info("run %s started (%s)", run_id, row["entry"])
+        return run_id
 
     async def accept(self, request: RunRequest, *, created_by: str | None) -> UUID:
         """Accept a run cheaply: pin its diagram versions, store it and queue its start; a
         worker builds the workflow (`begin`). A few statements and no SpiffWorkflow, so that
         bursts of starts do not hold the API's event loop."""
         async with self.db.begin() as conn:
-            row = await self._insert(conn, request, created_by)
-            await enqueue_start(conn, row["id"])
-        return UUID(str(row["id"]))
+            batch = WriteBatch()
+            run_id = await self._insert(conn, batch, request, created_by)
+            enqueue_start(batch, run_id)
+            await batch.send(conn)
+        return run_id
 
     async def begin(self, run_id: UUID) -> None:
         """Build an accepted run's workflow and run it to its first wait (a worker's job);
         nothing when it has begun already (a duplicate job)."""
         async with self.db.begin() as conn:
-            row = (
-                (await conn.execute(select(runs).where(runs.c.id == run_id).with_for_update()))
-                .mappings()
-                .first()
-            )
+            row = await self._locked(conn, run_id)
             if row is None or ACCEPTED not in row["state"]:
                 return
-            ended = await self._begin(conn, row)
-        if ended is not None:
-            self.kernel.announce(ended)
+            wf, ended = await self._begin(Tx(conn, row, WriteBatch()))
+        self.kernel.committed(row, wf, ended)
         log.info("run %s started (%s)", run_id, row["entry"])
 
     async def _insert(
-        self, conn: AsyncConnection, request: RunRequest, created_by: str | None
-    ) -> Any:
-        """The new run's row, its diagram versions pinned and its options resolved (kept in
-        the state until the workflow is built)."""
+        self,
+        conn: AsyncConnection,
+        batch: WriteBatch,
+        request: RunRequest,
+        created_by: str | None,
+    ) -> UUID:
+        """Queue the new run's row, its diagram versions pinned and its options resolved
+        (kept in the state until the workflow is built); returns its id."""
         entry = request.pattern or "orchestrate"
         run_id = uuid.uuid4()
         options = self.defaults.resolve(request.options)
         pinned = await self.catalog.pin(conn, entry)
-        row = (
-            (
-                await conn.execute(
-                    runs.insert()
-                    .values(
-                        id=run_id,
-                        diagram_version_id=pinned[entry],
-                        entry=entry,
-                        spec_versions=pinned,
-                        pattern=request.pattern,
-                        task_type=rules(request.text)["task_type"],
-                        request=request.model_dump(),
-                        status="running",
-                        state={ACCEPTED: {"options": options}},
-                        state_format=STATE_FORMAT,
-                        created_by=created_by,
-                    )
-                    .returning(*runs.c)
-                )
-            )
-            .mappings()
-            .one()
+        writes.insert_run(
+            batch,
+            run_id,
+            diagram_version_id=pinned[entry],
+            entry=entry,
+            spec_versions=pinned,
+            pattern=request.pattern,
+            task_type=rules(request.text)["task_type"],
+            request=request.model_dump(),
+            state={ACCEPTED: {"options": options}},
+            state_format=STATE_FORMAT,
+            created_by=created_by,
         )
-        await writes.add_event(conn, run_id, None, None, "run.started", {"entry": entry})
-        return row
+        writes.add_event(batch, run_id, None, None, "run.started", {"entry": entry})
+        return run_id
 
-    async def _begin(self, conn: AsyncConnection, row: Any) -> Any:
+    @staticmethod
+    async def _locked(conn: AsyncConnection, run_id: UUID) -> Any:
+        """The run's whole row, locked for this transaction; None if there is none."""
+        query = select(runs).where(runs.c.id == run_id).with_for_update()
+        return (await conn.execute(query)).mappings().first()
+
+    async def _begin(self, tx: Tx) -> tuple[BpmnWorkflow, Ended | None]:
+        conn, row = tx.conn, tx.row
         specs = await self.catalog.specs(conn, row["spec_versions"])
         options = row["state"][ACCEPTED]["options"]
         # `groups` also at the top: multi-instance tasks loop over a variable name
         data = {"request": row["request"], "options": options, "groups": options["groups"]}
         wf = self.kernel.codec.new_workflow(row["entry"], specs, data)
-        return await self.kernel.settle(conn, row, wf, Snapshot.empty())
+        return wf, await self.kernel.settle(tx, wf, Snapshot.empty())
 
     # ---- step results ---------------------------------------------------------------------
 
@@ -212,17 +215,17 @@ class RunService:
         """Apply an operator's result; False when the task no longer waits (result dropped)."""
         tokens_in, tokens_out = int(usage.get("tokens_in", 0)), int(usage.get("tokens_out", 0))
 
-        async def change(wf: BpmnWorkflow, conn: AsyncConnection, row: Any) -> None:
+        async def change(wf: BpmnWorkflow, tx: Tx) -> None:
             task = waiting_task(wf, task_id)
             task.data[task.task_spec.result_variable] = result
             task.complete()
             # a duplicate copy of this job may have failed and opened an incident meanwhile
-            if row["status"] == "incident":
-                await writes.resolve_incidents_of(conn, task_id)
+            if tx.row["status"] == "incident":
+                writes.resolve_incidents_of(tx.batch, task_id)
             ids = list(uuids(result))
-            await writes.mark_artifacts(conn, run_id, ids)
-            await writes.record_step_result(
-                conn,
+            writes.mark_artifacts(tx.batch, run_id, ids)
+            writes.record_step_result(
+                tx.batch,
                 task_id,
                 result,
                 attempts=attempt,
@@ -232,13 +235,13 @@ class RunService:
             )
             if decision:
                 element = task.task_spec.bpmn_id
-                await writes.record_decision(conn, run_id, task_id, element, operator, result)
+                writes.record_decision(tx.batch, run_id, task_id, element, operator, result)
             if classifies and result.get("task_type"):
-                await writes.set_run_fields(conn, run_id, task_type=str(result["task_type"]))
+                writes.set_run_fields(tx.batch, run_id, task_type=str(result["task_type"]))
             if finishes:
                 outcome = result.get("status", "completed")
-                await writes.set_run_fields(conn, run_id, outcome=outcome)
-                await writes.mark_artifacts(conn, run_id, ids, final=True)
+                writes.set_run_fields(tx.batch, run_id, outcome=outcome)
+                writes.mark_artifacts(tx.batch, run_id, ids, final=True)
 
         try:
             tokens = (tokens_in, tokens_out)
@@ -253,16 +256,16 @@ class RunService:
     ) -> str:
         """A step failed for good: a BPMN error on its boundary event, else an incident."""
 
-        async def change(wf: BpmnWorkflow, conn: AsyncConnection, row: Any) -> str:
+        async def change(wf: BpmnWorkflow, tx: Tx) -> str:
             task = waiting_task(wf, task_id)
             element = task.task_spec.bpmn_id
-            await writes.record_step_error(conn, task_id, attempts=attempts, message=error.message)
+            writes.record_step_error(tx.batch, task_id, attempts=attempts, message=error.message)
             if deliver_error(task, error):
                 detail: dict[str, Any] = {"code": error.code, "message": error.message}
-                await writes.add_event(conn, run_id, task_id, element, "bpmn_error", detail)
+                writes.add_event(tx.batch, run_id, task_id, element, "bpmn_error", detail)
                 return "boundary"
-            await writes.open_incident(
-                conn,
+            writes.open_incident(
+                tx.batch,
                 run_id,
                 task_id,
                 element,
@@ -271,7 +274,7 @@ class RunService:
                 attempts=attempts,
             )
             detail = {"message": error.message, "attempts": attempts}
-            await writes.add_event(conn, run_id, task_id, element, "incident", detail)
+            writes.add_event(tx.batch, run_id, task_id, element, "incident", detail)
             return "incident"
 
         try:
@@ -282,12 +285,14 @@ class RunService:
     async def record_attempt(self, run_id: UUID, task_id: UUID, attempt: int, message: str) -> None:
         """Note a failed attempt that will be retried."""
         async with self.db.begin() as conn:
-            await writes.record_step_error(conn, task_id, attempts=attempt, message=message)
             element = (
                 await conn.execute(select(steps.c.element_id).where(steps.c.task_id == task_id))
             ).scalar()
+            batch = WriteBatch()
+            writes.record_step_error(batch, task_id, attempts=attempt, message=message)
             detail = {"attempt": attempt, "message": message}
-            await writes.add_event(conn, run_id, task_id, element, "retry", detail)
+            writes.add_event(batch, run_id, task_id, element, "retry", detail)
+            await batch.send(conn)
 
     # ---- people ---------------------------------------------------------------------------
 
@@ -296,10 +301,22 @@ class RunService:
     ) -> None:
         """Complete a user task with a person's answer (stored under the element id)."""
 
-        async def change(wf: BpmnWorkflow, conn: AsyncConnection, row: Any) -> None:
+        async def change(wf: BpmnWorkflow, tx: Tx) -> None:
             task = find_task(wf, task_id)
-            if task is None:
-                raise NotFound(f"run {run_id} has no task {task_id}")
+            if task is None:  # never one of the run's, or finished and pruned from the tree
+                step = (
+                    await tx.conn.execute(
+                        select(steps.c.element_id, steps.c.state).where(
+                            steps.c.task_id == task_id, steps.c.run_id == run_id
+                        )
+                    )
+                ).first()
+                if step is None:
+                    raise NotFound(f"run {run_id} has no task {task_id}")
+                raise Conflict(
+                    f"task {step.element_id} ({task_id}) is not waiting for input "
+                    f"(state {step.state.upper()})"
+                )
             if task.state != TaskState.READY or not task.task_spec.manual:
                 raise Conflict(
                     f"task {task.task_spec.bpmn_id} ({task_id}) is not waiting for input "
@@ -307,10 +324,10 @@ class RunService:
                 )
             task.data[task.task_spec.bpmn_id] = data
             task.run()
-            await writes.set_user_answer(conn, task_id, data)
+            writes.set_user_answer(tx.batch, task_id, data)
             detail = {"by": by, "data": data}
-            await writes.add_event(
-                conn, run_id, task_id, task.task_spec.bpmn_id, "user_completed", detail
+            writes.add_event(
+                tx.batch, run_id, task_id, task.task_spec.bpmn_id, "user_completed", detail
             )
 
         try:
@@ -329,9 +346,9 @@ class RunService:
         if inc is None:
             raise NotFound(f"incident {incident_id} does not exist")
 
-        async def change(wf: BpmnWorkflow, conn: AsyncConnection, row: Any) -> None:
+        async def change(wf: BpmnWorkflow, tx: Tx) -> None:
             current = (
-                await conn.execute(
+                await tx.conn.execute(
                     select(incidents.c.status)
                     .where(incidents.c.id == incident_id)
                     .with_for_update()
@@ -340,12 +357,12 @@ class RunService:
             if current != "open":
                 raise Conflict(f"incident {incident_id} is {current}, not open")
             task = find_task(wf, inc["task_id"])
-            await writes.resolve_incident(conn, incident_id)
+            writes.resolve_incident(tx.batch, incident_id)
             if task is None or task.state != TaskState.STARTED:
                 return  # the step moved on meanwhile: nothing to run again
-            await enqueue_step(conn, StepJob(inc["run_id"], inc["task_id"]))
-            await writes.add_event(
-                conn,
+            enqueue_step(tx.batch, StepJob(inc["run_id"], inc["task_id"]))
+            writes.add_event(
+                tx.batch,
                 inc["run_id"],
                 inc["task_id"],
                 inc["element_id"],
@@ -362,7 +379,7 @@ class RunService:
     async def wake(self, run_id: UUID) -> None:
         """Fire due timers."""
 
-        async def change(wf: BpmnWorkflow, conn: AsyncConnection, row: Any) -> None:
+        async def change(wf: BpmnWorkflow, tx: Tx) -> None:
             wf.refresh_timers()
 
         try:

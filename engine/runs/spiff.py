@@ -97,6 +97,61 @@ def drop_spent_data(wf: BpmnWorkflow) -> int:
     return dropped
 
 
+def prune_spent_tasks(wf: BpmnWorkflow) -> int:
+    """Remove the finished tasks that every unfinished task has left behind; returns how
+    many were removed.
+
+    In each workflow (the run's and each subprocess's) the unfinished tasks meet at one
+    deepest common ancestor; every task above it, and every branch hanging off that chain, is
+    finished and is an ancestor of all that can still happen, which SpiffWorkflow reads only
+    to skip it (joins in loops ignore earlier iterations by ancestry). The meeting point
+    becomes the root's only child: the root keeps the run's initial data. Without it a loop
+    adds a copy of its tasks to the stored state on every iteration. The step table keeps the
+    history."""
+    return sum(_prune(workflow, wf.subprocesses) for workflow in (wf, *wf.subprocesses.values()))
+
+
+def _prune(workflow: Any, subprocesses: dict[UUID, Any]) -> int:
+    root = workflow.task_tree
+    unfinished = [t for t in workflow.tasks.values() if not t.has_state(TaskState.FINISHED_MASK)]
+    if not unfinished:
+        return 0
+    meet = _meeting_point(unfinished)
+    if meet is root or meet.parent is root:
+        return 0
+    keep = {root.id}
+    stack = [meet]
+    while stack:
+        task = stack.pop()
+        keep.add(task.id)
+        stack.extend(task.children)
+    gone = [task_id for task_id in workflow.tasks if task_id not in keep]
+    if any(task_id in subprocesses for task_id in gone):
+        return 0  # a finished call whose subprocess SpiffWorkflow still holds: leave it be
+    for task_id in gone:
+        del workflow.tasks[task_id]
+    root._children = [meet.id]
+    meet._parent = root.id
+    return len(gone)
+
+
+def _meeting_point(tasks: list[Any]) -> Any:
+    """The deepest task that is an ancestor of, or one of, all `tasks`."""
+    path = []
+    task = tasks[0]
+    while task is not None:
+        path.append(task)
+        task = task.parent
+    path.reverse()  # from the root down
+    depth = {t.id: i for i, t in enumerate(path)}
+    deepest = len(path) - 1
+    for task in tasks[1:]:
+        while task.id not in depth:
+            task = task.parent
+        deepest = min(deepest, depth[task.id])
+    return path[deepest]
+
+
 def engine_error(exc: Exception) -> str:
     """An engine error's message, prefixed with the element it concerns when known."""
     element = getattr(getattr(exc, "task_spec", None), "bpmn_id", None)
