@@ -5,10 +5,11 @@ A quick run whose code never passes (`NEVER-PASSES`, `max_iterations` 15, no esc
 runs against the stand-in at zero latency with one worker. For each step the bench times the
 worker's whole job and the operator inside it; the difference is the durable overhead
 (restoring the run, recording the step, the state, the events and the next job, all in
-PostgreSQL). SQL statements and transactions are counted per step. Then the same diagram
+PostgreSQL). SQL statements, round trips (a batch of writes sent in one pipeline is one)
+and transactions are counted per step. Then the same diagram
 runs in memory in SpiffWorkflow with the recorded step results. The last line is
 `engine per_step=… ms raw=… ms ratio=… first_iteration=… ms last_iteration=… ms
-statements/step=… transactions/step=… state_kb=first→last`.
+statements/step=… round_trips/step=… transactions/step=… state_kb=first→last`.
 """
 
 from __future__ import annotations
@@ -25,13 +26,13 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import yaml
 from sqlalchemy import event, select
 
 from adapters.database import create_engine
 from adapters.models import single_endpoint_config
+from adapters.write_batch import WriteBatch
 from bench.local_engine import local_engine
-from bench.serving import GROUPS, SCRIPT
+from bench.serving import GROUPS, launch_standin
 from engine.container import Engine
 from engine.ops import OPERATORS
 from engine.runs import RunRequest
@@ -50,6 +51,7 @@ class Step:
     wall_ms: float = 0.0
     operator_ms: float = 0.0
     statements: int = 0
+    round_trips: int = 0
     transactions: int = 0
     state_kb: float = 0.0
 
@@ -70,6 +72,16 @@ class Probe:
         sync = engine.db.sync_engine
         event.listen(sync, "before_cursor_execute", self._statement)
         event.listen(sync, "begin", self._begin)
+        send = WriteBatch.send
+        probe = self
+
+        async def counted_send(batch: WriteBatch, conn: Any) -> None:
+            if probe._current is not None and (batch._queued or batch._checked):
+                probe._current.statements += len(batch._queued) + (batch._checked is not None)
+                probe._current.round_trips += 1
+            await send(batch, conn)
+
+        WriteBatch.send = counted_send  # type: ignore[method-assign,assignment]
         run = engine.runner.run
 
         async def timed_run(run_id: UUID, task_id: UUID, *, attempt: int) -> str:
@@ -117,6 +129,7 @@ class Probe:
     def _statement(self, *args: Any) -> None:
         if self._current is not None:
             self._current.statements += 1
+            self._current.round_trips += 1
 
     def _begin(self, *args: Any) -> None:
         if self._current is not None:
@@ -169,14 +182,11 @@ async def _raw(engine: Engine, run_id: UUID, results: dict[str, list[dict[str, A
 
 
 async def bench(workdir: Path) -> int:
-    from standin.options import StandinOptions
-    from standin.runner import StandinThread
-    from standin.script import Script
-
-    script = Script.model_validate(yaml.safe_load(SCRIPT.read_text()))
-    standin = StandinThread(StandinOptions(script=script)).start()
+    # the model server in a process of its own, as in production: in a thread of this process
+    # it would take the interpreter lock from the steps being measured
+    port, standin, _ = launch_standin(workdir)
     models = workdir / "models.yaml"
-    models.write_text(single_endpoint_config(standin.api_base, GROUPS))
+    models.write_text(single_endpoint_config(f"http://127.0.0.1:{port}/v1", GROUPS))
     settings = Settings(
         models_file=models, data_dir=workdir, learning_exploration=False, max_iterations=20
     )
@@ -193,17 +203,18 @@ async def bench(workdir: Path) -> int:
             raw_ms = await _raw(engine, run_id, probe.results)
             await probe.watcher.dispose()
     finally:
-        standin.stop()
+        standin.terminate()
+        standin.wait(10)
     steps = probe.steps
     sizes = [s.state_kb for s in steps]
     print(
-        f"{'step':<16}{'job ms':>8}{'operator':>10}{'overhead':>10}{'SQL':>6}{'tx':>4}"
+        f"{'step':<16}{'job ms':>8}{'operator':>10}{'overhead':>10}{'SQL':>6}{'trips':>6}{'tx':>4}"
         f"{'state KB':>10}"
     )
     for s in steps:
         print(
             f"{s.element_id:<16}{s.wall_ms:8.1f}{s.operator_ms:10.1f}{s.overhead_ms:10.1f}"
-            f"{s.statements:6d}{s.transactions:4d}{s.state_kb:10.1f}"
+            f"{s.statements:6d}{s.round_trips:6d}{s.transactions:4d}{s.state_kb:10.1f}"
         )
     overhead = [s.overhead_ms for s in steps]
     validations = [i for i, s in enumerate(steps) if s.element_id == "validate"]
@@ -219,6 +230,7 @@ async def bench(workdir: Path) -> int:
         f"engine per_step={per_step:.1f} ms raw={raw_ms:.2f} ms ratio={per_step / raw_ms:.0f} "
         f"first_iteration={first:.1f} ms last_iteration={last:.1f} ms "
         f"statements/step={statistics.mean(s.statements for s in steps):.1f} "
+        f"round_trips/step={statistics.mean(s.round_trips for s in steps):.1f} "
         f"transactions/step={statistics.mean(s.transactions for s in steps):.1f} "
         f"state_kb={sizes[0]:.0f}→{sizes[-1]:.0f}"
     )

@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import os
 import random
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -78,21 +79,34 @@ async def _submit(
         await asyncio.sleep(delay * random.uniform(1.0, 1.5))  # spread the comeback
 
 
-def _sample_api(url: str, headers: dict[str, str], tally: Tally, stop: threading.Event) -> None:
-    """GET a random accepted run every 50 ms until `stop`, from a thread of its own so that
-    the submitting event loop's own delays are not counted as the API's."""
+def _sample_api(url: str, headers: dict[str, str], database_url: str, stop: Any, out: Any) -> None:
+    """GET a random run in flight every 50 ms until `stop`, then send the latencies (ms) to
+    `out`. Runs in a process of its own, so that neither the submitting event loop nor its
+    interpreter lock delays the samples."""
+    latencies: list[float] = []
+    in_flight: list[str] = []
+    refreshed = 0.0
     with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
         while not stop.wait(0.05):
-            if not tally.accepted:
+            if time.monotonic() - refreshed > 1:
+                in_flight, refreshed = _in_flight(database_url), time.monotonic()
+            if not in_flight:
                 continue
-            run_id = random.choice(list(tally.accepted))
+            run_id = random.choice(in_flight)
             started = time.perf_counter()
             try:
                 resp = client.get(f"/api/runs/{run_id}")
             except httpx.HTTPError:
                 continue
             if resp.status_code == 200:
-                tally.api_ms.append((time.perf_counter() - started) * 1000)
+                latencies.append((time.perf_counter() - started) * 1000)
+    out.send(latencies)
+
+
+def _in_flight(database_url: str) -> list[str]:
+    with psycopg.connect(libpq_url(database_url)) as conn:
+        rows = conn.execute("SELECT id FROM runs WHERE status IN ('running', 'waiting')")
+        return [str(r[0]) for r in rows.fetchall()]
 
 
 def _counts(database_url: str) -> dict[str, int]:
@@ -120,8 +134,12 @@ async def _load(s: Served, n: int, pattern: str, timeout: float) -> int:
             files = {"file": (DIAGRAM.name, DIAGRAM.read_bytes(), "application/xml")}
             (await client.post("/api/diagrams", files=files)).raise_for_status()
         tally = Tally()
-        stop = threading.Event()
-        sampling = threading.Thread(target=_sample_api, args=(s.url, headers, tally, stop))
+        spawn = multiprocessing.get_context("spawn")
+        stop = spawn.Event()
+        results, out = spawn.Pipe(duplex=False)
+        sampling = spawn.Process(
+            target=_sample_api, args=(s.url, headers, s.database_url, stop, out), daemon=True
+        )
         sampling.start()
         body = {"text": REQUEST, "pattern": pattern}
         cpu_before, own_before = busy_cpu_s(), own_cpu_s()
@@ -159,6 +177,7 @@ async def _load(s: Served, n: int, pattern: str, timeout: float) -> int:
         # the server's, workers', sandboxes' and PostgreSQL's CPU: the machine's, less ours
         cpu = (busy_cpu_s() - cpu_before) - (own_cpu_s() - own_before)
         stop.set()
+        tally.api_ms = results.recv()
         sampling.join()
     counts = _counts(s.database_url)
     latencies = _latencies(s.database_url)
