@@ -118,8 +118,6 @@ def build_engine(
         max_iterations=settings.max_iterations,
         known_groups=known,
     )
-    cache = WorkflowCache(settings.workflow_cache)
-    runs = RunService(db, catalog, WorkflowCodec(), defaults, events, cache)
     prompts = PromptLibrary(settings.templates_dir)
     toolchain = Toolchain.at(settings.toolchain_dir)
     mesh = ValidationMesh(
@@ -132,6 +130,11 @@ def build_engine(
         ),
     )
     learning = build_learning(settings, db)
+    cache = WorkflowCache(settings.workflow_cache)
+    codec = WorkflowCodec()
+    runs = RunService(
+        db, catalog, codec, defaults, events, cache, step_records=learning.step_records()
+    )
     services = Services(
         learning=learning,
         models=models,

@@ -45,6 +45,7 @@ from adapters.learning.contract import (
     as_utc,
     check_bucket_s,
 )
+from adapters.write_batch import WriteBatch
 
 log = logging.getLogger(__name__)
 learning_metadata = MetaData()
@@ -79,6 +80,11 @@ def _record_table(
 # The tables hold the contract's records column for column, so a field added to a record
 # shows up in `alembic revision --autogenerate` (the inserts write every field).
 learning_steps = _record_table("learning_steps", StepOutcome, Index("learning_steps_at_idx", "at"))
+_STEP_FIELDS = list(StepOutcome.model_fields)
+_INSERT_STEP = (
+    f"INSERT INTO learning_steps ({', '.join(_STEP_FIELDS)}) "  # noqa: S608 (the model's fields)
+    f"VALUES ({', '.join(['%s'] * len(_STEP_FIELDS))})"
+)
 learning_runs = _record_table(
     "learning_runs",
     RunOutcome,
@@ -105,6 +111,11 @@ learning_candidates = _record_table(
 )
 
 
+def _no_nul(value: Any) -> Any:
+    """PostgreSQL text cannot hold NUL; model output sometimes does."""
+    return value.replace("\x00", "") if isinstance(value, str) else value
+
+
 class PostgresLearningStore(OutcomeStore, KnowledgeStore):
     """Both learning roles on the run database (no extra server needed)."""
 
@@ -117,11 +128,7 @@ class PostgresLearningStore(OutcomeStore, KnowledgeStore):
 
     async def _insert(self, table: Table, *records: dict[str, object]) -> None:
         """Insert records in one statement and transaction."""
-        # PostgreSQL text cannot hold NUL; model output sometimes does
-        rows = [
-            {k: v.replace("\x00", "") if isinstance(v, str) else v for k, v in values.items()}
-            for values in records
-        ]
+        rows = [{k: _no_nul(v) for k, v in values.items()} for values in records]
         if not rows:
             return
         try:
@@ -143,6 +150,12 @@ class PostgresLearningStore(OutcomeStore, KnowledgeStore):
 
     async def record_steps(self, outcomes: list[StepOutcome]) -> None:
         await self._insert(learning_steps, *(outcome.model_dump() for outcome in outcomes))
+
+    def queue_step(self, batch: WriteBatch, outcome: StepOutcome) -> None:
+        """Record a finished step in the transaction that stores its result (this store is on
+        the run database): written exactly when the step's result is."""
+        values = outcome.model_dump()
+        batch.add(_INSERT_STEP, [_no_nul(values[name]) for name in _STEP_FIELDS])
 
     async def record_run(self, outcome: RunOutcome, request: str = "") -> None:
         await self._insert(learning_runs, {**outcome.model_dump(), "request": request[:2000]})

@@ -5,13 +5,15 @@ runs emit (`engine.learning.events`), and the recorder that turns them into lear
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.learning import KnowledgeStore, OutcomeStore, StoreHealth
+from adapters.learning import KnowledgeStore, OutcomeStore, StepOutcome, StoreHealth
 from adapters.learning.postgres import PostgresLearningStore
+from adapters.write_batch import WriteBatch
 from engine.settings import Settings
 
 
@@ -21,6 +23,14 @@ class Learning:
 
     outcomes: OutcomeStore
     knowledge: KnowledgeStore
+
+    def step_records(self) -> Callable[[WriteBatch, StepOutcome], None] | None:
+        """How to record a finished step inside the transaction that stores its result, when
+        the outcome store is the run database's; None when it is a server of its own (then
+        finished steps go through the recorder)."""
+        if isinstance(self.outcomes, PostgresLearningStore):
+            return self.outcomes.queue_step
+        return None
 
     def stores(self) -> list[Any]:
         """Each distinct store once."""

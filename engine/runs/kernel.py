@@ -18,14 +18,15 @@ from uuid import UUID
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from adapters.learning import StepOutcome
 from adapters.write_batch import StaleWrite, WriteBatch
 from engine.diagrams.catalog import DiagramCatalog
 from engine.errors import Conflict, NotFound
 from engine.jobs.queue import StepJob, enqueue_step, enqueue_wake
-from engine.learning.events import LearningEvents, RunFinished
+from engine.learning.events import LearningEvents, RunFinished, StepFinished
 from engine.runs import writes
 from engine.runs.cache import WorkflowCache
 from engine.runs.prepared import encode_params, evaluate_params
@@ -45,7 +46,19 @@ from engine.telemetry import tracer
 
 log = logging.getLogger(__name__)
 
-LOCKED = [column for column in runs.c if column.name != "state"]
+# the run row without its state, locked (statements built once: building one costs as much
+# as running it)
+_LOCK = (
+    select(*[column for column in runs.c if column.name != "state"])
+    .where(runs.c.id == bindparam("run_id"))
+    .with_for_update()
+)
+_OUTCOME = select(runs.c.outcome).where(runs.c.id == bindparam("run_id"))
+_OPEN_INCIDENTS = (
+    select(func.count())
+    .select_from(incidents)
+    .where(incidents.c.run_id == bindparam("run_id"), incidents.c.status == "open")
+)
 
 
 @dataclass(frozen=True)
@@ -59,6 +72,7 @@ class Tx:
 
 
 ChangeFn = Callable[[BpmnWorkflow, Tx], Awaitable[Any]]
+StepRecords = Callable[[WriteBatch, StepOutcome], None]
 
 
 @dataclass(frozen=True)
@@ -101,12 +115,14 @@ class RunKernel:
         codec: WorkflowCodec,
         events: LearningEvents | None = None,
         cache: WorkflowCache | None = None,
+        step_records: StepRecords | None = None,
     ) -> None:
         self.db = db
         self.catalog = catalog
         self.codec = codec
         self.events = events or LearningEvents()
         self.cache = cache if cache is not None else WorkflowCache(0)
+        self.step_records = step_records
 
     async def advance(
         self,
@@ -116,19 +132,17 @@ class RunKernel:
         reschedule_timers: bool = False,
         opens_incidents: bool = True,
         tokens: tuple[int, int] = (0, 0),
+        learned: StepOutcome | None = None,
     ) -> Any:
         """Apply `change` under the run's row lock. On a finished run nothing applies: `Drop`
         (workers drop their result; people's requests turn it into a Conflict).
 
         `opens_incidents=False` says the change opens none (then open incidents are counted
-        only if the run had some); `tokens` (in, out) are added to the run's totals."""
+        only if the run had some); `tokens` (in, out) are added to the run's totals;
+        `learned`, the finished step's learning record, is recorded with the change."""
         async with self.db.begin() as conn:
             # the row without its state: a workflow this process changed last is at hand
-            row = (
-                (await conn.execute(select(*LOCKED).where(runs.c.id == run_id).with_for_update()))
-                .mappings()
-                .first()
-            )
+            row = (await conn.execute(_LOCK, {"run_id": run_id})).mappings().first()
             if row is None:
                 raise NotFound(f"run {run_id} does not exist")
             if row["status"] in ("completed", "failed"):
@@ -141,11 +155,25 @@ class RunKernel:
                 result = await change(wf, tx)
             except SpiffWorkflowException as exc:  # e.g. a failing script on the next task
                 result, error = None, engine_error(exc)
+            self.record_step(tx.batch, learned)
             ended = await self.settle(
                 tx, wf, before, error=error, opens_incidents=opens_incidents, tokens=tokens
             )
         self.committed(row, wf, ended)
+        self.announce_step(learned)
         return result
+
+    def record_step(self, batch: WriteBatch, learned: StepOutcome | None) -> None:
+        """A finished step's learning record, in the transaction when the outcome store is
+        the run database's (see `announce_step` for the other case)."""
+        if learned is not None and self.step_records is not None:
+            self.step_records(batch, learned)
+
+    def announce_step(self, learned: StepOutcome | None) -> None:
+        """A finished step's learning record for the recorder, once its transaction
+        committed, when the outcome store is a server of its own."""
+        if learned is not None and self.step_records is None:
+            self.events.emit(StepFinished(learned))
 
     def committed(self, row: Any, wf: BpmnWorkflow, ended: Ended | None) -> None:
         """After a run's change committed: announce its end (so the recorder reads committed
@@ -265,19 +293,11 @@ class RunKernel:
         if wf.is_completed() or count_incidents:
             await tx.batch.send(conn)
         if wf.is_completed():
-            outcome = (
-                await conn.execute(select(runs.c.outcome).where(runs.c.id == row["id"]))
-            ).scalar()
+            outcome = (await conn.execute(_OUTCOME, {"run_id": row["id"]})).scalar()
             return "failed" if outcome == "failed" else "completed"
         open_incidents = (
             count_incidents
-            and (
-                await conn.execute(
-                    select(func.count())
-                    .select_from(incidents)
-                    .where(incidents.c.run_id == row["id"], incidents.c.status == "open")
-                )
-            ).scalar_one()
+            and (await conn.execute(_OPEN_INCIDENTS, {"run_id": row["id"]})).scalar_one()
         )
         if open_incidents:
             return "incident"

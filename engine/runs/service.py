@@ -13,10 +13,11 @@ from uuid import UUID
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.database import reads
+from adapters.learning import StepOutcome
 from adapters.write_batch import WriteBatch
 from engine.decisions.rules import rules
 from engine.diagrams.catalog import DiagramCatalog
@@ -25,7 +26,7 @@ from engine.jobs.queue import StepJob, enqueue_start, enqueue_step
 from engine.learning.events import LearningEvents
 from engine.runs import writes
 from engine.runs.cache import WorkflowCache
-from engine.runs.kernel import Ended, RunKernel, Snapshot, Tx
+from engine.runs.kernel import Ended, RunKernel, Snapshot, StepRecords, Tx
 from engine.runs.prepared import PreparedStep, decode_params, evaluate_params
 from engine.runs.requests import RunDefaults, RunRequest
 from engine.runs.spiff import Drop, deliver_error, find_task, is_waiting_job, uuids, waiting_task
@@ -47,12 +48,13 @@ class RunService:
         defaults: RunDefaults | None = None,
         events: LearningEvents | None = None,
         cache: WorkflowCache | None = None,
+        step_records: StepRecords | None = None,
     ) -> None:
         self.db = db
         self.reads = reads(db)
         self.catalog = catalog
         self.defaults = defaults or RunDefaults()
-        self.kernel = RunKernel(db, catalog, codec, events, cache)
+        self.kernel = RunKernel(db, catalog, codec, events, cache, step_records)
 
     # ---- starting -------------------------------------------------------------------------
 
@@ -143,29 +145,8 @@ class RunService:
         One query: the parameters were evaluated and stored on the step row when the task
         started waiting, so the run is not restored (unless they could not be stored)."""
         async with self.reads.connect() as conn:
-            row = (
-                (
-                    await conn.execute(
-                        select(
-                            steps.c.element_id,
-                            steps.c.name,
-                            steps.c.process_id,
-                            steps.c.operator,
-                            steps.c.state,
-                            steps.c.params,
-                            runs.c.status,
-                            runs.c.request,
-                            runs.c.task_type,
-                            runs.c.pattern,
-                            _visit(),
-                        )
-                        .join(runs, runs.c.id == steps.c.run_id)
-                        .where(steps.c.task_id == task_id, steps.c.run_id == run_id)
-                    )
-                )
-                .mappings()
-                .first()
-            )
+            query = await conn.execute(_PREPARE, {"run_id": run_id, "task_id": task_id})
+            row = query.mappings().first()
             if row is None or row["state"] != "started" or row["status"] in FINISHED_RUN:
                 return None
             if row["params"] is None:  # not storable as JSON: evaluate from the run's state
@@ -211,8 +192,10 @@ class RunService:
         decision: bool,
         finishes: bool,
         classifies: bool = False,
+        learned: StepOutcome | None = None,
     ) -> bool:
-        """Apply an operator's result; False when the task no longer waits (result dropped)."""
+        """Apply an operator's result; False when the task no longer waits (result dropped,
+        and `learned`, the step's learning record, with it)."""
         tokens_in, tokens_out = int(usage.get("tokens_in", 0)), int(usage.get("tokens_out", 0))
 
         async def change(wf: BpmnWorkflow, tx: Tx) -> None:
@@ -245,14 +228,23 @@ class RunService:
 
         try:
             tokens = (tokens_in, tokens_out)
-            await self.kernel.advance(run_id, change, opens_incidents=False, tokens=tokens)
+            await self.kernel.advance(
+                run_id, change, opens_incidents=False, tokens=tokens, learned=learned
+            )
         except Drop:
             log.info("dropped late or duplicate result for run %s task %s", run_id, task_id)
             return False
         return True
 
     async def fail_step(
-        self, run_id: UUID, task_id: UUID, *, error: OperatorError, attempts: int, operator: str
+        self,
+        run_id: UUID,
+        task_id: UUID,
+        *,
+        error: OperatorError,
+        attempts: int,
+        operator: str,
+        learned: StepOutcome | None = None,
     ) -> str:
         """A step failed for good: a BPMN error on its boundary event, else an incident."""
 
@@ -278,11 +270,18 @@ class RunService:
             return "incident"
 
         try:
-            return str(await self.kernel.advance(run_id, change))
+            return str(await self.kernel.advance(run_id, change, learned=learned))
         except Drop:
             return "dropped"
 
-    async def record_attempt(self, run_id: UUID, task_id: UUID, attempt: int, message: str) -> None:
+    async def record_attempt(
+        self,
+        run_id: UUID,
+        task_id: UUID,
+        attempt: int,
+        message: str,
+        learned: StepOutcome | None = None,
+    ) -> None:
         """Note a failed attempt that will be retried."""
         async with self.db.begin() as conn:
             element = (
@@ -292,7 +291,9 @@ class RunService:
             writes.record_step_error(batch, task_id, attempts=attempt, message=message)
             detail = {"attempt": attempt, "message": message}
             writes.add_event(batch, run_id, task_id, element, "retry", detail)
+            self.kernel.record_step(batch, learned)
             await batch.send(conn)
+        self.kernel.announce_step(learned)
 
     # ---- people ---------------------------------------------------------------------------
 
@@ -404,3 +405,24 @@ def _visit() -> Any:
         .scalar_subquery()
         .label("visit")
     )
+
+
+# the query that loads a waiting step for its job, built once (statements are cached
+# compiled by shape, but building one costs as much as running it)
+_PREPARE = (
+    select(
+        steps.c.element_id,
+        steps.c.name,
+        steps.c.process_id,
+        steps.c.operator,
+        steps.c.state,
+        steps.c.params,
+        runs.c.status,
+        runs.c.request,
+        runs.c.task_type,
+        runs.c.pattern,
+        _visit(),
+    )
+    .join(runs, runs.c.id == steps.c.run_id)
+    .where(steps.c.task_id == bindparam("task_id"), steps.c.run_id == bindparam("run_id"))
+)

@@ -13,7 +13,6 @@ from opentelemetry.trace import Status, StatusCode
 
 from adapters.learning import StepOutcome
 from engine.errors import OperatorError, RetryableOperatorError
-from engine.learning.events import StepFinished
 from engine.runs import ParamError, RunService
 from engine.runs.artifacts import RunStore
 from engine.steps.contract import OperatorRegistry, Services, StepContext
@@ -46,7 +45,6 @@ class StepRunner:
         self.runs = runs
         self.operators = operators
         self.services = services
-        self.events = runs.kernel.events  # learning hears about steps where it hears about runs
         self.max_attempts = max_attempts
         self.retry_base_seconds = retry_base_seconds
         self.step_timeout = step_timeout
@@ -106,7 +104,6 @@ class StepRunner:
                 score = float(score) if isinstance(score, int | float) else None
                 if score is not None:
                     span.set_attribute("weavergen.score", score)
-                self.events.emit(StepFinished(_outcome(ctx, duration, True, score)))
                 applied = await self.runs.complete_step(
                     run_id,
                     task_id,
@@ -118,15 +115,16 @@ class StepRunner:
                     decision=operator.decision,
                     finishes=operator.finishes,
                     classifies=operator.classifies,
+                    learned=_outcome(ctx, duration, True, score),
                 )
                 return "completed" if applied else "dropped"
             duration = (time.perf_counter() - start) * 1000
             span.set_attributes(_usage_attrs(ctx.usage, duration, "failed"))
             span.set_status(Status(StatusCode.ERROR, error.message))
-            self.events.emit(StepFinished(_outcome(ctx, duration, False, None)))
+            learned = _outcome(ctx, duration, False, None)
         if error.retryable and attempt < self.max_attempts:
             delay = self.retry_base_seconds * 2 ** (attempt - 1)
-            await self.runs.record_attempt(run_id, task_id, attempt, error.message)
+            await self.runs.record_attempt(run_id, task_id, attempt, error.message, learned)
             log.warning(
                 "step %s attempt %d failed, retrying in %.1fs: %s",
                 step.element_id,
@@ -136,7 +134,12 @@ class StepRunner:
             )
             raise RetryLater(delay, error.message)
         outcome = await self.runs.fail_step(
-            run_id, task_id, error=error, attempts=attempt, operator=step.operator
+            run_id,
+            task_id,
+            error=error,
+            attempts=attempt,
+            operator=step.operator,
+            learned=learned,
         )
         log.warning(
             "step %s failed after %d attempt(s) -> %s: %s",
