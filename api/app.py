@@ -18,6 +18,7 @@ from api.admission import Busy, Intake
 from api.changes import RunChanges
 from api.deps import Viewer, web_session
 from api.limits import BodyLimit
+from api.run_details import RunDetails
 from api.sessions import SessionService
 from api.tokens import TokenService
 from engine.container import Engine
@@ -58,6 +59,7 @@ def create_app(engine: Engine) -> FastAPI:
     app.state.queries = RunQueries(engine.db)
     app.state.tokens = TokenService(engine.db)
     app.state.changes = RunChanges(engine.database.url)
+    app.state.run_details = RunDetails(app.state.queries, app.state.changes)
     app.state.intake = Intake(
         concurrency=engine.settings.intake_concurrency, queue=engine.settings.intake_queue
     )

@@ -35,6 +35,8 @@ class RunChanges:
         self._changed = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
         self.live = False
+        # counts the times notifications stopped: what was learned before a gap may be stale
+        self.epoch = 0
 
     def mark(self, run_id: str | None = None) -> int:
         """The newest change number of `run_id` (of any run when None)."""
@@ -58,6 +60,22 @@ class RunChanges:
                     limit,
                 )
         return self.mark(run_id)
+
+    def touch(self, run_id: str) -> None:
+        """This process changed the run: count it now rather than when its notification
+        arrives, so that this process's next read of it is fresh."""
+        self.seq += 1
+        self._remember(run_id)
+
+    def _remember(self, run_id: str) -> None:
+        self._runs[run_id] = self.seq
+        self._runs.move_to_end(run_id)
+        if len(self._runs) > REMEMBERED_RUNS:
+            self._runs.popitem(last=False)
+
+    def start(self) -> None:
+        """Listen, if not yet listening (also started by the first `wait`)."""
+        self._start()
 
     def _start(self) -> None:
         if self._task is None or self._task.done():
@@ -83,14 +101,13 @@ class RunChanges:
 
     async def _changed_run(self, run_id: str) -> None:
         self.seq += 1
-        self._runs[run_id] = self.seq
-        self._runs.move_to_end(run_id)
-        if len(self._runs) > REMEMBERED_RUNS:
-            self._runs.popitem(last=False)
+        self._remember(run_id)
         async with self._changed:
             self._changed.notify_all()
 
     async def _set_live(self, live: bool) -> None:
+        if not live:
+            self.epoch += 1
         self.live = live
         async with self._changed:
             self._changed.notify_all()

@@ -263,6 +263,7 @@ async def complete_task(
     await request.app.state.engine.runs.complete_user_task(
         run_id, task_id, data, by=session.principal.name
     )
+    request.app.state.changes.touch(str(run_id))
     return RedirectResponse(f"/runs/{run_id}?done={quote(str(task_id))}", status_code=303)
 
 
@@ -273,4 +274,5 @@ async def retry_incident(request: Request, incident_id: UUID) -> Response:
     result = await request.app.state.engine.runs.retry_incident(
         incident_id, by=session.principal.name
     )
+    request.app.state.changes.touch(result["run_id"])
     return RedirectResponse(f"/runs/{result['run_id']}", status_code=303)

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, Query, Request, status
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -76,10 +76,11 @@ async def stream_runs(
     )
 
 
-@router.get("/runs/{run_id}")
-async def get_run(run_id: UUID, queries: Queries) -> dict[str, Any]:
+@router.get("/runs/{run_id}", response_model=dict[str, Any])
+async def get_run(run_id: UUID, request: Request) -> Response:
     """A run with its steps, decisions (with evidence), artifacts and incidents."""
-    return await queries.get_run(run_id)
+    detail = await request.app.state.run_details.get(run_id)
+    return Response(detail, media_type="application/json")
 
 
 @router.get("/runs/{run_id}/events")
@@ -140,10 +141,16 @@ async def get_output(run_id: UUID, blob_id: UUID, queries: Queries) -> dict[str,
 
 @router.post("/runs/{run_id}/tasks/{task_id}/complete")
 async def complete_task(
-    run_id: UUID, task_id: UUID, body: TaskCompletion, runs: Runs, who: Operator
+    run_id: UUID,
+    task_id: UUID,
+    body: TaskCompletion,
+    runs: Runs,
+    who: Operator,
+    request: Request,
 ) -> dict[str, Any]:
     """Complete a user task (e.g. approve a migration) with the person's answer."""
     await runs.complete_user_task(run_id, task_id, body.data, by=who.name)
+    request.app.state.changes.touch(str(run_id))
     return {"run_id": str(run_id), "task_id": str(task_id), "completed": True}
 
 
@@ -156,6 +163,10 @@ async def list_incidents(
 
 
 @router.post("/incidents/{incident_id}/retry")
-async def retry_incident(incident_id: UUID, runs: Runs, who: Operator) -> dict[str, Any]:
+async def retry_incident(
+    incident_id: UUID, runs: Runs, who: Operator, request: Request
+) -> dict[str, Any]:
     """Run the failed step again."""
-    return await runs.retry_incident(incident_id, by=who.name)
+    result = await runs.retry_incident(incident_id, by=who.name)
+    request.app.state.changes.touch(result["run_id"])
+    return result

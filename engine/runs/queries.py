@@ -7,7 +7,17 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Executable, RowMapping, Select, Subquery, func, select, text
+from sqlalchemy import (
+    BindParameter,
+    Executable,
+    RowMapping,
+    Select,
+    Subquery,
+    bindparam,
+    func,
+    select,
+    text,
+)
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -85,11 +95,56 @@ def _run_summary(row: Any) -> dict[str, Any]:
     }
 
 
+def _run_detail() -> Select[Any]:
+    """The run (all but its workflow state: tens of KB nobody here reads) and its steps,
+    decisions, applied artifacts and incidents, each a JSON array built by PostgreSQL, in one
+    round trip; `run_id` is its parameter."""
+    run_id: BindParameter[Any] = bindparam("run_id")
+    # steps made in one transaction share started_at: their first event orders them
+    first_event = (
+        select(func.min(step_events.c.id))
+        .where(step_events.c.run_id == run_id, step_events.c.task_id == steps.c.task_id)
+        .scalar_subquery()
+        .label("first_event")
+    )
+    ordered_steps = select(steps, first_event).where(steps.c.run_id == run_id).subquery()
+    by_run = select(decisions).where(decisions.c.run_id == run_id).subquery()
+    applied = _applied_files(
+        artifacts.c.run_id == run_id,
+        artifacts.c.element_id,
+        artifacts.c.task_id,
+        artifacts.c.created_at,
+    ).subquery()
+    opened = select(incidents).where(incidents.c.run_id == run_id).subquery()
+    return select(
+        *_SHOWN,
+        _json_rows(
+            ordered_steps,
+            ordered_steps.c.started_at,
+            ordered_steps.c.first_event,
+            ordered_steps.c.element_id,
+        ).label("step_rows"),
+        _json_rows(by_run, by_run.c.id).label("decision_rows"),
+        _json_rows(applied, applied.c.created_at).label("artifact_rows"),
+        _json_rows(opened, opened.c.created_at).label("incident_rows"),
+    ).where(runs.c.id == run_id)
+
+
+# the statements a run page reads, built once (building one costs more than running it)
+_SHOWN = [c for c in runs.c if c.name != "state"]
+_RUN_SUMMARY = select(*_SHOWN).where(runs.c.id == bindparam("run_id"))
+_RUN_DETAIL = _run_detail()
+_VERSIONS = select(
+    diagram_versions.c.id, diagram_versions.c.diagram_id, diagram_versions.c.version
+).where(diagram_versions.c.id.in_(bindparam("ids", expanding=True)))
+
+
 class RunQueries:
     """Queries behind GET endpoints and CLI listings."""
 
     def __init__(self, db: AsyncEngine) -> None:
         self.db = reads(db)  # no BEGIN and ROLLBACK: two round trips of a run's eight
+        self._versions: dict[int, dict[str, Any]] = {}  # diagram version id -> id, diagram, no.
 
     async def list_runs(
         self,
@@ -127,63 +182,24 @@ class RunQueries:
     async def run_summary(self, run_id: UUID) -> dict[str, Any]:
         """One run without steps (cheap; polled by the live run page)."""
         async with self.db.connect() as conn:
-            row = await _first(
-                conn, select(*[c for c in runs.c if c.name != "state"]).where(runs.c.id == run_id)
-            )
+            row = (await conn.execute(_RUN_SUMMARY, {"run_id": run_id})).mappings().first()
         if row is None:
             raise NotFound(f"run {run_id} does not exist")
         return _run_summary(row)
 
     async def get_run(self, run_id: UUID) -> dict[str, Any]:
         """One run with its steps, decisions, artifacts and incidents."""
-        # steps made in one transaction share started_at: their first event orders them
-        first_event = (
-            select(func.min(step_events.c.id))
-            .where(step_events.c.run_id == run_id, step_events.c.task_id == steps.c.task_id)
-            .scalar_subquery()
-            .label("first_event")
-        )
-        ordered_steps = select(steps, first_event).where(steps.c.run_id == run_id).subquery()
-        by_run = select(decisions).where(decisions.c.run_id == run_id).subquery()
-        applied = _applied_files(
-            artifacts.c.run_id == run_id,
-            artifacts.c.element_id,
-            artifacts.c.task_id,
-            artifacts.c.created_at,
-        ).subquery()
-        opened = select(incidents).where(incidents.c.run_id == run_id).subquery()
-        # the run (all but its workflow state: tens of KB nobody here reads) and its lists,
-        # each a JSON array built by PostgreSQL, in one round trip
-        shown = [c for c in runs.c if c.name != "state"]
-        query = select(
-            *shown,
-            _json_rows(
-                ordered_steps,
-                ordered_steps.c.started_at,
-                ordered_steps.c.first_event,
-                ordered_steps.c.element_id,
-            ).label("step_rows"),
-            _json_rows(by_run, by_run.c.id).label("decision_rows"),
-            _json_rows(applied, applied.c.created_at).label("artifact_rows"),
-            _json_rows(opened, opened.c.created_at).label("incident_rows"),
-        ).where(runs.c.id == run_id)
         async with self.db.connect() as conn:
-            row = await _first(conn, query)
+            row = (await conn.execute(_RUN_DETAIL, {"run_id": run_id})).mappings().first()
             if row is None:
                 raise NotFound(f"run {run_id} does not exist")
-            # the run's diagram version and the versions it pinned
+            # the run's diagram version and the versions it pinned (never change: kept)
             wanted = {row["diagram_version_id"], *row["spec_versions"].values()}
-            pinned_and_own = await _all(
-                conn,
-                select(
-                    diagram_versions.c.id,
-                    diagram_versions.c.diagram_id,
-                    diagram_versions.c.version,
-                ).where(diagram_versions.c.id.in_(list(wanted))),
-            )
-        version = next(p for p in pinned_and_own if p["id"] == row["diagram_version_id"])
-        pinned_ids = set(row["spec_versions"].values())
-        pinned = [p for p in pinned_and_own if p["id"] in pinned_ids]
+            if missing := wanted - self._versions.keys():
+                query = await conn.execute(_VERSIONS, {"ids": sorted(missing)})
+                self._versions.update({v["id"]: dict(v) for v in query.mappings()})
+        version = self._versions[row["diagram_version_id"]]
+        pinned = [self._versions[i] for i in sorted(set(row["spec_versions"].values()))]
         step_rows, decision_rows = row["step_rows"], row["decision_rows"]
         artifact_rows, incident_rows = row["artifact_rows"], row["incident_rows"]
         out = _run_summary(row)
