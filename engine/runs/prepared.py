@@ -9,8 +9,11 @@ from dataclasses import dataclass, fields
 from typing import Any
 from uuid import UUID
 
+from sqlalchemy import bindparam, func, select
+
 from engine.diagrams.expressions import evaluate
 from engine.runs.requests import RunRequest
+from engine.tables import runs, steps
 
 
 @dataclass
@@ -73,3 +76,42 @@ def evaluate_params(spec: Any, data: dict[str, Any]) -> dict[str, Any]:
                 f"could not be evaluated: {type(exc).__name__}: {exc}"
             )
     return params
+
+
+def _visit() -> Any:
+    """How many times the step's element has run in its process of the run, this time
+    included (a column of the query that loads the step)."""
+    earlier = steps.alias("earlier")
+    return (
+        select(func.count())
+        .select_from(earlier)
+        .where(
+            earlier.c.run_id == steps.c.run_id,
+            earlier.c.element_id == steps.c.element_id,
+            earlier.c.process_id == steps.c.process_id,
+            earlier.c.started_at <= steps.c.started_at,
+        )
+        .scalar_subquery()
+        .label("visit")
+    )
+
+
+# the query that loads a waiting step for its job, built once (statements are cached
+# compiled by shape, but building one costs as much as running it)
+PREPARE_STEP = (
+    select(
+        steps.c.element_id,
+        steps.c.name,
+        steps.c.process_id,
+        steps.c.operator,
+        steps.c.state,
+        steps.c.params,
+        runs.c.status,
+        runs.c.request,
+        runs.c.task_type,
+        runs.c.pattern,
+        _visit(),
+    )
+    .join(runs, runs.c.id == steps.c.run_id)
+    .where(steps.c.task_id == bindparam("task_id"), steps.c.run_id == bindparam("run_id"))
+)

@@ -13,7 +13,7 @@ from uuid import UUID
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.database import reads
@@ -27,7 +27,7 @@ from engine.learning.events import LearningEvents
 from engine.runs import writes
 from engine.runs.cache import WorkflowCache
 from engine.runs.kernel import Ended, RunKernel, Snapshot, StepRecords, Tx
-from engine.runs.prepared import PreparedStep, decode_params, evaluate_params
+from engine.runs.prepared import PREPARE_STEP, PreparedStep, decode_params, evaluate_params
 from engine.runs.requests import RunDefaults, RunRequest
 from engine.runs.spiff import Drop, deliver_error, find_task, is_waiting_job, uuids, waiting_task
 from engine.runs.state import ACCEPTED, STATE_FORMAT, WorkflowCodec
@@ -145,7 +145,7 @@ class RunService:
         One query: the parameters were evaluated and stored on the step row when the task
         started waiting, so the run is not restored (unless they could not be stored)."""
         async with self.reads.connect() as conn:
-            query = await conn.execute(_PREPARE, {"run_id": run_id, "task_id": task_id})
+            query = await conn.execute(PREPARE_STEP, {"run_id": run_id, "task_id": task_id})
             row = query.mappings().first()
             if row is None or row["state"] != "started" or row["status"] in FINISHED_RUN:
                 return None
@@ -387,42 +387,3 @@ class RunService:
             await self.kernel.advance(run_id, change, reschedule_timers=True)
         except Drop:
             return  # the run finished meanwhile
-
-
-def _visit() -> Any:
-    """How many times the step's element has run in its process of the run, this time
-    included (a column of the query that loads the step)."""
-    earlier = steps.alias("earlier")
-    return (
-        select(func.count())
-        .select_from(earlier)
-        .where(
-            earlier.c.run_id == steps.c.run_id,
-            earlier.c.element_id == steps.c.element_id,
-            earlier.c.process_id == steps.c.process_id,
-            earlier.c.started_at <= steps.c.started_at,
-        )
-        .scalar_subquery()
-        .label("visit")
-    )
-
-
-# the query that loads a waiting step for its job, built once (statements are cached
-# compiled by shape, but building one costs as much as running it)
-_PREPARE = (
-    select(
-        steps.c.element_id,
-        steps.c.name,
-        steps.c.process_id,
-        steps.c.operator,
-        steps.c.state,
-        steps.c.params,
-        runs.c.status,
-        runs.c.request,
-        runs.c.task_type,
-        runs.c.pattern,
-        _visit(),
-    )
-    .join(runs, runs.c.id == steps.c.run_id)
-    .where(steps.c.task_id == bindparam("task_id"), steps.c.run_id == bindparam("run_id"))
-)
