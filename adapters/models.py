@@ -99,8 +99,12 @@ def load_models_config(path: Path) -> ModelsConfig:
     return config
 
 
-def _litellm() -> Any:
+def _litellm(max_in_flight: int) -> Any:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    # LiteLLM's HTTP pool (read once, at import) must not cap calls below our own cap:
+    # its default of 500 per host held a 5000-call worker to 500 model calls at once
+    for name in ("AIOHTTP_CONNECTOR_LIMIT", "AIOHTTP_CONNECTOR_LIMIT_PER_HOST"):
+        os.environ.setdefault(name, str(max(max_in_flight, 100)))
     os.environ.setdefault("LITELLM_MODE", "PRODUCTION")
     os.environ.setdefault("USE_OTEL_LITELLM_REQUEST_SPAN", "true")
     import litellm
@@ -144,7 +148,7 @@ class ModelRouter:
         return sorted(self.config.groups)
 
     def _build(self) -> Any:
-        litellm = _litellm()
+        litellm = _litellm(self.config.settings.max_in_flight)
         model_list = []
         for group, g in self.config.groups.items():
             for d in g.deployments:

@@ -24,10 +24,15 @@ class ClientError(Exception):
 def retry_delay(response: httpx.Response) -> float | None:
     """Seconds the server asked us to wait before sending this request again; None when the
     answer is final."""
-    if response.status_code not in RETRY_STATUSES:
+    return retry_after(response.status_code, response.headers.get("Retry-After"))
+
+
+def retry_after(status_code: int, header: str | None) -> float | None:
+    """`retry_delay` for any HTTP client: the status and the `Retry-After` header's value."""
+    if status_code not in RETRY_STATUSES:
         return None
     try:
-        return max(float(response.headers.get("Retry-After", "1")), 0.1)
+        return max(float(header or "1"), 0.1)
     except ValueError:  # an HTTP date: not sent by WeaverGen
         return 1.0
 
