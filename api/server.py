@@ -3,6 +3,7 @@ the workers as supervised child processes (`engine.jobs.supervisor`)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -57,9 +58,13 @@ async def serve(settings: Settings) -> None:
             concurrency=settings.worker_concurrency,
         )
         web = None
+        embedded = engine.database.embedded
+        # the embedded PostgreSQL is ours to keep up: restarted when it dies
+        keeper = asyncio.create_task(embedded.keep_up()) if embedded is not None else None
         try:
             workers.start()
             web = create_app(engine)
+            web.state.workers = workers
             config = uvicorn.Config(
                 web,
                 host=settings.host,
@@ -76,6 +81,8 @@ async def serve(settings: Settings) -> None:
             )
             await _Server(config).serve()
         finally:  # before the database stops, so the workers hand their jobs back
+            if keeper is not None:
+                keeper.cancel()
             await workers.stop()
             if web is not None:
                 await web.state.tokens.write_last_used()

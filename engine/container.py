@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 from dataclasses import dataclass
 
@@ -97,6 +98,8 @@ def build_engine(
 ) -> Engine:
     """Wire the engine objects together (`pool_timeout`: how long a transaction may wait for
     a connection; `events`: share one learning queue between engines of one process)."""
+    for module in filter(None, (m.strip() for m in settings.operator_modules.split(","))):
+        importlib.import_module(module)  # registers its operators
     db = create_engine(database.url, pool_size=pool_size, pool_timeout=pool_timeout)
     catalog = DiagramCatalog(
         db, known_operators=OPERATORS.names(), allow_scripts=settings.allow_scripts

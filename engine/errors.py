@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import psycopg
+from sqlalchemy import exc as sa
+
 
 class EngineError(Exception):
     """Base class: a user-facing error with a message that says what to do next."""
@@ -80,3 +83,14 @@ class RetryableOperatorError(OperatorError):
     """A failure another attempt may fix: timeout, 429, 5xx, sandbox crash."""
 
     retryable = True
+
+
+def is_infrastructure(exc: BaseException) -> bool:
+    """Whether `exc` is the database or its connection pool failing (a restart, a dropped
+    connection, a pool that stayed full): not the operator's fault, so the step is retried
+    with backoff rather than turned into an operator incident."""
+    if isinstance(exc, sa.DBAPIError):
+        return exc.connection_invalidated or isinstance(
+            exc, sa.OperationalError | sa.InterfaceError
+        )
+    return isinstance(exc, sa.TimeoutError | psycopg.OperationalError | psycopg.InterfaceError)

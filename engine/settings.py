@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     retry_base_seconds: float = Field(1.0, validation_alias="WEAVERGEN_RETRY_BASE_SECONDS")
     # a job whose worker stopped sending heartbeats this long ago is run again
     stalled_after_seconds: int = Field(15, validation_alias="WEAVERGEN_STALLED_AFTER_SECONDS")
+    # a worker whose event loop is held this long stops its heartbeats (counts as dead)
+    loop_stuck_seconds: float = Field(300, gt=0, validation_alias="WEAVERGEN_LOOP_STUCK_SECONDS")
     max_iterations: int = Field(3, ge=0, le=20, validation_alias="WEAVERGEN_MAX_ITERATIONS")
     # model groups that answer in a multi-model consensus (standard always, quick if enabled)
     consensus_groups: str = Field(
@@ -58,6 +60,8 @@ class Settings(BaseSettings):
     otel_exporter: str = Field("none", validation_alias="WEAVERGEN_OTEL_EXPORTER")
     otel_endpoint: str | None = Field(None, validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT")
     allow_scripts: bool = Field(False, validation_alias="WEAVERGEN_ALLOW_SCRIPTS")
+    # your own operators: comma-separated modules that register on engine.ops.OPERATORS
+    operator_modules: str = Field("", validation_alias="WEAVERGEN_OPERATOR_MODULES")
     # learning stores: unset = the PostgreSQL tables of the run database
     neo4j_uri: str | None = Field(None, validation_alias="NEO4J_URI")
     neo4j_user: str = Field("neo4j", validation_alias="NEO4J_USER")

@@ -48,6 +48,10 @@ class WorkerSupervisor:
         """Start the workers (in the background; returns at once)."""
         self._keepers = [asyncio.create_task(self._keep(i)) for i in range(self.count)]
 
+    def alive(self) -> int:
+        """How many worker processes are running now."""
+        return sum(1 for p in self.procs.values() if p.returncode is None)
+
     async def _keep(self, index: int) -> None:
         pause = 1.0
         while True:

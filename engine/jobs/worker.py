@@ -10,15 +10,18 @@ import logging
 import os
 import signal
 import socket
+import time
 
 from engine.container import Engine
-from engine.jobs.app import build_app, run_worker
+from engine.jobs.app import Unacknowledged, build_app, run_worker
+from engine.jobs.heartbeat import ThreadHeartbeat
 from engine.settings import Settings
 from engine.startup import started_engine
 from engine.telemetry import configure_logging
 
 log = logging.getLogger(__name__)
 WORKER_POOL_TIMEOUT = 120.0
+RECONNECT_RESET_S = 60.0  # a worker that ran this long reconnects after a short pause again
 
 
 def warm(engine: Engine) -> None:
@@ -46,18 +49,40 @@ async def serve_worker(
     ) as engine:
         # warmed beside the job loop: the first model call waits for it, nothing else does
         warming = asyncio.create_task(_warm_in_order(engine))
-        app = build_app(engine.conninfo, engine.runner, engine.runs)
+        ledger = Unacknowledged()
+        heartbeat = ThreadHeartbeat(
+            engine.conninfo,
+            every=max(settings.stalled_after_seconds / 4, 1),
+            stuck_after=settings.loop_stuck_seconds,
+        )
+        heartbeat.start()
+        app = build_app(engine.conninfo, engine.runner, engine.runs, ledger, heartbeat)
         name = name or f"worker-{socket.gethostname()}-{os.getpid()}"
         concurrency = concurrency or settings.worker_concurrency
         log.info("%s started (concurrency %d)", name, concurrency)
+        pause = 1.0
         try:
-            await run_worker(
-                app,
-                concurrency=concurrency,
-                stalled_after=settings.stalled_after_seconds,
-                name=name,
-            )
+            while True:  # until cancelled: a lost database is waited for, not fatal
+                started = time.monotonic()
+                try:
+                    await run_worker(
+                        app,
+                        concurrency=concurrency,
+                        stalled_after=settings.stalled_after_seconds,
+                        name=name,
+                        ledger=ledger,
+                        heartbeat=heartbeat,
+                    )
+                    reason = "the queue stopped"
+                except Exception as exc:  # the database restarting, a dropped connection
+                    reason = f"{type(exc).__name__}: {exc}"
+                if time.monotonic() - started > RECONNECT_RESET_S:
+                    pause = 1.0
+                log.warning("%s lost the queue (%s); reconnecting in %.0f s", name, reason, pause)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 30.0)
         finally:
+            heartbeat.stop()
             await asyncio.gather(warming, return_exceptions=True)
 
 

@@ -12,7 +12,8 @@ from uuid import UUID
 from opentelemetry.trace import Status, StatusCode
 
 from adapters.learning import StepOutcome
-from engine.errors import OperatorError, RetryableOperatorError
+from engine.errors import OperatorError, RetryableOperatorError, is_infrastructure
+from engine.json_limits import MAX_RESULT_BYTES, JsonTooLarge, check_json
 from engine.runs import ParamError, RunService
 from engine.runs.artifacts import RunStore
 from engine.steps.contract import OperatorRegistry, Services, StepContext
@@ -82,8 +83,12 @@ class StepRunner:
                     raise OperatorError(str(bad[0]), code="bad_parameters")
                 inputs = operator.parse_inputs(step.params)
                 result = await asyncio.wait_for(operator.fn(inputs, ctx), self.step_timeout)
+                what = f"step {step.element_id}: the result of {step.operator}"
+                check_json(result, what, max_bytes=MAX_RESULT_BYTES)
+            except JsonTooLarge as exc:  # e.g. a model answer parsed into deep data
+                error: OperatorError = OperatorError(exc.message, code="result_too_large")
             except TimeoutError:
-                error: OperatorError = RetryableOperatorError(
+                error = RetryableOperatorError(
                     f"step {step.element_id}: operator {step.operator} ran longer than "
                     f"{self.step_timeout:.0f} s",
                     code="timeout",
@@ -91,6 +96,9 @@ class StepRunner:
             except OperatorError as exc:
                 error = exc
             except Exception as exc:  # a bug in an operator: keep the run, raise an incident
+                if is_infrastructure(exc):  # the job retries it with backoff (StepRetry)
+                    log.warning("step %s: database unavailable (%s)", step.element_id, exc)
+                    raise
                 log.exception("operator %s crashed", step.operator)
                 error = OperatorError(
                     f"step {step.element_id}: operator {step.operator} crashed: "
