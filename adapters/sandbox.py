@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 
 from adapters import sandbox_forkserver as forkserver
+from adapters.sandbox_dirs import Swept, mount_tmpfs, owned_name, sweep
 from adapters.sandbox_forkserver import Zygote
 from adapters.sandbox_limits import Limits, SandboxResult
 from adapters.sandbox_run import collect, kill
@@ -97,13 +98,13 @@ class Sandbox:
         self.base_dir.chmod(0o711)
         slot, lock = self._take_slot()
         uid = UID_BASE + slot
-        workdir = self.base_dir / uuid.uuid4().hex
+        workdir = self.base_dir / owned_name(uuid.uuid4().hex)
         mounted = False
         try:
             workdir.mkdir(mode=0o700)
             if self.as_root:
                 # a tmpfs caps what generated code can write in total, not just per file
-                mounted = await _mount_tmpfs(workdir, disk_mb, uid)
+                mounted = await mount_tmpfs(workdir, disk_mb, uid)
                 os.chown(workdir, uid, uid)
             yield SandboxSession(self, workdir, uid)
         finally:
@@ -114,6 +115,11 @@ class Sandbox:
             await asyncio.to_thread(shutil.rmtree, workdir, True)
             self._slots.discard(slot)
             os.close(lock)  # releases the uid for other processes
+
+    def sweep(self) -> Swept:
+        """Remove the work dirs and cgroups of sandbox users that were killed (at start-up)."""
+        parent = self._cgroup_parent()
+        return sweep(self.base_dir, parent[0] if parent is not None else None)
 
     def _take_slot(self) -> tuple[int, int]:
         """A uid slot no other session holds, in this process or any other (an flock)."""
@@ -362,30 +368,8 @@ class SandboxSession:
         return await collect(argv, proc, stop, limits, cgroups, start, finish=finish)
 
     def _cgroups(self, limits: Limits) -> list[Path]:
-        name = f"{self.uid}-{uuid.uuid4().hex[:8]}"
+        name = owned_name(f"{self.uid}-{uuid.uuid4().hex[:8]}")
         return self.sandbox._cgroup(name, limits.memory_mb * 1024 * 1024)
-
-
-async def _mount_tmpfs(path: Path, size_mb: int, uid: int) -> bool:
-    proc = await asyncio.create_subprocess_exec(
-        "mount",
-        "-t",
-        "tmpfs",
-        "-o",
-        f"size={size_mb}m,mode=0700,uid={uid},gid={uid}",
-        "tmpfs",
-        str(path),
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    _, err = await proc.communicate()
-    if proc.returncode != 0:
-        log.warning(
-            "no size-capped tmpfs for the sandbox work dir (%s); disk use is capped per file only",
-            err.decode(errors="replace").strip(),
-        )
-        return False
-    return True
 
 
 def _world_traversable(path: Path) -> bool:

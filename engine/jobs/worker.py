@@ -47,6 +47,8 @@ async def serve_worker(
     async with started_engine(
         settings, service="weavergen-worker", pool_timeout=WORKER_POOL_TIMEOUT
     ) as engine:
+        # what sandbox users killed on this machine left (mounts, work dirs, cgroups)
+        await asyncio.to_thread(engine.services.validation.sandbox.sweep)
         # warmed beside the job loop: the first model call waits for it, nothing else does
         warming = asyncio.create_task(_warm_in_order(engine))
         ledger = Unacknowledged()
