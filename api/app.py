@@ -21,6 +21,7 @@ from api.deps import Viewer, web_session
 from api.limits import BodyLimit
 from api.run_details import RunDetails
 from api.sessions import SessionService
+from api.throttle import AuthThrottle
 from api.tokens import TokenService
 from engine.container import Engine
 from engine.errors import DiagramInvalid, EngineError
@@ -66,6 +67,7 @@ def create_app(engine: Engine) -> FastAPI:
         concurrency=engine.settings.intake_concurrency, queue=engine.settings.intake_queue
     )
     app.state.sessions = SessionService(engine.db)
+    app.state.auth_throttle = AuthThrottle(engine.settings.auth_failures_per_minute)
     app.state.pages = Jinja2Templates(directory=engine.settings.templates_dir / "pages")
     app.state.model_servers = health.ModelServers()
     app.include_router(health.router)

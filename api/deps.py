@@ -14,6 +14,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.sessions import SessionService, WebSession
+from api.throttle import AuthThrottle
 from api.tokens import Principal, TokenService
 from engine.diagrams.catalog import DiagramCatalog
 from engine.runs import RunService
@@ -84,8 +85,11 @@ async def authenticate(request: Request, creds: HTTPAuthorizationCredentials | N
     if hasattr(request.state, "principal"):
         return request.state.principal  # type: ignore[no-any-return]
     if creds is not None and creds.credentials:
+        throttle: AuthThrottle = request.app.state.auth_throttle
+        throttle.check(request)
         principal = await _tokens(request).verify(creds.credentials)
         if principal is None:
+            throttle.failed(request)
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED,
                 "invalid or revoked token",

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
 from uuid import UUID
 
-from fastapi import APIRouter, Form, Request, UploadFile
+from fastapi import APIRouter, Form, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
@@ -116,8 +116,16 @@ async def signin(
 
     if not pre or not secrets.compare_digest(pre.encode(), csrf.encode()):
         return again("The sign-in form expired; please sign in again.", 403)
+    throttle = request.app.state.auth_throttle
+    try:
+        throttle.check(request)
+    except HTTPException as busy:
+        page = again(f"{str(busy.detail).capitalize()}.", busy.status_code)
+        page.headers.update(busy.headers or {})
+        return page
     principal = await request.app.state.tokens.verify(token.strip())
     if principal is None:
+        throttle.failed(request)
         return again(
             "That token is not valid or was revoked. Create one with "
             "`weavergen token create --role viewer|operator|admin`.",

@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     workflow_cache: int = Field(256, ge=0, validation_alias="WEAVERGEN_WORKFLOW_CACHE")
     # admission control: run starts at once, and how many more may wait (then 503 Retry-After)
     intake_concurrency: int = Field(4, ge=1, validation_alias="WEAVERGEN_INTAKE_CONCURRENCY")
+    # failed sign-ins and bad tokens one client address may send a minute before 429s
+    auth_failures_per_minute: int = Field(
+        20, ge=1, validation_alias="WEAVERGEN_AUTH_FAILURES_PER_MINUTE"
+    )
     intake_queue: int = Field(256, ge=0, validation_alias="WEAVERGEN_INTAKE_QUEUE")
     # operator attempts before a step becomes a BPMN error or an incident
     max_attempts: int = Field(3, validation_alias="WEAVERGEN_MAX_ATTEMPTS")
