@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api import health, pages, routes_diagrams, routes_learning, routes_runs
+from api import health, openapi, pages, routes_diagrams, routes_learning, routes_runs
 from api.admission import Busy, Intake
 from api.changes import RunChanges
 from api.deps import Viewer, web_session
@@ -80,6 +80,7 @@ def create_app(engine: Engine) -> FastAPI:
         log.warning("browser assets missing in %s: run `make install` to build them", dist)
     app.mount("/static", StaticFiles(directory=dist, check_dir=False), name="static")
     app.add_middleware(BodyLimit)
+    openapi.install(app)
 
     @app.exception_handler(DiagramInvalid)
     async def diagram_invalid(request: Request, exc: DiagramInvalid) -> JSONResponse:
