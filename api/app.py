@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api import health, openapi, pages, routes_diagrams, routes_learning, routes_runs
+from api import health, metrics, openapi, pages, routes_diagrams, routes_learning, routes_runs
 from api.admission import Busy, Intake
 from api.changes import RunChanges
 from api.deps import Viewer, web_session
@@ -71,6 +71,7 @@ def create_app(engine: Engine) -> FastAPI:
     app.state.pages = Jinja2Templates(directory=engine.settings.templates_dir / "pages")
     app.state.model_servers = health.ModelServers()
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(routes_runs.router)
     app.include_router(routes_diagrams.router)
     app.include_router(routes_learning.router)

@@ -24,7 +24,7 @@ router = APIRouter(tags=["meta"])
 DB_TIMEOUT_S = 2.0
 MODELS_TTL_S = 15.0  # model servers are asked at most this often
 
-_QUEUE = text(
+QUEUE_AGE = text(
     """
     SELECT count(*),
            coalesce(extract(epoch FROM now() - min(greatest(e.at, j.scheduled_at))), 0)
@@ -66,7 +66,7 @@ async def _database(engine: Engine) -> tuple[Check, Check, Check]:
     started = time.perf_counter()
     try:
         async with asyncio.timeout(DB_TIMEOUT_S), engine.db.connect() as conn:
-            waiting, age = (await conn.execute(_QUEUE)).one()
+            waiting, age = (await conn.execute(QUEUE_AGE)).one()
             beating, last = (await conn.execute(_HEARTBEATS)).one()
     except Exception as exc:  # any failure to answer is the finding
         reason = "no answer in time" if isinstance(exc, TimeoutError) else f"{exc}"[:300]
