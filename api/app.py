@@ -20,6 +20,7 @@ from api.changes import RunChanges
 from api.deps import Viewer, web_session
 from api.limits import BodyLimit
 from api.run_details import RunDetails
+from api.security_headers import SecurityHeaders
 from api.sessions import SessionService
 from api.throttle import AuthThrottle
 from api.tokens import TokenService
@@ -81,6 +82,7 @@ def create_app(engine: Engine) -> FastAPI:
         log.warning("browser assets missing in %s: run `make install` to build them", dist)
     app.mount("/static", StaticFiles(directory=dist, check_dir=False), name="static")
     app.add_middleware(BodyLimit)
+    app.add_middleware(SecurityHeaders)
     openapi.install(app)
 
     @app.exception_handler(DiagramInvalid)
