@@ -281,13 +281,10 @@ class SandboxSession:
     def write(self, files: Mapping[str, str]) -> None:
         """Write files into the work dir (names must stay inside it)."""
         for name, content in files.items():
-            rel = PurePosixPath(name)
-            if rel.is_absolute() or ".." in rel.parts or not rel.parts or len(name) > 200:
-                raise ValueError(
-                    f"file name {name!r} must be a relative path inside the work "
-                    "dir, at most 200 characters"
-                )
-            path = self.workdir / rel
+            wrong = bad_file_name(name)
+            if wrong is not None:
+                raise ValueError(wrong)
+            path = self.workdir / PurePosixPath(name)
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(content)
@@ -370,6 +367,17 @@ class SandboxSession:
     def _cgroups(self, limits: Limits) -> list[Path]:
         name = owned_name(f"{self.uid}-{uuid.uuid4().hex[:8]}")
         return self.sandbox._cgroup(name, limits.memory_mb * 1024 * 1024)
+
+
+def bad_file_name(name: str) -> str | None:
+    """Why `name` cannot be a file in a work dir, or None when it can."""
+    rel = PurePosixPath(name)
+    if rel.is_absolute() or ".." in rel.parts or not rel.parts or len(name) > 200 or "\0" in name:
+        return (
+            f"file name {name[:200]!r} must be a relative path inside the work dir, "
+            "at most 200 characters"
+        )
+    return None
 
 
 def _world_traversable(path: Path) -> bool:

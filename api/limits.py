@@ -9,13 +9,22 @@ from __future__ import annotations
 
 import json
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MAX_BODY_BYTES = 12 * 1024 * 1024
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(HTTPException):
+    """Raised from `receive`: an HTTPException, so that FastAPI's body parsing passes it on
+    (it turns other errors into 400) and the app answers 413."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, _message(max_bytes))
+
+
+def _message(max_bytes: int) -> str:
+    return f"request body over {max_bytes // (1024 * 1024)} MB; send smaller files"
 
 
 class BodyLimit:
@@ -42,7 +51,7 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise _TooLarge
+                    raise _TooLarge(self.max_bytes)
             return message
 
         async def tracked(message: Message) -> None:
@@ -57,10 +66,7 @@ class BodyLimit:
                 await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
-        limit_mb = self.max_bytes // (1024 * 1024)
-        body = json.dumps(
-            {"detail": f"request body over {limit_mb} MB; send smaller files"}
-        ).encode()
+        body = json.dumps({"detail": _message(self.max_bytes)}).encode()
         await send(
             {
                 "type": "http.response.start",

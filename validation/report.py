@@ -58,3 +58,22 @@ class ValidationReport(BaseModel):
     def limit_hits(self) -> list[str]:
         """Stages a sandbox limit stopped, with the limit."""
         return [f"{s.name}: {s.limit_hit}" for s in self.stages if s.limit_hit]
+
+    def with_bad_names(self, bad: dict[str, str]) -> ValidationReport:
+        """This report with a failed `files` stage first: one finding per file name that could
+        not be written (`bad`: name -> why), each costing 0.2 of the score."""
+        stage = StageResult(
+            name="files",
+            status="failed",
+            findings=[
+                Finding(file=name[:200], rule="files.bad_name", message=why)
+                for name, why in bad.items()
+            ],
+        )
+        return self.model_copy(
+            update={
+                "passed": False,
+                "score": max(0.0, self.score - 0.2 * len(bad)),
+                "stages": [stage, *self.stages],
+            }
+        )

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from adapters.models import ModelAnswer, ModelCallError
+from adapters.sandbox import bad_file_name
 from engine.errors import OperatorError, RetryableOperatorError
 from engine.ops import OPERATORS
 from engine.ops.codeblocks import extract_files
@@ -122,6 +123,8 @@ async def improve(inputs: ImproveInput, ctx: StepContext) -> dict[str, Any]:
     answer = await ask(ctx, inputs.group, messages)
     new_files = extract_files(answer.text, language)
     result = await keep(ctx, messages, answer, new_files)
-    # files the model did not return stay as they were
-    result["files"] = {**inputs.code.get("files", {}), **result["files"]}
+    # files the model did not return stay as they were, but for names no work dir can hold
+    # (the validation reported them; the model was asked to fix them)
+    kept = {p: a for p, a in inputs.code.get("files", {}).items() if bad_file_name(p) is None}
+    result["files"] = {**kept, **result["files"]}
     return result

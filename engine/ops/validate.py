@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from adapters.learning import CandidateOutcome, LearningUnavailable
-from adapters.sandbox import SandboxUnavailable
+from adapters.sandbox import SandboxUnavailable, bad_file_name
 from engine.decisions.quality import Signals, predict, signals_from_report
 from engine.errors import OperatorError, RetryableOperatorError
 from engine.ops import OPERATORS
@@ -102,11 +102,16 @@ async def run_mesh(
     with tracer.start_as_current_span(
         f"validate {language}", attributes={"weavergen.language": language}
     ) as span:
+        # a file name the model made up that cannot be written is a finding to fix, not a crash
+        bad = {p: why for p in files if (why := bad_file_name(p)) is not None}
+        files = {p: c for p, c in files.items() if p not in bad}
         try:
             report = await mesh.validate(
                 language, {**files, **checks}, only=only, before_tests=before_tests
             )
-        except ValueError as exc:  # a file name that would leave the work dir
+            if bad:
+                report = report.with_bad_names(bad)
+        except ValueError as exc:  # file names that clash (a file and a dir of one name)
             raise OperatorError(f"step {ctx.element_id}: {exc}", code="bad_files") from None
         except SandboxUnavailable as exc:
             raise OperatorError(

@@ -28,6 +28,17 @@ def test_quick_improves_broken_code_then_completes(api: httpx.Client) -> None:
     assert run["tokens_in"] > 0 and run["tokens_out"] > 0
 
 
+def test_bad_file_name_from_the_model_is_a_finding_to_fix(api: httpx.Client) -> None:
+    run_id = start_run(api, "Write a function add(a, b) BADNAME-FIRST", "quick")
+    run = wait_run(api, run_id)
+    assert run["status"] == "completed", run
+    assert choices(run, "decide_next") == ["improve", "accept"]
+    first = step(run, "validate")[0]["result"]
+    assert first["passed"] is False and first["stages"]["files"] == "failed"
+    assert [f["rule"] for f in first["findings"]][:1] == ["files.bad_name"]
+    assert "../outside.py" in first["findings"][0]["message"]
+
+
 def test_orchestrate_picks_standard_and_runs_parallel_finishing(api: httpx.Client) -> None:
     text = "Add a slugify module with a slugify function for the blog service API BROKEN-FIRST"
     run = wait_run(api, start_run(api, text))

@@ -172,6 +172,18 @@ def test_oversized_bodies_are_refused_before_sign_in(env: Environment) -> None:
     assert resp.status_code == 413 and "MB" in resp.json()["detail"]
 
 
+def test_oversized_chunked_bodies_are_refused(env: Environment) -> None:
+    """No Content-Length to go by: the limit holds as the chunks arrive."""
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(14):
+            yield b"x" * (1024 * 1024)
+
+    with env.client() as api:
+        resp = api.post("/api/runs", content=chunks(), headers={"Content-Type": "application/json"})
+    assert resp.status_code == 413 and "MB" in resp.json()["detail"]
+
+
 def test_upper_case_extension_is_a_diagram(operator: httpx.Client) -> None:
     csrf = page_csrf(operator)
     resp = operator.post(
