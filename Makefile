@@ -12,10 +12,12 @@ STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha2
 
 install: $(STAMP) toolchain web
 
-# real servers for the learning stores' tests: InfluxDB 1.x (Debian) and Neo4j 5.26 (Maven)
+# real servers for the learning stores' tests: InfluxDB 1.x (Debian) and Neo4j 5.26 (Maven);
+# Debian's docker-compose checks docker-compose.yml (tests/test_image.py)
 servers:
 	@tools/influxdb/install.sh
 	@tools/neo4j/install.sh
+	@command -v docker-compose >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; }
 
 # the browser pages' scripts: bpmn-js, properties panel, chart.js from npm, bundled by esbuild
 web: web/node_modules/.installed
