@@ -3,6 +3,8 @@ minute); a good token from another address still works."""
 
 from __future__ import annotations
 
+import re
+
 import httpx
 
 from tests.servers import Environment
@@ -29,3 +31,20 @@ def test_failing_tokens_are_throttled_per_address(env: Environment) -> None:
         assert colleague.get("/api/runs").status_code == 200
     with _from("127.0.0.5", env, env.token) as again:  # until the minute is over
         assert again.get("/api/runs").status_code == 429
+
+
+def test_failing_sign_ins_are_throttled_per_address(env: Environment) -> None:
+    transport = httpx.HTTPTransport(local_address="127.0.0.7")
+    with httpx.Client(base_url=env.url, transport=transport, timeout=30) as browser:
+        page = browser.get("/signin").text
+        codes = []
+        for _ in range(100):
+            csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+            assert csrf is not None, page[:500]
+            resp = browser.post("/signin", data={"token": "wg_wrong", "csrf": csrf.group(1)})
+            codes.append(resp.status_code)
+            page = resp.text
+    assert codes[:20] == [401] * 20, codes
+    assert codes[20:] == [429] * 80, codes
+    assert "Too many failed sign-ins" in page and "try again in" in page
+    assert 1 <= int(resp.headers["Retry-After"]) <= 60
