@@ -89,19 +89,23 @@ def test_runs_survive_a_killed_database(embedded_env: tuple[Environment, Standin
                 start_run(api, f"Write a function add(a, b) run {i} BROKEN-FIRST", "quick")
                 for i in range(RUNS)
             ]
+            started = time.monotonic()
             for _ in range(KILLS):
                 time.sleep(rng.uniform(1.0, 4.0))
                 killed = _postmaster_pid(pg_dir)
                 assert killed, "the database is up before each kill"
                 os.kill(killed, signal.SIGKILL)
+                down = time.monotonic()
                 deadline = time.monotonic() + 60
                 while time.monotonic() < deadline:  # back up: a new postmaster answering
                     time.sleep(0.2)
                     if health.latest() == 200 and _postmaster_pid(pg_dir) not in (0, killed):
+                        print(f"kill: /health 200 again after {time.monotonic() - down:.1f} s")
                         break
                 else:
                     raise AssertionError(f"database not back 60 s after the kill: {health.bodies}")
             runs = [wait_run(api, run_id, timeout=240) for run_id in run_ids]
+            print(f"{RUNS} runs done {time.monotonic() - started:.1f} s after the first sleep")
     finally:
         health.stop()
     assert [r["status"] for r in runs] == ["completed"] * RUNS, [
