@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from adapters.learning import StepOutcome
 from adapters.write_batch import StaleWrite, WriteBatch
 from engine.diagrams.catalog import DiagramCatalog
-from engine.errors import Conflict, NotFound
+from engine.errors import Conflict, EngineError, NotFound, is_infrastructure
 from engine.jobs.queue import StepJob, enqueue_step, enqueue_wake
 from engine.learning.events import LearningEvents, RunFinished, StepFinished
 from engine.runs import writes
@@ -59,6 +59,22 @@ _OPEN_INCIDENTS = (
     .select_from(incidents)
     .where(incidents.c.run_id == bindparam("run_id"), incidents.c.status == "open")
 )
+
+
+def _advance_error(exc: Exception, run_id: UUID) -> str:
+    """What to tell about an exception while a run advanced: SpiffWorkflow's own errors name
+    their element; anything else (a bug here or in SpiffWorkflow) fails the run too, named,
+    rather than answering 500 and leaving it stranded. Our own refusals (409, 404, a stale
+    or dropped change) and database trouble are raised on: the caller answers or retries."""
+    if isinstance(exc, EngineError | Drop | StaleWrite) or is_infrastructure(exc):
+        raise exc
+    if isinstance(exc, SpiffWorkflowException):
+        return engine_error(exc)
+    log.exception("run %s: unexpected error while advancing", run_id)
+    return (
+        f"internal error while advancing the run: {type(exc).__name__}: {exc}; "
+        "the run stopped here (report it with the run id)"
+    )
 
 
 @dataclass(frozen=True)
@@ -153,8 +169,8 @@ class RunKernel:
             error = None
             try:
                 result = await change(wf, tx)
-            except SpiffWorkflowException as exc:  # e.g. a failing script on the next task
-                result, error = None, engine_error(exc)
+            except Exception as exc:  # e.g. a failing script on the next task
+                result, error = None, _advance_error(exc, run_id)
             self.record_step(tx.batch, learned)
             ended = await self.settle(
                 tx, wf, before, error=error, opens_incidents=opens_incidents, tokens=tokens
@@ -200,8 +216,8 @@ class RunKernel:
         if error is None:
             try:
                 wf.do_engine_steps()
-            except SpiffWorkflowException as exc:
-                error = engine_error(exc)
+            except Exception as exc:
+                error = _advance_error(exc, run_id)
         if error:
             log.warning("run %s failed in the engine: %s", run_id, error)
         after = visible_tasks(wf)
