@@ -174,6 +174,13 @@ def make_environment(cluster: Cluster, standin: Standin, name: str, root: Path) 
     return Environment(name, workdir, url, models, env)
 
 
+def load_modules(env: Environment, *modules: str) -> Environment:
+    """Have the server and its workers import `modules` (test operators, injected faults)."""
+    env.env["PYTHONPATH"] = str(ROOT)
+    env.env["WEAVERGEN_OPERATOR_MODULES"] = ",".join(modules)
+    return env
+
+
 def wait_run(
     client: httpx.Client,
     run_id: str,

@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 
 from tests.api.helpers import start_run
-from tests.servers import ROOT, Cluster, Environment, Standin, make_environment, wait_run
+from tests.servers import (
+    ROOT,
+    Cluster,
+    Environment,
+    Standin,
+    load_modules,
+    make_environment,
+    wait_run,
+)
 
 DIAGRAM = ROOT / "tests" / "fixtures" / "hold_loop.bpmn"
 
@@ -17,8 +25,7 @@ DIAGRAM = ROOT / "tests" / "fixtures" / "hold_loop.bpmn"
 @pytest.fixture()
 def holding_env(cluster: Cluster, standin: Standin, workroot: Path) -> Iterator[Environment]:
     env = make_environment(cluster, standin, "hold", workroot)
-    env.env["PYTHONPATH"] = str(ROOT)
-    env.env["WEAVERGEN_OPERATOR_MODULES"] = "tests.fixtures.blocking_operator"
+    load_modules(env, "tests.fixtures.blocking_operator")
     env.env["HOLD_LOOP_LOG"] = str(env.workdir / "holds.log")
     env.start_server(workers=2)  # the other worker would take the step over if it could
     yield env

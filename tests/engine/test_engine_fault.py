@@ -10,7 +10,15 @@ from pathlib import Path
 import pytest
 
 from tests.api.helpers import start_run
-from tests.servers import ROOT, Cluster, Environment, Standin, make_environment, wait_run
+from tests.servers import (
+    ROOT,
+    Cluster,
+    Environment,
+    Standin,
+    load_modules,
+    make_environment,
+    wait_run,
+)
 
 DIAGRAM = ROOT / "tests" / "fixtures" / "engine_fault.bpmn"
 
@@ -18,8 +26,7 @@ DIAGRAM = ROOT / "tests" / "fixtures" / "engine_fault.bpmn"
 @pytest.fixture()
 def faulty_env(cluster: Cluster, standin: Standin, workroot: Path) -> Iterator[Environment]:
     env = make_environment(cluster, standin, "fault", workroot)
-    env.env["PYTHONPATH"] = str(ROOT)
-    env.env["WEAVERGEN_OPERATOR_MODULES"] = "tests.fixtures.engine_fault"
+    load_modules(env, "tests.fixtures.engine_fault")
     env.start_server(workers=1)
     yield env
     env.stop()
