@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request, UploadFile, status
+from fastapi import APIRouter, Depends, Path, Query, Request, UploadFile, status
 
 from api.deps import Admin, Catalog, require
 from engine.diagrams.loading import MAX_DIAGRAM_BYTES
@@ -21,11 +21,25 @@ async def _read(file: UploadFile) -> tuple[str, bytes]:
     return name, data
 
 
-@router.post("/diagrams", status_code=status.HTTP_201_CREATED)
-async def upload_diagram(file: UploadFile, catalog: Catalog, who: Admin) -> dict[str, Any]:
-    """Check a .bpmn file and store it as a new version; 422 lists every problem."""
+@router.post(
+    "/diagrams",
+    status_code=status.HTTP_201_CREATED,
+    responses={409: {"description": "the process id is taken: upload with new_version=true"}},
+)
+async def upload_diagram(
+    file: UploadFile,
+    catalog: Catalog,
+    who: Admin,
+    new_version: Annotated[
+        bool, Query(description="store as a new version of the diagram with this process id")
+    ] = False,
+) -> dict[str, Any]:
+    """Check a .bpmn file and store it; 422 lists every problem; 409 when a diagram with
+    its process id exists and `new_version` is not set."""
     name, data = await _read(file)
-    return await catalog.add(data, name, source="upload", created_by=who.name)
+    return await catalog.add(
+        data, name, source="upload", created_by=who.name, new_version=new_version
+    )
 
 
 @router.post("/diagrams/check")

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from engine.diagrams.loading import LoadedDiagram, load_diagram
 from engine.diagrams.specs import build_spec
-from engine.errors import DiagramInvalid, DiagramProblem, NotFound
+from engine.errors import Conflict, DiagramInvalid, DiagramProblem, NotFound
 from engine.tables import diagram_versions, diagrams
 
 log = logging.getLogger(__name__)
@@ -50,14 +50,26 @@ class DiagramCatalog:
         source: str,
         created_by: str | None,
         allow_scripts: bool | None = None,
+        new_version: bool = False,
     ) -> dict[str, Any]:
-        """Check and store a diagram as a new version (unchanged content keeps its version)."""
+        """Check and store a diagram (unchanged content keeps its version). An upload whose
+        process id is taken becomes a new version of that diagram only with `new_version`;
+        otherwise Conflict, naming the diagram (so a file that happens to say `quick` or
+        `Process_1` does not replace what is there)."""
         loaded = self.check(data, filename, allow_scripts=allow_scripts)
         async with self.db.begin() as conn:
-            return await self._store(conn, loaded, source=source, created_by=created_by)
+            return await self._store(
+                conn, loaded, source=source, created_by=created_by, new_version=new_version
+            )
 
     async def _store(
-        self, conn: AsyncConnection, d: LoadedDiagram, *, source: str, created_by: str | None
+        self,
+        conn: AsyncConnection,
+        d: LoadedDiagram,
+        *,
+        source: str,
+        created_by: str | None,
+        new_version: bool = False,
     ) -> dict[str, Any]:
         self._pins.clear()
         await conn.execute(
@@ -81,6 +93,13 @@ class DiagramCatalog:
         )
         if latest is not None and latest["sha256"] == d.sha256:
             return _summary(latest, created=False)
+        if latest is not None and source == "upload" and not new_version:
+            raise Conflict(
+                f"diagram {d.process_id!r} exists (v{latest['version']}, from "
+                f"{latest['filename']}); to store {d.filename} as v{latest['version'] + 1}, "
+                "upload it again with new_version=true (in the editor: save on the "
+                "diagram's own page), or give its process another id"
+            )
         if source == "bpmn-dir":
             # at start-up, a file unchanged since it was last loaded must not undo an upload
             known = (

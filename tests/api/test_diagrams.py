@@ -26,8 +26,11 @@ def line_of(text: str, needle: str) -> int:
     return text[: text.index(needle)].count("\n") + 1
 
 
-def upload(api: httpx.Client, name: str, content: str) -> httpx.Response:
-    return api.post("/api/diagrams", files={"file": (name, content.encode())})
+def upload(
+    api: httpx.Client, name: str, content: str, *, new_version: bool = False
+) -> httpx.Response:
+    params = {"new_version": "true"} if new_version else {}
+    return api.post("/api/diagrams", files={"file": (name, content.encode())}, params=params)
 
 
 def rejected(api: httpx.Client, name: str, content: str) -> list[dict]:
@@ -88,10 +91,13 @@ def test_schema_violation_names_line(api: httpx.Client) -> None:
 
 def test_good_upload_versions_and_dedupes(api: httpx.Client) -> None:
     renamed = QUICK.replace('name="Implement with tests"', 'name="Implement, then test"', 1)
-    first = upload(api, "quick.bpmn", renamed)
+    clash = upload(api, "my-quick.bpmn", renamed)  # the shipped pattern is not replaced by accident
+    assert clash.status_code == 409, clash.text
+    assert "diagram 'quick' exists" in clash.text and "new_version=true" in clash.text
+    first = upload(api, "quick.bpmn", renamed, new_version=True)
     assert first.status_code == 201, first.text
     assert first.json()["created"] is True and first.json()["version"] >= 2
-    again = upload(api, "quick.bpmn", renamed)
+    again = upload(api, "quick.bpmn", renamed)  # the same content: no new version, no clash
     assert again.json()["created"] is False and again.json()["version"] == first.json()["version"]
     listed = {d["id"]: d for d in api.get("/api/diagrams").json()}
     assert {"orchestrate", "quick", "standard", "bug_fix", "migration"} <= set(listed)
@@ -106,7 +112,7 @@ def test_upload_needs_bpmn_extension(api: httpx.Client, tmp_path: Path) -> None:
 
 def test_comments_are_fine_and_a_missing_process_id_is_named(api: httpx.Client) -> None:
     commented = QUICK.replace("<bpmn:process", "<!-- a comment --><bpmn:process", 1)
-    assert upload(api, "quick.bpmn", commented).status_code in (200, 201)
+    assert upload(api, "quick.bpmn", commented, new_version=True).status_code in (200, 201)
     no_id = QUICK.replace('<bpmn:process id="quick"', "<bpmn:process", 1)
     [err] = rejected(api, "quick.bpmn", no_id)
     assert "needs an id" in err["message"]

@@ -446,7 +446,10 @@ function start(root) {
     }
     delete body.dataset.validated;
     setStatus('Saving…');
-    const response = await postFile('/api/diagrams', xml, bpmnFilename());
+    // saving the diagram this page shows is a new version of it; any other process id must
+    // be free (the server answers 409 naming the diagram that has it)
+    const own = diagramId() !== '' && processId() === diagramId();
+    const response = await postFile(own ? '/api/diagrams?new_version=true' : '/api/diagrams', xml, bpmnFilename());
     const data = response.data || {};
     if (response.ok) {
       problems.clear();
