@@ -150,6 +150,9 @@ def run(
     request: Annotated[str, typer.Argument(help="what to build or fix")],
     language: Annotated[str, typer.Option(help=", ".join(names()))] = "python",
     pattern: Annotated[str | None, typer.Option(help="quick, standard, bug_fix, migration")] = None,
+    diagram: Annotated[
+        str | None, typer.Option(help="an uploaded diagram's process id, e.g. Process_1")
+    ] = None,
     file: Annotated[list[Path] | None, typer.Option(help="a file to include (repeatable)")] = None,
     server: ServerOpt = None,
     token: TokenOpt = None,
@@ -167,6 +170,8 @@ def run(
         except OSError as exc:
             _fail(f"cannot read {path}: {exc.strerror}", 2)
     body = {"text": request, "language": language, "pattern": pattern, "files": files}
+    if diagram is not None:
+        body["diagram"] = diagram
     try:
         created = client.request("POST", "/api/runs", json=body)
         final = follow(client, created["id"], console=console, quiet=as_json, timeout=timeout)

@@ -13,6 +13,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser import VALIDATOR
 
 from engine.diagrams.expressions import ExpressionRejected, check
+from engine.diagrams.ids import PROCESS_ID, PROCESS_ID_RULE
 from engine.diagrams.specs import WeaverParser, make_serializer
 from engine.errors import DiagramInvalid, DiagramProblem
 
@@ -187,14 +188,14 @@ def load_diagram(
         )
     process = processes[0]
     process_id = process.get("id", "")
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}", process_id):
+    if not re.fullmatch(PROCESS_ID, process_id):
         raise DiagramInvalid(
             [
                 DiagramProblem(
                     filename,
                     process_id or None,
                     process.sourceline,
-                    "the process needs an id of letters, digits and underscores",
+                    f"the process needs an id: {PROCESS_ID_RULE}",
                 )
             ]
         )

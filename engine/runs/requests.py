@@ -16,6 +16,7 @@ from pydantic import (
     model_validator,
 )
 
+from engine.diagrams.ids import PROCESS_ID
 from engine.errors import BadRequest
 from validation.languages import LanguageName
 from validation.mesh import is_test_file
@@ -103,7 +104,16 @@ class RunRequest(BaseModel):
 
     text: Annotated[str, AfterValidator(_no_nul)] = Field(min_length=1, max_length=20_000)
     language: Language = "python"
-    pattern: str | None = Field(None, pattern=r"^[a-z][a-z0-9_]{0,63}$")
+    pattern: str | None = Field(
+        None,
+        pattern=r"^[a-z][a-z0-9_]{0,63}$",
+        description="quick, standard, bug_fix or migration (unset: the orchestrator chooses)",
+    )
+    diagram: str | None = Field(
+        None,
+        pattern=f"^{PROCESS_ID}$",
+        description="start an uploaded diagram by its process id (e.g. Process_1) instead",
+    )
     files: dict[_FileName, _FileText] = Field(default_factory=dict, max_length=50)
     checks: dict[_FileName, _FileText] = Field(
         default_factory=dict,
@@ -111,6 +121,12 @@ class RunRequest(BaseModel):
         description="acceptance tests every validation runs with the code; not shown to models",
     )
     options: RunOptions = Field(default_factory=RunOptions)
+
+    @model_validator(mode="after")
+    def _one_entry(self) -> RunRequest:
+        if self.pattern and self.diagram:
+            raise ValueError("name a pattern or a diagram, not both")
+        return self
 
     @model_validator(mode="after")
     def _checks_are_tests(self) -> RunRequest:

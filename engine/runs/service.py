@@ -102,7 +102,7 @@ class RunService:
     ) -> UUID:
         """Queue the new run's row, its diagram versions pinned and its options resolved
         (kept in the state until the workflow is built); returns its id."""
-        entry = request.pattern or "orchestrate"
+        entry = request.diagram or request.pattern or "orchestrate"
         run_id = uuid.uuid4()
         options = self.defaults.resolve(request.options)
         pinned = await self.catalog.pin(conn, entry)

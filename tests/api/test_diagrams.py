@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.servers import ROOT
+from tests.servers import ROOT, wait_run
 
 QUICK = (ROOT / "bpmn" / "quick.bpmn").read_text()
 
@@ -145,3 +145,29 @@ def test_bad_request_files_are_422(api: httpx.Client) -> None:
     for files in ({"../escape.py": "x"}, {"/abs.py": "x"}, {"a.py": "x" * 300_000}):
         resp = api.post("/api/runs", json={"text": "x", "pattern": "quick", "files": files})
         assert resp.status_code == 422, files
+
+
+PROCESS_1 = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d1"
+                  targetNamespace="http://bpmn.io/schema/bpmn">
+  <bpmn:process id="Process_1" isExecutable="true">
+    <bpmn:startEvent id="StartEvent_1"><bpmn:outgoing>Flow_1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:endEvent id="EndEvent_1"><bpmn:incoming>Flow_1</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="Flow_1" sourceRef="StartEvent_1" targetRef="EndEvent_1" />
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def test_a_diagram_drawn_elsewhere_starts_by_its_id(api: httpx.Client) -> None:
+    """bpmn.io names its first process `Process_1`: the same id rule at upload and start."""
+    assert upload(api, "drawn.bpmn", PROCESS_1).status_code in (200, 201)
+    body = {"text": "run the drawn diagram", "diagram": "Process_1"}
+    resp = api.post("/api/runs", json=body)
+    assert resp.status_code == 201, resp.text
+    run = wait_run(api, resp.json()["id"])
+    assert run["status"] == "completed", run
+    both = api.post("/api/runs", json={**body, "pattern": "quick"})
+    assert both.status_code == 422 and "not both" in both.text
+    bad = api.post("/api/runs", json={**body, "diagram": "1-not-an-id"})
+    assert bad.status_code == 422
