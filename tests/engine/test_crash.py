@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 import signal
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ from tests.servers import Cluster, Environment, Standin, make_environment, start
 
 RUNS = 20
 KILLS = 4
+SANDBOXES = Path(tempfile.gettempdir()) / "weavergen-sandbox"
 
 
 @pytest.fixture()
@@ -31,6 +33,13 @@ def crash_env(cluster: Cluster, workroot: Path) -> Iterator[tuple[Environment, S
     env.stop()
     slow.proc.terminate()
     slow.proc.wait(10)
+
+
+def _validating(pid: int, within: float = 15.0) -> None:
+    """Wait (bounded) until worker `pid` runs a validation: its sandbox work dir exists."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline and not any(SANDBOXES.glob(f"p{pid}-*")):
+        time.sleep(0.05)
 
 
 def test_runs_survive_sigkilled_workers(crash_env: tuple[Environment, Standin]) -> None:
