@@ -12,6 +12,13 @@ from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser import VALIDATOR
 
+from engine.diagrams.dialects import (
+    CONDITION_HINT,
+    executable,
+    is_juel,
+    owner_id,
+    unbound_service_tasks,
+)
 from engine.diagrams.expressions import ExpressionRejected, check
 from engine.diagrams.ids import PROCESS_ID, PROCESS_ID_RULE
 from engine.diagrams.specs import WeaverParser, make_serializer
@@ -79,25 +86,23 @@ def parse_xml(data: bytes, filename: str) -> etree._ElementTree:
 def _problems_in_expressions(
     tree: etree._ElementTree, filename: str, *, known_operators: set[str], allow_scripts: bool
 ) -> list[DiagramProblem]:
-    problems: list[DiagramProblem] = []
-
-    def owner_id(node: etree._Element) -> str | None:
-        while node is not None:
-            if node.get("id") and etree.QName(node).namespace == BPMN_NS:
-                return str(node.get("id"))
-            node = node.getparent()
-        return None
-
-    for cond in tree.iterfind(".//bpmn:conditionExpression", NS):
-        text = (cond.text or "").strip()
+    problems = unbound_service_tasks(tree, filename, known_operators)
+    # conditions and timer expressions (SpiffWorkflow evaluates both): checked here, so a
+    # bad one is refused at upload with its element and line, not when a run reaches it
+    expressions = [(e, "condition") for e in tree.iterfind(".//bpmn:conditionExpression", NS)]
+    for kind in ("timeDuration", "timeDate", "timeCycle"):
+        expressions += [(e, f"timer {kind}") for e in tree.iterfind(f".//bpmn:{kind}", NS)]
+    for node, label in expressions:
+        text = (node.text or "").strip()
         if not text:
             continue
         try:
             check(text, mode="eval")
         except ExpressionRejected as exc:
+            why = CONDITION_HINT if is_juel(text) else str(exc)
             problems.append(
                 DiagramProblem(
-                    filename, owner_id(cond), cond.sourceline, f"condition {text!r}: {exc}"
+                    filename, owner_id(node), node.sourceline, f"{label} {text!r}: {why}"
                 )
             )
     element_ids = {
@@ -174,15 +179,21 @@ def load_diagram(
                 )
             ]
         )
-    processes = [p for p in root.iterfind("bpmn:process", NS) if p.get("isExecutable") == "true"]
+    processes = [p for p in root.iterfind("bpmn:process", NS) if executable(p)]
     if len(processes) != 1:
+        fix = (
+            'set isExecutable="true" on the process to run'
+            if not processes
+            else 'set isExecutable="false" on all but the one to run'
+        )
         raise DiagramInvalid(
             [
                 DiagramProblem(
                     filename,
                     None,
                     root.sourceline,
-                    f"a diagram must hold exactly one executable process, found {len(processes)}",
+                    "a diagram must hold exactly one executable process, found "
+                    f"{len(processes)}: {fix}",
                 )
             ]
         )
@@ -199,14 +210,18 @@ def load_diagram(
                 )
             ]
         )
+    # every problem at once: ours first (each with its hint), then the parser's (schema,
+    # structure) unless it concerns an element already reported
+    problems = _problems_in_expressions(
+        tree, filename, known_operators=known_operators, allow_scripts=allow_scripts
+    )
     parser = WeaverParser(validator=VALIDATOR)
     try:
         parser.add_bpmn_xml(tree, filename)
     except ValidationException as exc:
-        raise DiagramInvalid([_problem_from(exc, filename, tree)]) from None
-    problems = _problems_in_expressions(
-        tree, filename, known_operators=known_operators, allow_scripts=allow_scripts
-    )
+        found = _problem_from(exc, filename, tree)
+        if found.element_id is None or found.element_id not in {p.element_id for p in problems}:
+            problems.append(found)
     if problems:
         raise DiagramInvalid(problems)
     try:

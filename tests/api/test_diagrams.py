@@ -171,3 +171,81 @@ def test_a_diagram_drawn_elsewhere_starts_by_its_id(api: httpx.Client) -> None:
     assert both.status_code == 422 and "not both" in both.text
     bad = api.post("/api/runs", json={**body, "diagram": "1-not-an-id"})
     assert bad.status_code == 422
+
+
+def test_timer_expression_escape_is_refused_at_upload(api: httpx.Client) -> None:
+    duration = '__import__("os").system("true") or "PT1S"'
+    timer = f"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d_timer"
+                  targetNamespace="http://bpmn.io/schema/bpmn">
+  <bpmn:process id="timer_escape" isExecutable="true">
+    <bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:intermediateCatchEvent id="wait_a_bit">
+      <bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing>
+      <bpmn:timerEventDefinition id="timer_def">
+        <bpmn:timeDuration>{duration}</bpmn:timeDuration>
+      </bpmn:timerEventDefinition>
+    </bpmn:intermediateCatchEvent>
+    <bpmn:endEvent id="end"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="wait_a_bit" />
+    <bpmn:sequenceFlow id="f2" sourceRef="wait_a_bit" targetRef="end" />
+  </bpmn:process>
+</bpmn:definitions>
+"""
+    [err] = rejected(api, "timer.bpmn", timer)
+    assert err["element_id"] in ("timer_def", "wait_a_bit"), err
+    assert err["line"] == line_of(timer, "<bpmn:timeDuration>")
+    assert "timer timeDuration" in err["message"] and "__import__" in err["message"]
+
+
+CAMUNDA = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+                  xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d_camunda"
+                  targetNamespace="http://bpmn.io/schema/bpmn" exporter="Camunda Modeler">
+  <bpmn:process id="Process_camunda" isExecutable="true">
+    <bpmn:startEvent id="StartEvent_1"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:serviceTask id="Task_charge" camunda:class="com.example.Charge">
+      <bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing>
+    </bpmn:serviceTask>
+    <bpmn:exclusiveGateway id="Gateway_big" default="f4">
+      <bpmn:incoming>f2</bpmn:incoming><bpmn:outgoing>f3</bpmn:outgoing>
+      <bpmn:outgoing>f4</bpmn:outgoing>
+    </bpmn:exclusiveGateway>
+    <bpmn:serviceTask id="Task_review" camunda:class="com.example.Review">
+      <bpmn:incoming>f3</bpmn:incoming><bpmn:outgoing>f5</bpmn:outgoing>
+    </bpmn:serviceTask>
+    <bpmn:endEvent id="EndEvent_1">
+      <bpmn:incoming>f4</bpmn:incoming><bpmn:incoming>f5</bpmn:incoming>
+    </bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="StartEvent_1" targetRef="Task_charge" />
+    <bpmn:sequenceFlow id="f2" sourceRef="Task_charge" targetRef="Gateway_big" />
+    <bpmn:sequenceFlow id="f3" sourceRef="Gateway_big" targetRef="Task_review">
+      <bpmn:conditionExpression>${amount > 1000}</bpmn:conditionExpression>
+    </bpmn:sequenceFlow>
+    <bpmn:sequenceFlow id="f4" sourceRef="Gateway_big" targetRef="EndEvent_1" />
+    <bpmn:sequenceFlow id="f5" sourceRef="Task_review" targetRef="EndEvent_1" />
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def test_camunda_diagram_gets_every_error_with_its_hint(api: httpx.Client) -> None:
+    errors = rejected(api, "camunda.bpmn", CAMUNDA)
+    by_element = {e["element_id"]: e for e in errors}
+    assert set(by_element) == {"Task_charge", "Task_review", "f3"}, errors
+    for task in ("Task_charge", "Task_review"):
+        message = by_element[task]["message"]
+        assert 'camunda:class="com.example.' in message and "bind an operator" in message
+        assert "llm.generate" in message  # the operators to choose from
+        assert by_element[task]["line"] == line_of(CAMUNDA, f'id="{task}"')
+    assert "Python expressions over task data" in by_element["f3"]["message"]
+    assert "amount > 1000" in by_element["f3"]["message"]
+
+
+def test_process_without_is_executable_counts_as_executable(api: httpx.Client) -> None:
+    """SpiffWorkflow's rule: only isExecutable="false" makes a process not executable."""
+    plain = PROCESS_1.replace(' isExecutable="true"', "").replace("Process_1", "Process_plain")
+    assert upload(api, "plain.bpmn", plain).status_code in (200, 201)
+    none = PROCESS_1.replace('isExecutable="true"', 'isExecutable="false"')
+    [err] = rejected(api, "none.bpmn", none)
+    assert 'set isExecutable="true"' in err["message"]
