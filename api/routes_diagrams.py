@@ -16,8 +16,11 @@ router = APIRouter(prefix="/api", tags=["diagrams"], dependencies=[Depends(requi
 async def _read(file: UploadFile) -> tuple[str, bytes]:
     name = file.filename or "upload.bpmn"
     data = await file.read(MAX_DIAGRAM_BYTES + 1)
-    if not name.lower().endswith(".bpmn"):
-        raise DiagramInvalid([DiagramProblem(name, None, None, "upload a file ending in .bpmn")])
+    if not name.lower().endswith((".bpmn", ".bpmn20.xml")):
+        message = (
+            "upload a file ending in .bpmn (or .bpmn20.xml, as Activiti and Flowable name them)"
+        )
+        raise DiagramInvalid([DiagramProblem(name, None, None, message)])
     return name, data
 
 

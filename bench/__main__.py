@@ -15,6 +15,7 @@ BENCHES = {
     "engine": ("bench.engine", "durable cost per step beside raw SpiffWorkflow, same diagram"),
     "start": ("bench.start", "warm start to /health, first run after start, CLI overhead"),
     "load": ("bench.load", "N runs submitted at once to a real server: refusals, 500s, latency"),
+    "conformance": ("bench.conformance", "SpiffWorkflow's test diagrams: raw vs through the API"),
 }
 """Bench name -> (module with `main(argv) -> int`, one line for `--help`). A new bench is a
 module with such a `main` and a line here."""
