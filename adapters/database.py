@@ -9,6 +9,7 @@ import os
 import subprocess
 import time
 import warnings
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -88,8 +89,12 @@ class EmbeddedPostgres:
         finally:
             noisy.setLevel(level)
 
-    async def keep_up(self, every: float = 0.5) -> None:
-        """Forever: restart the server when it dies, with a log line each way."""
+    async def keep_up(
+        self, every: float = 0.5, on_restart: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
+        """Forever: restart the server when it dies, with a log line each way; then
+        `on_restart` (e.g. drop this process's pooled connections to the dead server, so
+        that no request meets one after the database is back)."""
         while True:
             await asyncio.sleep(every)
             if await asyncio.to_thread(self.alive):
@@ -104,6 +109,8 @@ class EmbeddedPostgres:
                     log.warning("embedded PostgreSQL did not start yet (%s); retrying", exc)
                     await asyncio.sleep(pause)
                     pause = min(pause * 2, 5.0)
+            if on_restart is not None:
+                await on_restart()
             log.warning(
                 "embedded PostgreSQL back after %.1f s (crash recovery done)",
                 time.monotonic() - died,

@@ -60,7 +60,11 @@ async def serve(settings: Settings) -> None:
         web = None
         embedded = engine.database.embedded
         # the embedded PostgreSQL is ours to keep up: restarted when it dies
-        keeper = asyncio.create_task(embedded.keep_up()) if embedded is not None else None
+        keeper = (
+            asyncio.create_task(embedded.keep_up(on_restart=engine.db.dispose))
+            if embedded is not None
+            else None
+        )
         try:
             workers.start()
             web = create_app(engine)

@@ -54,7 +54,7 @@ def run_spiff(path: Path) -> tuple[str, str | None]:
     deadline = time.monotonic() + SPIFF_SECONDS
     try:
         while time.monotonic() < deadline:
-            wf.refresh_waiting_tasks()
+            wf.refresh_timers()
             wf.do_engine_steps()
             ready = wf.get_tasks(state=TaskState.READY, manual=True)
             for task in ready:

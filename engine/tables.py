@@ -62,6 +62,8 @@ diagram_versions = Table(
     Column("spec", JSON, nullable=False),
     # process ids this diagram calls through call activities
     Column("calls", JSONB, nullable=False, server_default="[]"),
+    # specs of its embedded and event subprocesses, by element id (json, as `spec`)
+    Column("subprocesses", JSON, nullable=False, server_default="{}"),
     Column("source", Text, nullable=False),  # "bpmn-dir" or "upload"
     Column("created_by", Text),
     _created(),

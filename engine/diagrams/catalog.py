@@ -28,7 +28,8 @@ class DiagramCatalog:
         self.db = db
         self.known_operators = known_operators
         self.allow_scripts = allow_scripts
-        self._spec_cache: dict[int, Any] = {}  # diagram version id -> built process spec
+        # diagram version id -> (built process spec, its embedded subprocess specs by id)
+        self._spec_cache: dict[int, tuple[Any, dict[str, Any]]] = {}
         self._pins: dict[str, tuple[float, dict[str, int]]] = {}  # entry -> (when, pinned)
 
     def check(
@@ -126,6 +127,7 @@ class DiagramCatalog:
                         sha256=d.sha256,
                         spec=d.spec,
                         calls=d.calls,
+                        subprocesses=d.subprocesses,
                         source=source,
                         created_by=created_by,
                     )
@@ -229,13 +231,21 @@ class DiagramCatalog:
         missing = [vid for vid in pinned.values() if vid not in self._spec_cache]
         if missing:
             rows = await conn.execute(
-                select(diagram_versions.c.id, diagram_versions.c.spec).where(
-                    diagram_versions.c.id.in_(missing)
-                )
+                select(
+                    diagram_versions.c.id,
+                    diagram_versions.c.spec,
+                    diagram_versions.c.subprocesses,
+                ).where(diagram_versions.c.id.in_(missing))
             )
-            for vid, spec in rows:
-                self._spec_cache[vid] = build_spec(spec)
-        return {pid: self._spec_cache[vid] for pid, vid in pinned.items()}
+            for vid, spec, embedded in rows:
+                built = {sid: build_spec(sub) for sid, sub in (embedded or {}).items()}
+                self._spec_cache[vid] = (build_spec(spec), built)
+        specs: dict[str, Any] = {}
+        for pid, vid in pinned.items():
+            spec, embedded = self._spec_cache[vid]
+            specs.update(embedded)  # a subprocess's element id, as SpiffWorkflow looks it up
+            specs[pid] = spec
+        return specs
 
     async def list(self) -> list[dict[str, Any]]:
         """Every diagram with its versions (without XML)."""

@@ -43,6 +43,7 @@ class LoadedDiagram:
     sha256: str
     spec: dict[str, Any]
     calls: list[str] = field(default_factory=list)
+    subprocesses: dict[str, Any] = field(default_factory=dict)  # embedded ones, by element id
 
 
 def _xml_parser() -> etree.XMLParser:
@@ -224,13 +225,21 @@ def load_diagram(
             problems.append(found)
     if problems:
         raise DiagramInvalid(problems)
-    try:
-        spec = parser.get_spec(process_id)
-    except (ValidationException, SpiffWorkflowException) as exc:
-        raise DiagramInvalid([_problem_from(exc, filename, tree)]) from None
     calls = sorted(
         {str(c.get("calledElement")) for c in process.iterfind(".//bpmn:callActivity", NS)}
     )
+    try:
+        spec = parser.get_spec(process_id)
+        # embedded and event subprocesses are specs of their own (called diagrams are not:
+        # they are pinned by process id when a run starts)
+        found = parser.get_subprocess_specs(process_id, require_call_activity_specs=False)
+    except (ValidationException, SpiffWorkflowException) as exc:
+        raise DiagramInvalid([_problem_from(exc, filename, tree)]) from None
+    embedded = {
+        sid: _serializer.to_dict(sub)
+        for sid, sub in found.items()
+        if sub is not None and sid not in calls
+    }
     xml = etree.tostring(tree, encoding="unicode")
     return LoadedDiagram(
         process_id=process_id,
@@ -240,6 +249,7 @@ def load_diagram(
         sha256=hashlib.sha256(data).hexdigest(),
         spec=_serializer.to_dict(spec),
         calls=calls,
+        subprocesses=embedded,
     )
 
 
