@@ -180,21 +180,22 @@ def load_diagram(
                 )
             ]
         )
-    processes = [p for p in root.iterfind("bpmn:process", NS) if executable(p)]
-    if len(processes) != 1:
-        fix = (
-            'set isExecutable="true" on the process to run'
-            if not processes
-            else 'set isExecutable="false" on all but the one to run'
-        )
+    in_file = {str(p.get("id")) for p in root.iterfind("bpmn:process", NS)}
+    called = {str(c.get("calledElement")) for c in root.iterfind(".//bpmn:callActivity", NS)}
+    # the process a run starts: an executable one that no process in this file calls (the
+    # others run as its call activities' targets, stored with it)
+    processes = [
+        p for p in root.iterfind("bpmn:process", NS) if executable(p) and p.get("id") not in called
+    ]
+    if not processes:
         raise DiagramInvalid(
             [
                 DiagramProblem(
                     filename,
                     None,
                     root.sourceline,
-                    "a diagram must hold exactly one executable process, found "
-                    f"{len(processes)}: {fix}",
+                    'no executable process to start: set isExecutable="true" on the process '
+                    "to run (one that no call activity in this file calls)",
                 )
             ]
         )
@@ -225,9 +226,7 @@ def load_diagram(
             problems.append(found)
     if problems:
         raise DiagramInvalid(problems)
-    calls = sorted(
-        {str(c.get("calledElement")) for c in process.iterfind(".//bpmn:callActivity", NS)}
-    )
+    calls = sorted(called - in_file)  # other diagrams, pinned when a run starts
     try:
         spec = parser.get_spec(process_id)
         # embedded and event subprocesses are specs of their own (called diagrams are not:
@@ -239,7 +238,7 @@ def load_diagram(
         sid: _serializer.to_dict(sub)
         for sid, sub in found.items()
         if sub is not None and sid not in calls
-    }
+    }  # embedded and event subprocesses, and the processes of this file it calls
     xml = etree.tostring(tree, encoding="unicode")
     return LoadedDiagram(
         process_id=process_id,
