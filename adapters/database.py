@@ -156,19 +156,24 @@ def libpq_url(url: str) -> str:
     return "postgresql://" + sqlalchemy_url(url)[len("postgresql+psycopg://") :]
 
 
-def create_engine(url: str, *, pool_size: int = 10, pool_timeout: float = 10.0) -> AsyncEngine:
+def create_engine(
+    url: str, *, pool_size: int = 10, pool_timeout: float = 10.0, pre_ping: bool = False
+) -> AsyncEngine:
     """An async SQLAlchemy engine on psycopg 3.
 
     No ping before each checkout (a round trip per transaction): a connection the server
     dropped fails its first statement, SQLAlchemy then discards the whole pool, and the
     caller's retry (a job's, or a client's after the API's 503) gets fresh connections.
-    `pool_timeout`: how long a checkout may wait for a free connection before failing."""
+    `pool_timeout`: how long a checkout may wait for a free connection before failing.
+    `pre_ping`: test each connection at checkout (the API's: a request never meets a
+    connection the database dropped in a restart; one round trip, which workers spare)."""
     engine = create_async_engine(
         sqlalchemy_url(url),
         pool_size=pool_size,
         max_overflow=10,
         pool_timeout=pool_timeout,
         pool_recycle=1800,
+        pool_pre_ping=pre_ping,
     )
     event.listen(engine.sync_engine, "connect", backend_priority.on_connect)
     return engine

@@ -46,7 +46,8 @@ async def ensure_cli_token(settings: Settings, tokens: TokenService) -> Path:
 
 async def serve(settings: Settings) -> None:
     """Start database, diagrams, workers and the HTTP API; stop them all on exit."""
-    async with started_engine(settings, service="weavergen") as engine:
+    # pre-ping: after a database restart no request meets a connection the server dropped
+    async with started_engine(settings, service="weavergen", pre_ping=True) as engine:
         stored = await engine.catalog.sync_folder(settings.bpmn_dir)
         changed = [f"{d['diagram_id']} v{d['version']}" for d in stored if d.get("created")]
         log.info("diagrams from %s: %s", settings.bpmn_dir, ", ".join(changed) or "unchanged")

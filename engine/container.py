@@ -94,13 +94,16 @@ def build_engine(
     *,
     pool_size: int = 10,
     pool_timeout: float = 10.0,
+    pre_ping: bool = False,
     events: LearningEvents | None = None,
 ) -> Engine:
     """Wire the engine objects together (`pool_timeout`: how long a transaction may wait for
     a connection; `events`: share one learning queue between engines of one process)."""
     for module in filter(None, (m.strip() for m in settings.operator_modules.split(","))):
         importlib.import_module(module)  # registers its operators
-    db = create_engine(database.url, pool_size=pool_size, pool_timeout=pool_timeout)
+    db = create_engine(
+        database.url, pool_size=pool_size, pool_timeout=pool_timeout, pre_ping=pre_ping
+    )
     catalog = DiagramCatalog(
         db, known_operators=OPERATORS.names(), allow_scripts=settings.allow_scripts
     )

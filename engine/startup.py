@@ -25,6 +25,7 @@ async def started_engine(
     database: Database | None = None,
     exporter: str | None = None,
     pool_timeout: float = 10.0,
+    pre_ping: bool = False,
 ) -> AsyncIterator[Engine]:
     """A running engine with its learning recorder for the life of the block.
 
@@ -32,13 +33,14 @@ async def started_engine(
     PostgreSQL, migrated here); it is released with the engine. `exporter` overrides the
     tracing exporter setting (the benches trace nothing). `pool_timeout`: how long a
     transaction may wait for a free connection (short for the API, which answers 503 then;
-    long for workers, whose jobs would otherwise fail under a burst)."""
+    long for workers, whose jobs would otherwise fail under a burst). `pre_ping`: test
+    pooled connections at checkout (the API's, see `adapters.database.create_engine`)."""
     setup_tracing(
         exporter or settings.otel_exporter, endpoint=settings.otel_endpoint, service=service
     )
     if database is None:
         database = await asyncio.to_thread(open_database, settings)
-    engine = build_engine(settings, database, pool_timeout=pool_timeout)
+    engine = build_engine(settings, database, pool_timeout=pool_timeout, pre_ping=pre_ping)
     try:
         async with recording(engine.learning, engine.db, engine.events):
             yield engine
