@@ -15,6 +15,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -172,6 +173,21 @@ def make_environment(cluster: Cluster, standin: Standin, name: str, root: Path) 
         "WEAVERGEN_LEARNING_EXPLORATION": "false",
     }
     return Environment(name, workdir, url, models, env)
+
+
+def assert_applied_once(conn: Any, runs: int) -> None:
+    """Each task's result applied once, and each of `runs` quick runs' two iterations kept
+    exactly two applied `solution.py` versions (a crash or outage test's ledger check)."""
+    twice = conn.execute(
+        "SELECT task_id, count(*) FROM step_events WHERE event = 'completed' "
+        "GROUP BY task_id HAVING count(*) > 1"
+    ).fetchall()
+    assert twice == [], "a step result was applied twice"
+    applied = conn.execute(
+        "SELECT run_id, count(*) FROM artifacts WHERE applied AND path = 'solution.py' "
+        "GROUP BY run_id"
+    ).fetchall()
+    assert sorted(n for _, n in applied) == [2] * runs
 
 
 def load_modules(env: Environment, *modules: str) -> Environment:

@@ -21,7 +21,15 @@ import psycopg
 import pytest
 
 from tests.api.helpers import start_run
-from tests.servers import Cluster, Environment, Standin, make_environment, start_standin, wait_run
+from tests.servers import (
+    Cluster,
+    Environment,
+    Standin,
+    assert_applied_once,
+    make_environment,
+    start_standin,
+    wait_run,
+)
 
 RUNS = 20
 KILLS = 2
@@ -119,16 +127,7 @@ def test_runs_survive_a_killed_database(embedded_env: tuple[Environment, Standin
     assert log.count("embedded PostgreSQL died") >= KILLS
     url = f"postgresql://postgres@/postgres?host={quote(str(pg_dir), safe='')}"
     with psycopg.connect(url) as conn:
-        twice = conn.execute(
-            "SELECT task_id, count(*) FROM step_events WHERE event = 'completed' "
-            "GROUP BY task_id HAVING count(*) > 1"
-        ).fetchall()
-        assert twice == [], "a step result was applied twice"
-        applied = conn.execute(
-            "SELECT run_id, count(*) FROM artifacts WHERE applied AND path = 'solution.py' "
-            "GROUP BY run_id"
-        ).fetchall()
-        assert sorted(n for _, n in applied) == [2] * RUNS
+        assert_applied_once(conn, RUNS)
         # a retry of a step whose result already landed may still be scheduled: it must end
         pending: list[tuple] = []
         for _ in range(300):  # bounded: 60 s

@@ -16,7 +16,15 @@ import psycopg
 import pytest
 
 from tests.api.helpers import start_run
-from tests.servers import Cluster, Environment, Standin, make_environment, start_standin, wait_run
+from tests.servers import (
+    Cluster,
+    Environment,
+    Standin,
+    assert_applied_once,
+    make_environment,
+    start_standin,
+    wait_run,
+)
 
 RUNS = 20
 KILLS = 4
@@ -69,16 +77,7 @@ def test_runs_survive_sigkilled_workers(crash_env: tuple[Environment, Standin]) 
     url = env.database_url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(url) as conn:
         # a task completes once: one 'completed' event per task, one decision per decide task
-        twice = conn.execute(
-            "SELECT task_id, count(*) FROM step_events WHERE event = 'completed' "
-            "GROUP BY task_id HAVING count(*) > 1"
-        ).fetchall()
-        assert twice == []
-        applied = conn.execute(
-            "SELECT run_id, count(*) FROM artifacts WHERE applied AND path = 'solution.py' "
-            "GROUP BY run_id"
-        ).fetchall()
-        assert sorted(n for _, n in applied) == [2] * RUNS
+        assert_applied_once(conn, RUNS)
         tokens = conn.execute(
             "SELECT r.id FROM runs r JOIN steps s ON s.run_id = r.id GROUP BY r.id, r.tokens_in "
             "HAVING r.tokens_in <> sum(s.tokens_in)"
