@@ -149,6 +149,8 @@ def build_engine(
         settings=OperatorSettings(
             min_evidence=settings.learning_min_evidence,
             exploration=settings.learning_exploration,
+            script_cpu_seconds=settings.script_cpu_seconds,
+            script_memory_mb=settings.script_memory_mb,
         ),
     )
     runner = StepRunner(

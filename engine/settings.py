@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     otel_exporter: str = Field("none", validation_alias="WEAVERGEN_OTEL_EXPORTER")
     otel_endpoint: str | None = Field(None, validation_alias="OTEL_EXPORTER_OTLP_ENDPOINT")
     allow_scripts: bool = Field(False, validation_alias="WEAVERGEN_ALLOW_SCRIPTS")
+    # script tasks run in the sandbox with these limits (wall time is three times the CPU's)
+    script_cpu_seconds: int = Field(10, ge=1, validation_alias="WEAVERGEN_SCRIPT_CPU_SECONDS")
+    script_memory_mb: int = Field(256, ge=32, validation_alias="WEAVERGEN_SCRIPT_MEMORY_MB")
     # your own operators: comma-separated modules that register on engine.ops.OPERATORS
     operator_modules: str = Field("", validation_alias="WEAVERGEN_OPERATOR_MODULES")
     # learning stores: unset = the PostgreSQL tables of the run database

@@ -50,6 +50,23 @@ def env(cluster: Cluster, standin: Standin, workroot: Path) -> Iterator[Environm
     e.stop()
 
 
+@pytest.fixture(scope="session")
+def scripts_env(cluster: Cluster, standin: Standin, workroot: Path) -> Iterator[Environment]:
+    """A server whose admin allows script tasks (they run in the sandbox): for diagrams drawn
+    in other tools, with small script limits so that a runaway script is stopped quickly."""
+    e = make_environment(cluster, standin, "scripts", workroot)
+    e.env.update({"WEAVERGEN_ALLOW_SCRIPTS": "true", "WEAVERGEN_SCRIPT_CPU_SECONDS": "2"})
+    e.start_server(workers=1)
+    yield e
+    e.stop()
+
+
+@pytest.fixture()
+def scripts_api(scripts_env: Environment) -> Iterator[httpx.Client]:
+    with scripts_env.client() as c:
+        yield c
+
+
 @pytest.fixture()
 def api(env: Environment) -> Iterator[httpx.Client]:
     with env.client() as c:

@@ -158,7 +158,16 @@ def _problems_in_expressions(
                 )
             )
             continue
-        try:
+        if kind == "script":  # full Python, run in the sandbox: only its syntax is checked
+            try:
+                compile(node.text or "", f"script of {owner_id(node)}", "exec")
+            except SyntaxError as exc:
+                line = node.sourceline + (exc.lineno or 1) - 1
+                problems.append(
+                    DiagramProblem(filename, owner_id(node), line, f"script: {exc.msg}")
+                )
+            continue
+        try:  # pre- and post-scripts run in the engine: restricted like conditions
             check(node.text or "", mode="exec")
         except ExpressionRejected as exc:
             line = node.sourceline + (exc.line or 1) - 1 if exc.line else node.sourceline

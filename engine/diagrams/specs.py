@@ -9,10 +9,12 @@ from typing import Any
 from SpiffWorkflow.bpmn.parser.util import full_tag
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.spiff.parser import SpiffBpmnParser
-from SpiffWorkflow.spiff.parser.task_spec import ServiceTaskParser
+from SpiffWorkflow.spiff.parser.task_spec import ScriptTaskParser, ServiceTaskParser
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
-from SpiffWorkflow.spiff.serializer.task_spec import ServiceTaskConverter
-from SpiffWorkflow.spiff.specs.defaults import ServiceTask
+from SpiffWorkflow.spiff.serializer.task_spec import ScriptTaskConverter, ServiceTaskConverter
+from SpiffWorkflow.spiff.specs.defaults import ScriptTask, ServiceTask
+
+SCRIPT_OPERATOR = "script.run"
 
 
 class JobServiceTask(ServiceTask):  # type: ignore[misc]
@@ -25,6 +27,30 @@ class JobServiceTask(ServiceTask):  # type: ignore[misc]
     def _execute(self, task: Any) -> None:
         return None
 
+    def apply_result(self, task: Any, result: dict[str, Any]) -> None:
+        """Put the operator's result where the diagram reads it."""
+        task.data[self.result_variable] = result
+
+
+class JobScriptTask(ScriptTask):  # type: ignore[misc]
+    """A script task run as a job in the sandbox (`script.run`), not in the engine process.
+
+    Like `JobServiceTask` it waits in STARTED; the worker runs the script over a JSON copy of
+    the task data and the data it leaves behind becomes the task's data."""
+
+    operation_name = SCRIPT_OPERATOR
+
+    def _execute(self, task: Any) -> None:
+        return None
+
+    def apply_result(self, task: Any, result: dict[str, Any]) -> None:
+        """The script's variables replace the task data (a `del` in the script deletes)."""
+        task.data.clear()
+        task.data.update(result["data"])
+
+
+JOB_SPECS = (JobServiceTask, JobScriptTask)
+
 
 class WeaverParser(SpiffBpmnParser):  # type: ignore[misc]
     """SpiffWorkflow's parser with service tasks mapped to `JobServiceTask`."""
@@ -32,13 +58,15 @@ class WeaverParser(SpiffBpmnParser):  # type: ignore[misc]
     OVERRIDE_PARSER_CLASSES = {
         **SpiffBpmnParser.OVERRIDE_PARSER_CLASSES,
         full_tag("serviceTask"): (ServiceTaskParser, JobServiceTask),
+        full_tag("scriptTask"): (ScriptTaskParser, JobScriptTask),
     }
 
 
 def make_serializer() -> BpmnWorkflowSerializer:
-    """A serializer that round-trips workflows containing `JobServiceTask`."""
+    """A serializer that round-trips workflows containing our job tasks."""
     config = dict(SPIFF_CONFIG)
     config[JobServiceTask] = ServiceTaskConverter
+    config[JobScriptTask] = ScriptTaskConverter
     return BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(config))
 
 

@@ -9,4 +9,13 @@ from engine.steps.contract import OperatorRegistry
 
 OPERATORS = OperatorRegistry()
 
-from engine.ops import consensus, decide, finish, intent, llm, memory, validate  # noqa: E402,F401
+from engine.ops import (  # noqa: E402,F401
+    consensus,
+    decide,
+    finish,
+    intent,
+    llm,
+    memory,
+    script,
+    validate,
+)

@@ -12,6 +12,7 @@ from uuid import UUID
 from sqlalchemy import bindparam, func, select
 
 from engine.diagrams.expressions import evaluate
+from engine.diagrams.specs import JobScriptTask
 from engine.runs.requests import RunRequest
 from engine.tables import runs, steps
 
@@ -65,7 +66,10 @@ def decode_params(stored: dict[str, Any]) -> dict[str, Any]:
 
 
 def evaluate_params(spec: Any, data: dict[str, Any]) -> dict[str, Any]:
-    """The service task's parameters evaluated over its task data; failures as `ParamError`."""
+    """The service task's parameters evaluated over its task data; failures as `ParamError`.
+    A script task's are its script and a copy of its task data."""
+    if isinstance(spec, JobScriptTask):
+        return {"script": spec.script, "data": dict(data)}
     params: dict[str, Any] = {}
     for name, param in spec.operation_params.items():
         try:

@@ -200,7 +200,7 @@ class RunService:
 
         async def change(wf: BpmnWorkflow, tx: Tx) -> None:
             task = waiting_task(wf, task_id)
-            task.data[task.task_spec.result_variable] = result
+            task.task_spec.apply_result(task, result)
             task.complete()
             # a duplicate copy of this job may have failed and opened an incident meanwhile
             if tx.row["status"] == "incident":

@@ -13,7 +13,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.specs.event_definitions import ErrorEventDefinition
 from SpiffWorkflow.util.task import TaskState
 
-from engine.diagrams.specs import JobServiceTask
+from engine.diagrams.specs import JOB_SPECS
 from engine.errors import OperatorError
 
 
@@ -30,11 +30,12 @@ def find_task(wf: BpmnWorkflow, task_id: UUID) -> Any:
 
 
 def is_waiting_job(task: Any) -> bool:
-    """Whether `task` is a service task STARTED and waiting for a worker's result."""
+    """Whether `task` is a job task (service or script) STARTED and waiting for a worker's
+    result."""
     return (
         task is not None
         and task.state == TaskState.STARTED
-        and isinstance(task.task_spec, JobServiceTask)
+        and isinstance(task.task_spec, JOB_SPECS)
     )
 
 

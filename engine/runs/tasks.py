@@ -9,7 +9,7 @@ from uuid import UUID
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
 
-from engine.diagrams.specs import JobServiceTask
+from engine.diagrams.specs import JOB_SPECS, JobScriptTask, JobServiceTask
 
 # states a person watching a run cares about; FUTURE/LIKELY/MAYBE are SpiffWorkflow's planning
 VISIBLE = {
@@ -61,15 +61,15 @@ def visible_tasks(wf: BpmnWorkflow) -> dict[UUID, TaskView]:
 def _kind(spec: Any) -> str:
     if isinstance(spec, JobServiceTask):
         return "ServiceTask"
+    if isinstance(spec, JobScriptTask):
+        return "ScriptTask"
     return type(spec).__name__
 
 
 def waiting_jobs(wf: BpmnWorkflow) -> set[UUID]:
-    """Service tasks STARTED and waiting for a worker's result."""
+    """Service and script tasks STARTED and waiting for a worker's result."""
     return {
-        t.id
-        for t in wf.get_tasks(state=TaskState.STARTED)
-        if isinstance(t.task_spec, JobServiceTask)
+        t.id for t in wf.get_tasks(state=TaskState.STARTED) if isinstance(t.task_spec, JOB_SPECS)
     }
 
 

@@ -42,6 +42,8 @@ class OperatorSettings:
 
     min_evidence: int = 5  # outcomes a decision needs before it trusts learned data
     exploration: bool = True  # decisions sample (Thompson) rather than take the best mean
+    script_cpu_seconds: int = 10  # a script task's limits in the sandbox
+    script_memory_mb: int = 256
 
 
 @dataclass(frozen=True)

@@ -39,11 +39,12 @@ def test_run_outcome_iteration_and_fix_are_recorded(env: Environment, api: httpx
         run_id,
     )
     assert (pattern, success, iterations, task_type) == ("quick", True, 1, "function")
-    [(signature, helped)] = rows(
+    # the run's record is written first, its iterations and fixes just after it
+    [(signature, helped)] = wait_rows(
         env, "SELECT signature, helped FROM learning_iterations WHERE run_id = %s", run_id
     )
     assert helped is True and signature.startswith("tests.failed: test_add")
-    [(fixed_signature, fix)] = rows(
+    [(fixed_signature, fix)] = wait_rows(
         env, "SELECT signature, fix FROM learning_fixes WHERE run_id = %s", run_id
     )
     assert fixed_signature == signature and fix

@@ -22,19 +22,41 @@ def test_shipped_diagrams_load_with_di(name: str) -> None:
         assert loaded.calls == ["bug_fix", "migration", "quick", "standard"]
 
 
-def test_script_import_rejected_even_when_scripts_allowed() -> None:
+def _with(element: str) -> str:
     quick = (ROOT / "bpmn" / "quick.bpmn").read_text()
-    script = (
-        '<bpmn:scriptTask id="evil" name="Evil"><bpmn:script>x = 1\nimport os'
-        "</bpmn:script></bpmn:scriptTask>"
-    )
-    bad = quick.replace("</bpmn:process>", script + "</bpmn:process>", 1)
+    return quick.replace("</bpmn:process>", element + "</bpmn:process>", 1)
+
+
+def _only_problem(bad: str, element_id: str, at: str) -> str:
+    """The one problem loading `bad` (scripts allowed) reports: on `element_id`, at the line
+    of `at`; its message."""
     with pytest.raises(DiagramInvalid) as info:
         load_diagram(bad.encode(), "q.bpmn", known_operators=OPERATORS.names(), allow_scripts=True)
     [problem] = info.value.problems
-    assert problem.element_id == "evil"
-    assert "imports are not allowed (import os)" in problem.message
-    assert problem.line == bad[: bad.index("import os")].count("\n") + 1
+    assert problem.element_id == element_id
+    assert problem.line == bad[: bad.index(at)].count("\n") + 1
+    return problem.message
+
+
+def test_script_task_is_full_python_but_its_syntax_is_checked_at_upload() -> None:
+    fine = _with(
+        '<bpmn:scriptTask id="calc"><bpmn:script>import math\ndef sq(x):\n    return x * x\n'
+        "total = sum(sq(i) for i in range(10)) % 7</bpmn:script></bpmn:scriptTask>"
+    )
+    load_diagram(fine.encode(), "q.bpmn", known_operators=OPERATORS.names(), allow_scripts=True)
+    bad = _with(
+        '<bpmn:scriptTask id="calc"><bpmn:script>x = 1\nif x\n    y = 2'
+        "</bpmn:script></bpmn:scriptTask>"
+    )
+    assert _only_problem(bad, "calc", "if x").startswith("script: ")
+
+
+def test_prescript_runs_in_the_engine_so_imports_are_rejected_even_when_allowed() -> None:
+    bad = _with(
+        '<bpmn:userTask id="ask"><bpmn:extensionElements><spiffworkflow:preScript>x = 1\n'
+        "import os</spiffworkflow:preScript></bpmn:extensionElements></bpmn:userTask>"
+    )
+    assert "imports are not allowed (import os)" in _only_problem(bad, "ask", "import os")
 
 
 def test_parameter_id_clashing_with_element_id_is_named() -> None:
