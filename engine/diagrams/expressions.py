@@ -156,16 +156,26 @@ def _compiled(source: str, mode: str) -> Any:
     return compile(check(source, mode=mode), "<diagram>", mode)  # type: ignore[call-overload]
 
 
+def _scope(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The globals of one evaluation: the safe builtins, and `vars()`/`globals()` as a copy
+    of the task data (SpiffWorkflow evaluates over the data as globals, so diagrams test
+    `'x' in vars()`); never Python's own, which reach the interpreter."""
+
+    def variables() -> dict[str, Any]:
+        return dict(data)
+
+    return {"__builtins__": SAFE_BUILTINS, "vars": variables, "globals": variables}
+
+
 def evaluate(expression: str, data: Mapping[str, Any]) -> Any:
     """Evaluate a checked expression against task data."""
-    scope = {"__builtins__": SAFE_BUILTINS}
-    return eval(_compiled(expression, "eval"), scope, dict(data))  # noqa: S307 - allow-listed
+    local = dict(data)
+    return eval(_compiled(expression, "eval"), _scope(local), local)  # noqa: S307 - allow-listed
 
 
 def execute(script: str, data: dict[str, Any]) -> None:
     """Run a checked script; assignments land in `data`."""
-    scope = {"__builtins__": SAFE_BUILTINS}
-    exec(_compiled(script, "exec"), scope, data)  # noqa: S102 - allow-listed
+    exec(_compiled(script, "exec"), _scope(data), data)  # noqa: S102 - allow-listed
 
 
 class RestrictedEnvironment(TaskDataEnvironment):  # type: ignore[misc]

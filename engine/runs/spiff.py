@@ -8,6 +8,9 @@ from typing import Any
 from uuid import UUID
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.unstructured_join import UnstructuredJoin
 from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.specs.event_definitions import ErrorEventDefinition
@@ -69,6 +72,17 @@ def pending_timers(wf: BpmnWorkflow) -> set[str]:
     for pending in wf.waiting_events():
         if pending.event_type.endswith("TimerEventDefinition") and isinstance(pending.value, str):
             out.add(pending.value)
+    # an event-based gateway (or a multiple event) waits for several definitions at once and
+    # reports none of their values; a timer among them keeps its due time in the task
+    for task in wf.get_tasks(state=TaskState.WAITING):
+        definition = getattr(task.task_spec, "event_definition", None)
+        if isinstance(definition, MultipleEventDefinition) and any(
+            isinstance(d, TimerEventDefinition) for d in definition.event_definitions
+        ):
+            value = task.internal_data.get("event_value")
+            value = value.get("next") if isinstance(value, dict) else value  # a cycle's next
+            if isinstance(value, str):
+                out.add(value)
     return out
 
 
@@ -105,10 +119,13 @@ def prune_spent_tasks(wf: BpmnWorkflow) -> int:
     In each workflow (the run's and each subprocess's) the unfinished tasks meet at one
     deepest common ancestor; every task above it, and every branch hanging off that chain, is
     finished and is an ancestor of all that can still happen, which SpiffWorkflow reads only
-    to skip it (joins in loops ignore earlier iterations by ancestry). The meeting point
-    becomes the root's only child: the root keeps the run's initial data. Without it a loop
-    adds a copy of its tasks to the stored state on every iteration. The step table keeps the
-    history."""
+    to skip it, with one exception: a parallel or inclusive join decides whether an input
+    was taken by climbing its ancestors to an instance of that input (a join that merges a
+    loop's way back with the way in). So above the meeting point stays a thin chain: the
+    latest instance of each join input among its ancestors, oldest first, then the meeting
+    point; the root heads it and keeps the run's initial data. Without pruning a loop adds a
+    copy of its tasks to the stored state on every iteration; the chain is bounded by the
+    number of join inputs. The step table keeps the history."""
     return sum(_prune(workflow, wf.subprocesses) for workflow in (wf, *wf.subprocesses.values()))
 
 
@@ -118,22 +135,43 @@ def _prune(workflow: Any, subprocesses: dict[UUID, Any]) -> int:
     if not unfinished:
         return 0
     meet = _meeting_point(unfinished)
-    if meet is root or meet.parent is root:
+    if meet is root:
         return 0
-    keep = {root.id}
+    chain = [*_join_inputs_above(workflow, meet), meet]
+    keep = {root.id} | {task.id for task in chain}
     stack = [meet]
     while stack:
         task = stack.pop()
         keep.add(task.id)
         stack.extend(task.children)
     gone = [task_id for task_id in workflow.tasks if task_id not in keep]
-    if any(task_id in subprocesses for task_id in gone):
-        return 0  # a finished call whose subprocess SpiffWorkflow still holds: leave it be
+    if not gone or any(task_id in subprocesses for task_id in gone):
+        return 0  # nothing to drop, or a finished call whose subprocess SpiffWorkflow holds
     for task_id in gone:
         del workflow.tasks[task_id]
-    root._children = [meet.id]
-    meet._parent = root.id
+    for parent, child in zip([root, *chain], chain, strict=False):
+        parent._children = [child.id]
+        child._parent = parent.id
     return len(gone)
+
+
+def _join_inputs_above(workflow: Any, meet: Any) -> list[Any]:
+    """The latest instance of each parallel or inclusive join's input spec among `meet`'s
+    ancestors, oldest first."""
+    inputs = {
+        source
+        for spec in workflow.spec.task_specs.values()
+        if isinstance(spec, UnstructuredJoin)
+        for source in spec.inputs
+    }
+    found: list[Any] = []
+    task = meet.parent
+    while task is not None and task is not workflow.task_tree and inputs:
+        if task.task_spec in inputs:
+            inputs.discard(task.task_spec)
+            found.append(task)
+        task = task.parent
+    return found[::-1]
 
 
 def _meeting_point(tasks: list[Any]) -> Any:

@@ -45,3 +45,10 @@ def test_scripts_assign_into_task_data() -> None:
     data = {"n": 1}
     execute("n = n + 1\nlabel = f'iteration {n}'", data)
     assert data["n"] == 2 and data["label"] == "iteration 2"
+
+
+def test_vars_and_globals_are_the_task_data_not_the_interpreter() -> None:
+    data = {"should_escalate": True}
+    assert evaluate("'should_escalate' in vars() or 'should_escalate' in globals()", data)
+    assert evaluate("'__builtins__' in globals() or 'open' in vars()", data) is False
+    assert evaluate("'x' in vars()", {}) is False
