@@ -14,7 +14,16 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api import health, metrics, openapi, pages, routes_diagrams, routes_learning, routes_runs
+from api import (
+    health,
+    metrics,
+    openapi,
+    pages,
+    pages_versions,
+    routes_diagrams,
+    routes_learning,
+    routes_runs,
+)
 from api.admission import Busy, Intake
 from api.changes import RunChanges
 from api.deps import Viewer, web_session
@@ -77,6 +86,7 @@ def create_app(engine: Engine) -> FastAPI:
     app.include_router(routes_diagrams.router)
     app.include_router(routes_learning.router)
     app.include_router(pages.router)
+    app.include_router(pages_versions.router)
     dist = engine.settings.web_dist
     if not (dist / "run.js").exists():
         log.warning("browser assets missing in %s: run `make install` to build them", dist)

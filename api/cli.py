@@ -15,7 +15,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from api.client import ApiClient, ClientError, find_token
+from api.cli_common import JsonOpt, ServerOpt, TokenOpt, console
+from api.cli_common import client as _client
+from api.cli_common import fail as _fail
+from api.cli_diagrams import diagrams_app
+from api.client import ClientError
 from api.run_follow import follow, progress_table
 from engine.settings import Settings
 from validation.languages import names
@@ -27,30 +31,7 @@ app = typer.Typer(
 )
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
-console = Console(stderr=True)
-
-ServerOpt = Annotated[
-    str | None, typer.Option("--server", help="server URL (default from settings)")
-]
-TokenOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--token", help="API token (default WEAVERGEN_TOKEN or the local server's cli-token)"
-    ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
-
-
-def _client(server: str | None, token: str | None) -> ApiClient:
-    settings = Settings()
-    return ApiClient(
-        server or f"http://{settings.host}:{settings.port}", find_token(settings, token)
-    )
-
-
-def _fail(message: str, code: int = 1) -> None:
-    console.print(f"[red]error:[/red] {message}")
-    raise typer.Exit(code)
+app.add_typer(diagrams_app, name="diagrams")
 
 
 @app.command()

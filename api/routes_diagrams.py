@@ -7,6 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request, UploadFile, status
 
 from api.deps import Admin, Catalog, require
+from engine.diagrams import versions
+from engine.diagrams.compare import Comparison
 from engine.diagrams.loading import MAX_DIAGRAM_BYTES
 from engine.errors import DiagramInvalid, DiagramProblem
 
@@ -63,6 +65,32 @@ async def list_diagrams(catalog: Catalog) -> list[dict[str, Any]]:
 async def get_diagram(diagram_id: str, catalog: Catalog) -> dict[str, Any]:
     """One diagram: its versions and the newest XML."""
     return await catalog.get(diagram_id)
+
+
+VersionNumber = Annotated[int, Path(ge=1, le=2**31 - 1, description="the version number")]
+
+
+@router.get("/diagrams/{diagram_id}/compare")
+async def compare_versions(
+    diagram_id: str,
+    catalog: Catalog,
+    base: Annotated[int, Query(ge=1, le=2**31 - 1, description="the older version number")],
+    head: Annotated[int, Query(ge=1, le=2**31 - 1, description="the newer version number")],
+) -> Comparison:
+    """Which BPMN elements version `head` adds, removes and changes against `base`."""
+    return await versions.comparison(catalog, diagram_id, base, head)
+
+
+@router.post(
+    "/diagrams/{diagram_id}/versions/{version}/retire",
+    responses={409: {"description": "an unfinished run pins the version"}},
+)
+async def retire_version(
+    diagram_id: str, version: VersionNumber, catalog: Catalog, who: Admin
+) -> dict[str, Any]:
+    """Retire a version: new runs pin the newest version that is not retired; 409 while an
+    unfinished run pins it, or when it is a shipped pattern's only runnable version."""
+    return await versions.retire(catalog, diagram_id, version, who.name)
 
 
 @router.get("/diagram-versions/{version_id}")

@@ -67,6 +67,9 @@ diagram_versions = Table(
     Column("source", Text, nullable=False),  # "bpmn-dir" or "upload"
     Column("created_by", Text),
     _created(),
+    # a retired version is never pinned by a new run (see engine/diagrams/versions.py)
+    Column("retired_at", DateTime(timezone=True)),
+    Column("retired_by", Text),
     UniqueConstraint("diagram_id", "version"),
 )
 

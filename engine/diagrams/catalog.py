@@ -167,19 +167,28 @@ class DiagramCatalog:
         return stored
 
     async def latest_version_id(self, conn: AsyncConnection, process_id: str) -> int:
-        """The id of the newest version of a diagram."""
-        vid = (
-            await conn.execute(
-                select(func.max(diagram_versions.c.id)).where(
-                    diagram_versions.c.diagram_id == process_id
-                )
-            )
-        ).scalar()
-        if vid is None:
+        """The id of the newest version of a diagram that is not retired."""
+        newest = await conn.execute(
+            select(
+                func.max(diagram_versions.c.id),
+                func.max(diagram_versions.c.id).filter(diagram_versions.c.retired_at.is_(None)),
+            ).where(diagram_versions.c.diagram_id == process_id)
+        )
+        any_version, active = newest.one()
+        if any_version is None:
             raise NotFound(
                 f"diagram {process_id!r} does not exist; upload it or add bpmn/{process_id}.bpmn"
             )
-        return int(vid)
+        if active is None:
+            raise Conflict(
+                f"every version of diagram {process_id!r} is retired; upload a new version "
+                "(POST /api/diagrams?new_version=true) to run it again"
+            )
+        return int(active)
+
+    def forget_pins(self) -> None:
+        """Resolve pins afresh (a version was stored or retired)."""
+        self._pins.clear()
 
     async def pin(self, conn: AsyncConnection, entry: str) -> dict[str, int]:
         """Newest version ids of `entry` and every diagram it calls, transitively; a call
@@ -263,6 +272,7 @@ class DiagramCatalog:
                             diagram_versions.c.created_by,
                             diagram_versions.c.sha256,
                             diagram_versions.c.calls,
+                            diagram_versions.c.retired_at,
                         ).order_by(diagram_versions.c.diagram_id, diagram_versions.c.version)
                     )
                 )
@@ -326,6 +336,7 @@ def _summary(row: Any, *, created: bool | None) -> dict[str, Any]:
         "calls": row["calls"],
         "created_by": row["created_by"],
         "created_at": row["created_at"].isoformat() if row["created_at"] else None,
+        "retired_at": row["retired_at"].isoformat() if row.get("retired_at") else None,
     }
     if created is not None:
         out["created"] = created

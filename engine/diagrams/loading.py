@@ -10,7 +10,6 @@ from typing import Any
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.exceptions import SpiffWorkflowException
-from SpiffWorkflow.spiff.parser import VALIDATOR
 
 from engine.diagrams.dialects import (
     CONDITION_HINT,
@@ -21,6 +20,7 @@ from engine.diagrams.dialects import (
 )
 from engine.diagrams.expressions import ExpressionRejected, check
 from engine.diagrams.ids import PROCESS_ID, PROCESS_ID_RULE
+from engine.diagrams.schema import schema_problems
 from engine.diagrams.specs import WeaverParser, make_serializer
 from engine.errors import DiagramInvalid, DiagramProblem
 
@@ -226,13 +226,17 @@ def load_diagram(
     problems = _problems_in_expressions(
         tree, filename, known_operators=known_operators, allow_scripts=allow_scripts
     )
-    parser = WeaverParser(validator=VALIDATOR)
-    try:
-        parser.add_bpmn_xml(tree, filename)
-    except ValidationException as exc:
-        found = _problem_from(exc, filename, tree)
-        if found.element_id is None or found.element_id not in {p.element_id for p in problems}:
-            problems.append(found)
+    reported = {p.element_id for p in problems}
+    invalid = schema_problems(tree, filename)
+    problems += [p for p in invalid if p.element_id is None or p.element_id not in reported]
+    parser = WeaverParser(validator=None)  # validated above, with every error
+    if not invalid:
+        try:
+            parser.add_bpmn_xml(tree, filename)
+        except ValidationException as exc:
+            found = _problem_from(exc, filename, tree)
+            if found.element_id is None or found.element_id not in reported:
+                problems.append(found)
     if problems:
         raise DiagramInvalid(problems)
     calls = sorted(called - in_file)  # other diagrams, pinned when a run starts

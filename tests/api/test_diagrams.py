@@ -86,7 +86,8 @@ def test_schema_violation_names_line(api: httpx.Client) -> None:
         "<spiffworkflow:parameters>", "<spiffworkflow:nonsense/><spiffworkflow:parameters>", 1
     )
     [err] = rejected(api, "quick.bpmn", bad)
-    assert err["line"] is not None
+    assert err["line"] == line_of(bad, "<spiffworkflow:nonsense/>")
+    assert err["element_id"] == "implement" and "spiffworkflow:nonsense" in err["message"]
 
 
 def test_good_upload_versions_and_dedupes(api: httpx.Client) -> None:

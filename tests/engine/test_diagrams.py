@@ -66,3 +66,19 @@ def test_parameter_id_clashing_with_element_id_is_named() -> None:
     )
     with pytest.raises(DiagramInvalid, match="also an element id"):
         load_diagram(bad.encode(), "q.bpmn", known_operators=OPERATORS.names())
+
+
+def test_every_schema_error_is_reported_on_its_element() -> None:
+    bad = _with("").replace(
+        "<spiffworkflow:parameters>", "<spiffworkflow:nonsense/><spiffworkflow:parameters>", 1
+    )
+    bad = bad.replace('<bpmn:endEvent id="', '<bpmn:endEvent bogus="1" id="', 1)
+    with pytest.raises(DiagramInvalid) as info:
+        load_diagram(bad.encode(), "q.bpmn", known_operators=OPERATORS.names())
+    problems = info.value.problems
+    assert len(problems) == 2, problems
+    nonsense, bogus = sorted(problems, key=lambda p: p.line or 0)
+    assert nonsense.line == bad[: bad.index("<spiffworkflow:nonsense")].count("\n") + 1
+    assert nonsense.element_id == "implement" and "spiffworkflow:nonsense" in nonsense.message
+    assert bogus.element_id and bogus.element_id in bad[bad.index('bogus="1"') :][:80]
+    assert "schema: " in bogus.message and "bogus" in bogus.message
