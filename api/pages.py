@@ -168,8 +168,9 @@ async def dashboard(request: Request) -> Response:
 @router.get("/diagrams", response_class=HTMLResponse)
 async def diagrams_page(request: Request) -> Response:
     session = await signed_in(request)
-    diagrams = await request.app.state.engine.catalog.list()
-    return render(request, "diagrams.html", session, diagrams=diagrams)
+    catalog = request.app.state.engine.catalog
+    diagrams, decisions = await catalog.list(), await catalog.decisions.list()
+    return render(request, "diagrams.html", session, diagrams=diagrams, decisions=decisions)
 
 
 @router.get("/diagrams/new", response_class=HTMLResponse)

@@ -1,5 +1,5 @@
 """The versions page of a diagram: every version (retired ones marked), a comparison of two,
-and, for admins, retiring one."""
+and, for admins, retiring one; and the page of a decision table (dmn-js, web/src/decision.js)."""
 
 from __future__ import annotations
 
@@ -45,3 +45,10 @@ async def retire_version(request: Request, diagram_id: str, version: int) -> Res
     catalog = request.app.state.engine.catalog
     await versions.retire(catalog, diagram_id, version, session.principal.name)
     return RedirectResponse(f"/diagrams/{diagram_id}/versions", status_code=303)
+
+
+@router.get("/decisions/{decision_id}", response_class=HTMLResponse)
+async def decision_page(request: Request, decision_id: str) -> Response:
+    session = await signed_in(request)
+    await request.app.state.engine.catalog.decisions.get(decision_id)  # 404 page if unknown
+    return render(request, "decision.html", session, decision_id=decision_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request, UploadFile, status
+from fastapi import APIRouter, Depends, File, Path, Query, Request, UploadFile, status
 
 from api.deps import Admin, Catalog, require
 from engine.diagrams import versions
@@ -20,10 +20,31 @@ async def _read(file: UploadFile) -> tuple[str, bytes]:
     data = await file.read(MAX_DIAGRAM_BYTES + 1)
     if not name.lower().endswith((".bpmn", ".bpmn20.xml")):
         message = (
-            "upload a file ending in .bpmn (or .bpmn20.xml, as Activiti and Flowable name them)"
+            "upload a file ending in .bpmn (or .bpmn20.xml, as Activiti and Flowable name "
+            "them); decision tables (.dmn) go in the `decisions` field or POST /api/decisions"
         )
         raise DiagramInvalid([DiagramProblem(name, None, None, message)])
     return name, data
+
+
+async def _read_dmn(files: list[UploadFile]) -> list[tuple[bytes, str]]:
+    out = []
+    for file in files:
+        name = file.filename or "upload.dmn"
+        if not name.lower().endswith(".dmn"):
+            message = "a decision table is a file ending in .dmn"
+            raise DiagramInvalid([DiagramProblem(name, None, None, message)])
+        out.append((await file.read(MAX_DIAGRAM_BYTES + 1), name))
+    return out
+
+
+DecisionFiles = Annotated[
+    list[UploadFile],
+    File(description="decision tables (.dmn) the diagram's business rule tasks call"),
+]
+NewVersion = Annotated[
+    bool, Query(description="store as a new version when the id exists (else 409)")
+]
 
 
 @router.post(
@@ -35,24 +56,69 @@ async def upload_diagram(
     file: UploadFile,
     catalog: Catalog,
     who: Admin,
-    new_version: Annotated[
-        bool, Query(description="store as a new version of the diagram with this process id")
-    ] = False,
+    new_version: NewVersion = False,
+    decisions: DecisionFiles = [],  # noqa: B006 - FastAPI copies defaults per request
 ) -> dict[str, Any]:
-    """Check a .bpmn file and store it; 422 lists every problem; 409 when a diagram with
-    its process id exists and `new_version` is not set."""
+    """Check a .bpmn file (and the .dmn decision tables beside it) and store them; 422
+    lists every problem; 409 when a diagram with its process id (or a decision with its
+    id) exists and `new_version` is not set."""
     name, data = await _read(file)
     return await catalog.add(
-        data, name, source="upload", created_by=who.name, new_version=new_version
+        data,
+        name,
+        source="upload",
+        created_by=who.name,
+        new_version=new_version,
+        decision_files=await _read_dmn(decisions),
     )
 
 
 @router.post("/diagrams/check")
-async def check_diagram(file: UploadFile, catalog: Catalog) -> dict[str, Any]:
+async def check_diagram(
+    file: UploadFile,
+    catalog: Catalog,
+    decisions: DecisionFiles = [],  # noqa: B006 - FastAPI copies defaults per request
+) -> dict[str, Any]:
     """Check a .bpmn file without storing it; 422 lists every problem with its element."""
     name, data = await _read(file)
-    loaded = catalog.check(data, name)
+    loaded = await catalog.binding.check_upload(data, name, await _read_dmn(decisions))
     return {"ok": True, "process_id": loaded.process_id}
+
+
+@router.post(
+    "/decisions",
+    status_code=status.HTTP_201_CREATED,
+    responses={409: {"description": "the decision id is taken: upload with new_version=true"}},
+)
+async def upload_decision(
+    file: UploadFile, catalog: Catalog, who: Admin, new_version: NewVersion = False
+) -> dict[str, Any]:
+    """Check a .dmn decision table and store it; the diagrams whose newest version calls it
+    get a new version built with it (`rebound`)."""
+    [(data, name)] = await _read_dmn([file])
+    return await catalog.binding.add_decision(
+        data, name, created_by=who.name, new_version=new_version
+    )
+
+
+@router.get("/decisions")
+async def list_decisions(catalog: Catalog) -> list[dict[str, Any]]:
+    """Decision tables and their versions."""
+    return await catalog.decisions.list()
+
+
+@router.get("/decisions/{decision_id}")
+async def get_decision(decision_id: str, catalog: Catalog) -> dict[str, Any]:
+    """One decision table: its versions and the newest XML."""
+    return await catalog.decisions.get(decision_id)
+
+
+@router.get("/decision-versions/{version_id}")
+async def get_decision_version(
+    version_id: Annotated[int, Path(ge=1, le=2**31 - 1)], catalog: Catalog
+) -> dict[str, Any]:
+    """One stored decision version with its XML."""
+    return await catalog.decisions.version(version_id)
 
 
 @router.get("/diagrams")

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSON, JSONB, UUID
 
@@ -70,7 +71,25 @@ diagram_versions = Table(
     # a retired version is never pinned by a new run (see engine/diagrams/versions.py)
     Column("retired_at", DateTime(timezone=True)),
     Column("retired_by", Text),
+    # decision id -> decision_versions.id its business rule tasks were built with
+    Column("decisions", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     UniqueConstraint("diagram_id", "version"),
+)
+
+# DMN decision tables (one decision per file), versioned like diagrams
+decision_versions = Table(
+    "decision_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("decision_id", Text, nullable=False),  # the DMN decision id
+    Column("name", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("filename", Text, nullable=False),
+    Column("xml", Text, nullable=False),
+    Column("sha256", Text, nullable=False),
+    Column("created_by", Text),
+    _created(),
+    UniqueConstraint("decision_id", "version"),
 )
 
 runs = Table(

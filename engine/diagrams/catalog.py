@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,8 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from engine.diagrams.decision_binding import DecisionBinding, load_decisions
+from engine.diagrams.decision_store import DecisionStore
 from engine.diagrams.loading import LoadedDiagram, load_diagram
 from engine.diagrams.specs import build_spec
 from engine.errors import Conflict, DiagramInvalid, DiagramProblem, NotFound
@@ -25,6 +28,8 @@ class DiagramCatalog:
     """Stores checked diagram versions and resolves the versions a run pins."""
 
     def __init__(self, db: AsyncEngine, *, known_operators: set[str], allow_scripts: bool) -> None:
+        self.decisions = DecisionStore(db)
+        self.binding = DecisionBinding(self)
         self.db = db
         self.known_operators = known_operators
         self.allow_scripts = allow_scripts
@@ -33,14 +38,21 @@ class DiagramCatalog:
         self._pins: dict[str, tuple[float, dict[str, int]]] = {}  # entry -> (when, pinned)
 
     def check(
-        self, data: bytes, filename: str, *, allow_scripts: bool | None = None
+        self,
+        data: bytes,
+        filename: str,
+        *,
+        allow_scripts: bool | None = None,
+        decisions: Mapping[str, tuple[str, str]] | None = None,
     ) -> LoadedDiagram:
-        """Load and check a diagram without storing it."""
+        """Load and check a diagram without storing it (`decisions`: the decision tables
+        at hand, id -> (XML, sha256))."""
         return load_diagram(
             data,
             filename,
             known_operators=self.known_operators,
             allow_scripts=self.allow_scripts if allow_scripts is None else allow_scripts,
+            decisions=decisions,
         )
 
     async def add(
@@ -52,16 +64,39 @@ class DiagramCatalog:
         created_by: str | None,
         allow_scripts: bool | None = None,
         new_version: bool = False,
+        decision_files: Sequence[tuple[bytes, str]] = (),
     ) -> dict[str, Any]:
-        """Check and store a diagram (unchanged content keeps its version). An upload whose
-        process id is taken becomes a new version of that diagram only with `new_version`;
-        otherwise Conflict, naming the diagram (so a file that happens to say `quick` or
-        `Process_1` does not replace what is there)."""
-        loaded = self.check(data, filename, allow_scripts=allow_scripts)
-        async with self.db.begin() as conn:
-            return await self._store(
-                conn, loaded, source=source, created_by=created_by, new_version=new_version
+        """Check and store a diagram (unchanged content keeps its version), with the
+        decision tables (.dmn files) uploaded beside it. An upload whose process id (or
+        decision id) is taken becomes a new version only with `new_version`; otherwise
+        Conflict, naming it (so a file that happens to say `quick` or `Process_1` does not
+        replace what is there)."""
+        uploaded = load_decisions(decision_files)
+        async with self.db.begin() as conn:  # the decisions and the diagram, or nothing
+            stored = [
+                await self.decisions.store(conn, d, created_by=created_by, new_version=new_version)
+                for d in uploaded
+            ]
+            at_hand = await self.binding.decisions_at_hand(conn, data, filename, uploaded)
+            for row in stored:
+                xml, sha, _ = at_hand[row["decision_id"]]
+                at_hand[row["decision_id"]] = (xml, sha, row["version_id"])
+            loaded = self.check(
+                data,
+                filename,
+                allow_scripts=allow_scripts,
+                decisions={k: v[:2] for k, v in at_hand.items()},
             )
+            pinned = {k: at_hand[k][2] for k in loaded.decisions}
+            out = await self._store(
+                conn,
+                loaded,
+                source=source,
+                created_by=created_by,
+                new_version=new_version,
+                decisions=pinned,
+            )
+        return {**out, "decisions": stored} if stored else out
 
     async def _store(
         self,
@@ -71,6 +106,7 @@ class DiagramCatalog:
         source: str,
         created_by: str | None,
         new_version: bool = False,
+        decisions: dict[str, int | None] | None = None,
     ) -> dict[str, Any]:
         self._pins.clear()
         await conn.execute(
@@ -128,6 +164,7 @@ class DiagramCatalog:
                         spec=d.spec,
                         calls=d.calls,
                         subprocesses=d.subprocesses,
+                        decisions=decisions or {},
                         source=source,
                         created_by=created_by,
                     )

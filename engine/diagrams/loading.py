@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +22,7 @@ from engine.diagrams.dialects import (
 from engine.diagrams.expressions import ExpressionRejected, check
 from engine.diagrams.ids import PROCESS_ID, PROCESS_ID_RULE
 from engine.diagrams.schema import schema_problems
-from engine.diagrams.specs import WeaverParser, make_serializer
+from engine.diagrams.specs import DecisionRefParser, WeaverParser, make_serializer
 from engine.errors import DiagramInvalid, DiagramProblem
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -44,6 +45,7 @@ class LoadedDiagram:
     spec: dict[str, Any]
     calls: list[str] = field(default_factory=list)
     subprocesses: dict[str, Any] = field(default_factory=dict)  # embedded ones, by element id
+    decisions: list[str] = field(default_factory=list)  # decision ids its tasks call
 
 
 def _xml_parser() -> etree.XMLParser:
@@ -175,10 +177,25 @@ def _problems_in_expressions(
     return problems
 
 
+def decision_refs(root: etree._Element) -> list[tuple[etree._Element, str | None]]:
+    """Each business rule task with the decision id it calls (None when it names none)."""
+    return [
+        (task, DecisionRefParser.get_decision_ref(task))
+        for task in root.iterfind(".//bpmn:businessRuleTask", NS)
+    ]
+
+
 def load_diagram(
-    data: bytes, filename: str, *, known_operators: set[str], allow_scripts: bool = False
+    data: bytes,
+    filename: str,
+    *,
+    known_operators: set[str],
+    allow_scripts: bool = False,
+    decisions: Mapping[str, tuple[str, str]] | None = None,
 ) -> LoadedDiagram:
-    """Parse and check one diagram file; raise DiagramInvalid with every problem found."""
+    """Parse and check one diagram file; raise DiagramInvalid with every problem found.
+    `decisions` holds the decision tables its business rule tasks may call: decision id ->
+    (DMN XML, its sha256), checked already."""
     tree = parse_xml(data, filename)
     root = tree.getroot()
     if etree.QName(root).namespace != BPMN_NS or etree.QName(root).localname != "definitions":
@@ -226,10 +243,15 @@ def load_diagram(
     problems = _problems_in_expressions(
         tree, filename, known_operators=known_operators, allow_scripts=allow_scripts
     )
+    used, missing = _decisions_used(root, filename, decisions or {})
+    problems += missing
     reported = {p.element_id for p in problems}
     invalid = schema_problems(tree, filename)
     problems += [p for p in invalid if p.element_id is None or p.element_id not in reported]
     parser = WeaverParser(validator=None)  # validated above, with every error
+    for decision_id in used:
+        xml, _ = (decisions or {})[decision_id]
+        parser.add_dmn_xml(parse_xml(xml.encode(), f"{decision_id}.dmn").getroot())
     if not invalid:
         try:
             parser.add_bpmn_xml(tree, filename)
@@ -253,16 +275,45 @@ def load_diagram(
         if sub is not None and sid not in calls
     }  # embedded and event subprocesses, and the processes of this file it calls
     xml = etree.tostring(tree, encoding="unicode")
+    digest = hashlib.sha256(data)
+    for decision_id in used:  # the same file built with another decision table differs
+        digest.update(f"\0{decision_id}:{(decisions or {})[decision_id][1]}".encode())
     return LoadedDiagram(
         process_id=process_id,
         name=process.get("name") or process_id,
         filename=filename,
         xml=xml,
-        sha256=hashlib.sha256(data).hexdigest(),
+        sha256=digest.hexdigest(),
+        decisions=used,
         spec=_serializer.to_dict(spec),
         calls=calls,
         subprocesses=embedded,
     )
+
+
+def _decisions_used(
+    root: etree._Element, filename: str, decisions: Mapping[str, tuple[str, str]]
+) -> tuple[list[str], list[DiagramProblem]]:
+    """The decision ids the business rule tasks call that are at hand, and a problem for
+    each task whose decision is not."""
+    used: set[str] = set()
+    problems = []
+    for task, ref in decision_refs(root):
+        if ref is None:
+            message = (
+                "business rule task names no decision: set its decision id "
+                "(spiffworkflow:calledDecisionId, or camunda:decisionRef)"
+            )
+        elif ref not in decisions:
+            message = (
+                f"business rule task calls decision {ref!r}, which is not uploaded: upload its "
+                ".dmn file with the diagram, or first (POST /api/decisions)"
+            )
+        else:
+            used.add(ref)
+            continue
+        problems.append(DiagramProblem(filename, task.get("id"), task.sourceline, message))
+    return sorted(used), problems
 
 
 def _problem_from(exc: Exception, filename: str, tree: etree._ElementTree) -> DiagramProblem:

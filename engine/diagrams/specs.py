@@ -9,12 +9,17 @@ from typing import Any
 from SpiffWorkflow.bpmn.parser.util import full_tag
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.spiff.parser import SpiffBpmnParser
-from SpiffWorkflow.spiff.parser.task_spec import ScriptTaskParser, ServiceTaskParser
+from SpiffWorkflow.spiff.parser.task_spec import (
+    BusinessRuleTaskParser,
+    ScriptTaskParser,
+    ServiceTaskParser,
+)
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.spiff.serializer.task_spec import ScriptTaskConverter, ServiceTaskConverter
-from SpiffWorkflow.spiff.specs.defaults import ScriptTask, ServiceTask
+from SpiffWorkflow.spiff.specs.defaults import BusinessRuleTask, ScriptTask, ServiceTask
 
 SCRIPT_OPERATOR = "script.run"
+CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
 
 
 class JobServiceTask(ServiceTask):  # type: ignore[misc]
@@ -52,6 +57,16 @@ class JobScriptTask(ScriptTask):  # type: ignore[misc]
 JOB_SPECS = (JobServiceTask, JobScriptTask)
 
 
+class DecisionRefParser(BusinessRuleTaskParser):  # type: ignore[misc]
+    """A business rule task names its decision as spiff-arena does
+    (`spiffworkflow:calledDecisionId`) or as Camunda Modeler does (`camunda:decisionRef`)."""
+
+    @staticmethod
+    def get_decision_ref(node: Any) -> str | None:
+        found = BusinessRuleTaskParser.get_decision_ref(node)
+        return found or node.get(f"{{{CAMUNDA_NS}}}decisionRef")
+
+
 class WeaverParser(SpiffBpmnParser):  # type: ignore[misc]
     """SpiffWorkflow's parser with service tasks mapped to `JobServiceTask`."""
 
@@ -59,6 +74,7 @@ class WeaverParser(SpiffBpmnParser):  # type: ignore[misc]
         **SpiffBpmnParser.OVERRIDE_PARSER_CLASSES,
         full_tag("serviceTask"): (ServiceTaskParser, JobServiceTask),
         full_tag("scriptTask"): (ScriptTaskParser, JobScriptTask),
+        full_tag("businessRuleTask"): (DecisionRefParser, BusinessRuleTask),
     }
 
 

@@ -35,6 +35,7 @@ from engine.tables import incidents, runs, steps
 
 log = logging.getLogger(__name__)
 FINISHED_RUN = ("completed", "failed")
+RUN_VARIABLES = frozenset({"request", "options", "groups"})  # set when a run starts
 
 
 class RunService:
@@ -300,7 +301,10 @@ class RunService:
     async def complete_user_task(
         self, run_id: UUID, task_id: UUID, data: dict[str, Any], *, by: str
     ) -> None:
-        """Complete a user task with a person's answer (stored under the element id)."""
+        """Complete a user task with a person's answer: stored under the element id (WeaverGen's
+        own diagrams read `approve_migration['approved']`) and, as SpiffWorkflow and Camunda
+        forms do, its fields as variables of their own (all but the run's own `request`,
+        `options` and `groups`)."""
 
         async def change(wf: BpmnWorkflow, tx: Tx) -> None:
             task = find_task(wf, task_id)
@@ -324,6 +328,7 @@ class RunService:
                     f"(state {TaskState.get_name(task.state)})"
                 )
             task.data[task.task_spec.bpmn_id] = data
+            task.data.update({k: v for k, v in data.items() if k not in RUN_VARIABLES})
             task.run()
             writes.set_user_answer(tx.batch, task_id, data)
             detail = {"by": by, "data": data}
