@@ -1,10 +1,9 @@
 """Security headers on every answer, and a Content-Security-Policy the pages satisfy: their
-scripts and styles come from /static only (no inline script anywhere; a few fixed inline styles
-of the diagram editor's bpmn-js and the decision page's dmn-js allowed by hash; CodeMirror's
-styles go to a constructed style sheet, see web/build.mjs; the browser tests fail on any
-violation), nothing is framed,
-forms post back here. FastAPI's own /docs and /redoc pages load Swagger UI and ReDoc from
-a CDN and are left without the policy."""
+scripts and styles come from /static only (no inline script anywhere; a few fixed inline
+styles of bpmn-js and dmn-js allowed by hash; CodeMirror's generated styles go to a
+constructed style sheet instead, see web/build.mjs; the browser tests fail on any
+violation), nothing is framed, forms post back here. FastAPI's own /docs and /redoc pages
+load Swagger UI and ReDoc from a CDN and are left without the policy."""
 
 from __future__ import annotations
 

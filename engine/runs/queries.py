@@ -26,6 +26,7 @@ from engine.errors import NotFound
 from engine.tables import (
     artifacts,
     blobs,
+    decision_versions,
     decisions,
     diagram_versions,
     incidents,
@@ -135,8 +136,14 @@ _SHOWN = [c for c in runs.c if c.name != "state"]
 _RUN_SUMMARY = select(*_SHOWN).where(runs.c.id == bindparam("run_id"))
 _RUN_DETAIL = _run_detail()
 _VERSIONS = select(
-    diagram_versions.c.id, diagram_versions.c.diagram_id, diagram_versions.c.version
+    diagram_versions.c.id,
+    diagram_versions.c.diagram_id,
+    diagram_versions.c.version,
+    diagram_versions.c.decisions,
 ).where(diagram_versions.c.id.in_(bindparam("ids", expanding=True)))
+_DECISION_VERSIONS = select(
+    decision_versions.c.id, decision_versions.c.decision_id, decision_versions.c.version
+).where(decision_versions.c.id.in_(bindparam("ids", expanding=True)))
 
 
 class RunQueries:
@@ -145,6 +152,7 @@ class RunQueries:
     def __init__(self, db: AsyncEngine) -> None:
         self.db = reads(db)  # no BEGIN and ROLLBACK: two round trips of a run's eight
         self._versions: dict[int, dict[str, Any]] = {}  # diagram version id -> id, diagram, no.
+        self._decisions: dict[int, dict[str, Any]] = {}  # decision version id -> id, decision, no.
 
     async def list_runs(
         self,
@@ -198,8 +206,13 @@ class RunQueries:
             if missing := wanted - self._versions.keys():
                 query = await conn.execute(_VERSIONS, {"ids": sorted(missing)})
                 self._versions.update({v["id"]: dict(v) for v in query.mappings()})
+            pinned = [self._versions[i] for i in sorted(set(row["spec_versions"].values()))]
+            # the decision tables those versions were built with
+            tables = {i for p in pinned for i in (p["decisions"] or {}).values() if i}
+            if missing := tables - self._decisions.keys():
+                query = await conn.execute(_DECISION_VERSIONS, {"ids": sorted(missing)})
+                self._decisions.update({v["id"]: dict(v) for v in query.mappings()})
         version = self._versions[row["diagram_version_id"]]
-        pinned = [self._versions[i] for i in sorted(set(row["spec_versions"].values()))]
         step_rows, decision_rows = row["step_rows"], row["decision_rows"]
         artifact_rows, incident_rows = row["artifact_rows"], row["incident_rows"]
         out = _run_summary(row)
@@ -212,6 +225,10 @@ class RunQueries:
         out["pinned"] = [
             {"diagram_id": p["diagram_id"], "version": p["version"], "version_id": p["id"]}
             for p in pinned
+        ]
+        out["pinned_decisions"] = [
+            {"decision_id": d["decision_id"], "version": d["version"], "version_id": d["id"]}
+            for d in (self._decisions[i] for i in sorted(tables))
         ]
         out["steps"] = [_step(s) for s in step_rows]
         out["decisions"] = [

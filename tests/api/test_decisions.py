@@ -73,7 +73,11 @@ def test_a_new_decision_version_is_used_by_new_runs_and_pinned_by_old_ones(
     [rebound] = stored.json()["rebound"]
     assert rebound["diagram_id"] == "order_discount_b" and rebound["version"] == 2
     assert finish(api, before, 50) == "end_full_price", "the run keeps the table it pinned"
-    assert finish(api, order(api, "order_discount_b"), 50) == "end_discounted"
+    after = order(api, "order_discount_b")
+    assert finish(api, after, 50) == "end_discounted"
+    for run_id, version in ((before, 1), (after, 2)):
+        [pinned] = api.get(f"/api/runs/{run_id}").json()["pinned_decisions"]
+        assert (pinned["decision_id"], pinned["version"]) == ("discount_decision_b", version)
 
 
 def test_bad_decisions_are_refused_with_element_and_line(api: httpx.Client) -> None:

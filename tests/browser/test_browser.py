@@ -95,3 +95,22 @@ def test_incident_is_retried_from_the_run_page(
 
 def test_roles_limit_what_the_pages_allow(browser_env: dict[str, str]) -> None:
     run_scenario("roles", browser_env)
+
+
+def test_decision_table_renders_and_is_edited(
+    browser_env: dict[str, str], api: httpx.Client
+) -> None:
+    dmn = (ROOT / "tests" / "fixtures" / "dmn" / "discount.dmn").read_bytes()
+    stored = api.post(
+        "/api/decisions",
+        params={"new_version": "true"},
+        files={"file": ("discount.dmn", dmn, "application/xml")},
+    )
+    assert stored.status_code == 201, stored.text
+    run_scenario("decision", browser_env)
+    assert (ARTIFACTS / "decision-decision-table.png").stat().st_size > 10_000
+    saved = api.get("/api/decisions/discount_decision").json()
+    assert saved["latest_version"] > stored.json()["version"]
+    assert saved["versions"][-1]["created_by"] == "local-cli"
+    large = saved["xml"][saved["xml"].index('id="rule_large_discount"') :][:120]
+    assert "<text>15</text>" in large, large

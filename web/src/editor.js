@@ -14,6 +14,9 @@ import { BpmnPropertiesPanelModule, BpmnPropertiesProviderModule } from 'bpmn-js
 import spiffworkflowDescriptor from './editor/moddle.json';
 import WeaverGenPropertiesModule from './editor/provider.js';
 import { createProblemView } from './editor/markers.js';
+import {
+  busy, describeDetail, fillVersionSelect, formatDate, postFile, request, setStatus as showStatus,
+} from './page_api.js';
 import { isKeptRefWarning, readLoopRefs, restoreLoopRefs } from './editor/loopRefs.js';
 
 const body = document.body;
@@ -57,77 +60,10 @@ function start(root) {
 
   // ---- small helpers -------------------------------------------------------------------
 
-  function setStatus(text, kind = 'info') {
-    if (statusEl) {
-      statusEl.textContent = text;
-      statusEl.dataset.kind = kind;
-    }
-  }
+  const setStatus = (text, kind) => showStatus(statusEl, text, kind);
 
   function diagramId() {
     return root.dataset.diagramId || '';
-  }
-
-  function csrfToken() {
-    const meta = document.querySelector('meta[name="csrf-token"]');
-    return meta ? meta.getAttribute('content') || '' : '';
-  }
-
-  function describeDetail(data, fallback) {
-    const detail = data && data.detail;
-    if (typeof detail === 'string' && detail) {
-      return detail;
-    }
-    if (Array.isArray(detail) && detail.length) {
-      return detail.map((d) => (d && d.msg) || String(d)).join('; ');
-    }
-    return fallback;
-  }
-
-  /** fetch() returning { ok, status, data } (data: parsed JSON or null); never throws. */
-  async function request(url, options = {}) {
-    try {
-      const response = await fetch(url, {
-        credentials: 'same-origin',
-        ...options,
-        headers: { Accept: 'application/json', ...(options.headers || {}) },
-      });
-      let data = null;
-      const type = response.headers.get('content-type') || '';
-      if (type.includes('json')) {
-        try {
-          data = await response.json();
-        } catch (err) {
-          data = null;
-        }
-      }
-      if (response.status === 401) {
-        data = { detail: 'you are signed out: sign in again in another tab, then press the button here again (your changes stay in this page)' };
-      }
-      return { ok: response.ok, status: response.status, data };
-    } catch (err) {
-      return { ok: false, status: 0, data: { detail: `network error: ${err.message}` } };
-    }
-  }
-
-  async function postFile(url, xml, filename) {
-    const form = () => {
-      const data = new FormData();
-      data.append('file', new Blob([ xml ], { type: 'application/xml' }), filename);
-      return data;
-    };
-    const send = () => request(url, { method: 'POST', body: form(), headers: { 'X-CSRF-Token': csrfToken() } });
-    let result = await send();
-    if (result.status === 403 && /CSRF/.test(describeDetail(result.data, ''))) {
-      // signed in again in another tab: take the new session's token and send once more
-      const session = await request('/api/session');
-      const meta = document.querySelector('meta[name="csrf-token"]');
-      if (session.ok && session.data && session.data.csrf && meta) {
-        meta.setAttribute('content', session.data.csrf);
-        result = await send();
-      }
-    }
-    return result;
   }
 
   /** The id of the executable process on the canvas (or the first process), or ''. */
@@ -257,22 +193,6 @@ function start(root) {
 
   // ---- versions --------------------------------------------------------------------------
 
-  function pad(n) {
-    return String(n).padStart(2, '0');
-  }
-
-  function formatDate(value) {
-    if (!value) {
-      return '';
-    }
-    const date = new Date(value);
-    if (Number.isNaN(date.getTime())) {
-      return String(value);
-    }
-    return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ` +
-      `${pad(date.getHours())}:${pad(date.getMinutes())}`;
-  }
-
   function versionLabel(v) {
     return [ `v${v.version}`, v.source, v.created_by, formatDate(v.created_at) ]
       .filter((part) => part !== undefined && part !== null && part !== '')
@@ -280,21 +200,7 @@ function start(root) {
   }
 
   function fillVersions(versions, selectedId) {
-    if (!versionSelect) {
-      return;
-    }
-    const sorted = [ ...(versions || []) ].sort((a, b) => b.version - a.version);
-    versionSelect.replaceChildren();
-    for (const v of sorted) {
-      const option = document.createElement('option');
-      option.value = String(v.version_id);
-      option.textContent = versionLabel(v);
-      versionSelect.append(option);
-    }
-    const wanted = selectedId !== undefined && selectedId !== null ?
-      String(selectedId) : (sorted[0] ? String(sorted[0].version_id) : '');
-    versionSelect.value = wanted;
-    versionSelect.disabled = sorted.length === 0;
+    fillVersionSelect(versionSelect, versions, selectedId, versionLabel);
   }
 
   /** Mark the version list as not matching the canvas (a file was opened). */
@@ -412,19 +318,6 @@ function start(root) {
       setStatus(`Validation failed: ${describeDetail(response.data, `HTTP ${response.status}`)}`, 'error');
     }
     body.dataset.validated = 'errors';
-  }
-
-  async function busy(button, work) {
-    if (button) {
-      button.disabled = true;
-    }
-    try {
-      await work();
-    } finally {
-      if (button) {
-        button.disabled = false;
-      }
-    }
   }
 
   if (validateBtn) {

@@ -1,5 +1,6 @@
 // Server problems on the canvas (red marker + note overlay) and in the #problems list.
 // Server text only ever goes into textContent.
+import { problemItem } from '../page_api.js';
 
 const MARKER = 'wg-error';
 const OVERLAY = 'wg-problem';
@@ -52,28 +53,7 @@ export function createProblemView(modeler, list) {
   }
 
   function listItem(problem, element) {
-    const li = document.createElement('li');
-    li.className = 'problem';
-    const message = document.createElement('span');
-    message.className = 'problem-message';
-    message.textContent = problem.message || 'Problem';
-    li.append(message);
-    const where = [];
-    if (problem.element_id) {
-      where.push(problem.element_id);
-    }
-    if (problem.line) {
-      where.push(`line ${problem.line}`);
-    }
-    if (where.length) {
-      const meta = document.createElement('span');
-      meta.className = 'problem-where';
-      meta.textContent = ` (${where.join(', ')})`;
-      li.append(meta);
-    }
-    if (problem.element_id) {
-      li.dataset.elementId = problem.element_id;
-    }
+    const li = problemItem(problem);
     if (element) {
       li.classList.add('on-canvas');
       li.tabIndex = 0;
