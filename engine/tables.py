@@ -71,6 +71,8 @@ diagram_versions = Table(
     # a retired version is never pinned by a new run (see engine/diagrams/versions.py)
     Column("retired_at", DateTime(timezone=True)),
     Column("retired_by", Text),
+    # user-task forms by element id: {"schema": JSON Schema, "ui": UI schema} (migration 0011)
+    Column("forms", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     # decision id -> decision_versions.id its business rule tasks were built with
     Column("decisions", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     UniqueConstraint("diagram_id", "version"),
@@ -121,6 +123,7 @@ runs = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("finished_at", DateTime(timezone=True)),
     Index("runs_status_idx", "status"),
+    Index("runs_created_idx", "created_at", "id"),  # keyset paging, newest first
 )
 
 steps = Table(
