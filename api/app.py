@@ -19,10 +19,14 @@ from api import (
     metrics,
     openapi,
     pages,
+    pages_tasks,
     pages_versions,
     routes_diagrams,
     routes_learning,
+    routes_run_control,
     routes_runs,
+    routes_statistics,
+    routes_tasks,
 )
 from api.admission import Busy, Intake
 from api.changes import RunChanges
@@ -85,8 +89,12 @@ def create_app(engine: Engine) -> FastAPI:
     app.include_router(routes_runs.router)
     app.include_router(routes_diagrams.router)
     app.include_router(routes_learning.router)
+    app.include_router(routes_tasks.router)
+    app.include_router(routes_run_control.router)
+    app.include_router(routes_statistics.router)
     app.include_router(pages.router)
     app.include_router(pages_versions.router)
+    app.include_router(pages_tasks.router)
     dist = engine.settings.web_dist
     if not (dist / "run.js").exists():
         log.warning("browser assets missing in %s: run `make install` to build them", dist)
