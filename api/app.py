@@ -38,7 +38,7 @@ from api.sessions import SessionService
 from api.throttle import AuthThrottle
 from api.tokens import TokenService
 from engine.container import Engine
-from engine.errors import DiagramInvalid, EngineError
+from engine.errors import DiagramInvalid, EngineError, FormInvalid
 from engine.json_limits import MAX_DEPTH
 from engine.runs.queries import RunQueries
 
@@ -125,7 +125,10 @@ def create_app(engine: Engine) -> FastAPI:
     async def engine_error(request: Request, exc: EngineError) -> Response:
         if _wants_page(request):
             return await _error_page(request, exc.status_code, exc.message)
-        return JSONResponse(status_code=exc.status_code, content={"detail": exc.message})
+        content: dict[str, Any] = {"detail": exc.message}
+        if isinstance(exc, FormInvalid):
+            content["errors"] = exc.errors
+        return JSONResponse(status_code=exc.status_code, content=content)
 
     @app.exception_handler(pages.SignInNeeded)
     async def sign_in_needed(request: Request, exc: pages.SignInNeeded) -> Response:

@@ -6,10 +6,13 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import sys
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+import httpx
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -20,7 +23,7 @@ from api.cli_common import JsonOpt, ServerOpt, TokenOpt, console
 from api.cli_common import client as _client
 from api.cli_common import fail as _fail
 from api.cli_diagrams import diagrams_app
-from api.client import ClientError
+from api.client import ApiClient, ClientError
 from api.run_follow import follow, progress_table
 from engine.settings import Settings
 from validation.languages import names
@@ -170,47 +173,150 @@ def run(
     raise typer.Exit(codes.get(final["status"], 4))
 
 
+_RUN_REF = re.compile(r"[0-9a-fA-F-]{1,36}")  # a run id or the start of one
+RUNS_PAGE = 50  # runs per page by default
+RUNS_ALL_PAGE = 500  # with --all: the server's largest page
+RUNS_ALL_MAX = 10_000  # --all stops after this many runs (and prints where to go on)
+
+
+def _runs_page(
+    client: ApiClient, params: dict[str, Any]
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of `GET /api/runs` and the cursor of the next one (its `X-Next-Cursor`
+    header; None after the last page)."""
+    cursors: list[str | None] = []
+
+    def keep(response: httpx.Response) -> None:
+        cursors.append(response.headers.get("X-Next-Cursor"))
+
+    hooks = client.http.event_hooks
+    client.http.event_hooks = {**hooks, "response": [*hooks.get("response", []), keep]}
+    try:
+        rows = client.request("GET", "/api/runs", params=params)
+    finally:
+        client.http.event_hooks = hooks
+    return rows, cursors[-1] if cursors else None
+
+
 @app.command()
 def runs(
     server: ServerOpt = None,
     token: TokenOpt = None,
     as_json: JsonOpt = False,
     status: Annotated[str | None, typer.Option(help="only runs with this status")] = None,
+    pattern: Annotated[str | None, typer.Option(help="only runs of this pattern")] = None,
+    diagram: Annotated[
+        str | None, typer.Option(help="only runs started with this process id")
+    ] = None,
+    q: Annotated[str | None, typer.Option("--q", help="only requests with this text")] = None,
+    id_prefix: Annotated[
+        str | None, typer.Option("--id-prefix", help="only run ids starting with these digits")
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(help="started at or after (ISO 8601, e.g. 2025-06-01T09:00; local time)"),
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="started before (ISO 8601; local time unless zoned)")
+    ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=500, help=f"runs per page ({RUNS_PAGE}; {RUNS_ALL_PAGE} with --all)"
+        ),
+    ] = None,
+    cursor: Annotated[
+        str | None, typer.Option(help="go on after a page: the cursor printed below it")
+    ] = None,
+    all_: Annotated[
+        bool, typer.Option("--all", help=f"follow the pages to the end (at most {RUNS_ALL_MAX})")
+    ] = False,
 ) -> None:
-    """List recent runs."""
+    """List runs, newest first, a page at a time; prints the cursor of the next page."""
+    filters = {
+        "status": status,
+        "pattern": pattern,
+        "diagram": diagram,
+        "q": q,
+        "id_prefix": id_prefix,
+        "since": since,
+        "until": until,
+        "limit": limit or (RUNS_ALL_PAGE if all_ else RUNS_PAGE),
+    }
+    for key, value in (("since", since), ("until", until)):
+        if value is not None:
+            filters[key] = _local_time(f"--{key}", value)
+    params = {key: value for key, value in filters.items() if value is not None}
+    client = _client(server, token)
+    rows: list[dict[str, Any]] = []
     try:
-        rows = _client(server, token).request(
-            "GET", "/api/runs", params={"status": status} if status else {}
-        )
+        while True:
+            page, cursor = _runs_page(client, {**params, "cursor": cursor} if cursor else params)
+            rows.extend(page)
+            if not all_ or cursor is None or len(rows) >= RUNS_ALL_MAX:
+                break
     except ClientError as exc:
-        _fail(str(exc))
+        _fail(escape(str(exc)))
         return
     if as_json:
         print(json.dumps(rows, indent=2))
-        return
-    table = Table("id", "status", "pattern", "request", "started", "s", "tokens")
+    else:
+        _runs_table(rows)
+    if cursor is not None:  # on one line, however narrow the terminal: to copy
+        more = f"stopped after {len(rows)} runs; " if all_ else ""
+        console.print(f"{more}more runs: add --cursor {cursor} (same filters)", soft_wrap=True)
+
+
+def _local_time(option: str, value: str) -> str:
+    """An ISO 8601 time for the server: one without a zone is this machine's local time."""
+    try:
+        return datetime.fromisoformat(value).astimezone().isoformat()
+    except ValueError:
+        _fail(f"{option} {escape(repr(value))} is not an ISO 8601 time, e.g. 2025-06-01T09:00", 2)
+        raise
+
+
+def _runs_table(rows: list[dict[str, Any]]) -> None:
+    """Runs as a table, full ids (a piped table is as wide as it needs)."""
+    table = Table(title=None if rows else "no runs match")
+    table.add_column("id", no_wrap=True, min_width=36)
+    for name in ("status", "pattern"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("request", overflow="ellipsis", no_wrap=True, max_width=60)
+    table.add_column("started", no_wrap=True)
+    table.add_column("s", justify="right", no_wrap=True)
+    table.add_column("tokens", justify="right", no_wrap=True)
     for r in rows:
         table.add_row(
             r["id"],
             r["status"],
             r["pattern"] or "",
-            escape(r["request"]["text"][:50]),
+            escape(r["request"]["text"]),
             (r["created_at"] or "")[:19],
             f"{r['duration_s'] or 0:.1f}",
             str(r["tokens_in"] + r["tokens_out"]),
         )
-    Console().print(table)
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
 
 
 @app.command()
 def show(
-    run_id: str, server: ServerOpt = None, token: TokenOpt = None, as_json: JsonOpt = False
+    run_id: Annotated[
+        str, typer.Argument(help="the run's id or a unique start of it (4+ hex digits)")
+    ],
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Show one run: steps, decisions with evidence, artifacts, incidents."""
+    """Show one run: steps, decisions with evidence, artifacts, incidents. An ambiguous id
+    prefix lists the runs it matches (and exits 1); one that is not hex exits 2."""
+    ref = run_id.strip()
+    if not _RUN_REF.fullmatch(ref) or len(ref.replace("-", "")) < 4:
+        _fail(f"{escape(repr(run_id))} is not a run id: give the id or its first 4+ hex digits", 2)
     try:
-        run_ = _client(server, token).request("GET", f"/api/runs/{run_id}")
+        run_ = _client(server, token).request("GET", f"/api/runs/{ref}")
     except ClientError as exc:
-        _fail(str(exc))
+        _fail(escape(str(exc)))
         return
     if as_json:
         print(json.dumps(run_, indent=2))

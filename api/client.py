@@ -76,11 +76,7 @@ class ApiClient:
                 body = resp.json()
                 detail = body.get("detail")
                 if body.get("errors"):
-                    detail = f"{detail}:\n" + "\n".join(
-                        f"  {e['file']}:{e.get('line') or '?'} [{e.get('element_id') or '-'}] "
-                        f"{e['message']}"
-                        for e in body["errors"]
-                    )
+                    detail = f"{detail}:\n" + "\n".join(_problem(e) for e in body["errors"])
             except ValueError:
                 detail = resp.text[:300]
             raise ClientError(f"{method} {path}: HTTP {resp.status_code}: {detail}")
@@ -117,3 +113,11 @@ class ApiClient:
             ) from None
         except httpx.HTTPError as exc:
             raise ClientError(f"{method} {path} failed: {exc}") from None
+
+
+def _problem(error: dict[str, Any]) -> str:
+    """One line of a 422's `errors`: a diagram's (file, line, element) or a form's field."""
+    if "field" in error:
+        return f"  [{error.get('element_id') or '-'}] {error['field']}: {error['message']}"
+    where = f"{error.get('file', '?')}:{error.get('line') or '?'}"
+    return f"  {where} [{error.get('element_id') or '-'}] {error['message']}"

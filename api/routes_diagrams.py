@@ -27,6 +27,17 @@ async def _read(file: UploadFile) -> tuple[str, bytes]:
     return name, data
 
 
+async def _read_forms(files: list[UploadFile]) -> dict[str, bytes]:
+    out = {}
+    for file in files:
+        name = file.filename or "form.json"
+        if not name.lower().endswith(".json"):
+            message = "a form file is a JSON Schema or UI schema ending in .json"
+            raise DiagramInvalid([DiagramProblem(name, None, None, message)])
+        out[name] = await file.read(MAX_DIAGRAM_BYTES + 1)
+    return out
+
+
 async def _read_dmn(files: list[UploadFile]) -> list[tuple[bytes, str]]:
     out = []
     for file in files:
@@ -41,6 +52,10 @@ async def _read_dmn(files: list[UploadFile]) -> list[tuple[bytes, str]]:
 DecisionFiles = Annotated[
     list[UploadFile],
     File(description="decision tables (.dmn) the diagram's business rule tasks call"),
+]
+FormFiles = Annotated[
+    list[UploadFile],
+    File(description="JSON Schema / UI schema files (.json) the user tasks' forms name"),
 ]
 NewVersion = Annotated[
     bool, Query(description="store as a new version when the id exists (else 409)")
@@ -58,10 +73,11 @@ async def upload_diagram(
     who: Admin,
     new_version: NewVersion = False,
     decisions: DecisionFiles = [],  # noqa: B006 - FastAPI copies defaults per request
+    forms: FormFiles = [],  # noqa: B006
 ) -> dict[str, Any]:
-    """Check a .bpmn file (and the .dmn decision tables beside it) and store them; 422
-    lists every problem; 409 when a diagram with its process id (or a decision with its
-    id) exists and `new_version` is not set."""
+    """Check a .bpmn file (and the .dmn decision tables and .json form files beside it)
+    and store them; 422 lists every problem; 409 when a diagram with its process id (or a
+    decision with its id) exists and `new_version` is not set."""
     name, data = await _read(file)
     return await catalog.add(
         data,
@@ -70,6 +86,7 @@ async def upload_diagram(
         created_by=who.name,
         new_version=new_version,
         decision_files=await _read_dmn(decisions),
+        form_files=await _read_forms(forms),
     )
 
 
@@ -78,10 +95,13 @@ async def check_diagram(
     file: UploadFile,
     catalog: Catalog,
     decisions: DecisionFiles = [],  # noqa: B006 - FastAPI copies defaults per request
+    forms: FormFiles = [],  # noqa: B006
 ) -> dict[str, Any]:
     """Check a .bpmn file without storing it; 422 lists every problem with its element."""
     name, data = await _read(file)
-    loaded = await catalog.binding.check_upload(data, name, await _read_dmn(decisions))
+    loaded = await catalog.binding.check_upload(
+        data, name, await _read_dmn(decisions), await _read_forms(forms)
+    )
     return {"ok": True, "process_id": loaded.process_id}
 
 

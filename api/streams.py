@@ -1,4 +1,5 @@
-"""Server-sent event streams for live pages: one run's progress, and the runs list.
+"""Server-sent event streams for live pages: one run's progress, and live lists (runs, the
+task inbox).
 
 A stream queries PostgreSQL when PostgreSQL says the run changed (`api.changes`: one
 LISTEN per process), not on a timer, so open streams cost nothing while nothing happens.
@@ -12,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from uuid import UUID
 
@@ -21,9 +22,10 @@ from fastapi import Request
 from api.changes import RunChanges
 from api.deps import still_allowed
 from engine.runs.queries import RunQueries
+from engine.runs.requests import FINISHED_STATUSES
 
 
-class _Watch:
+class Watch:
     """Ends a stream when the client left or its credentials stopped being valid."""
 
     def __init__(self, request: Request) -> None:
@@ -42,7 +44,7 @@ class _Watch:
 HEARTBEAT_SECONDS = 15.0
 RECHECK_SECONDS = 30.0  # a signed-out session or revoked token ends its streams this soon
 LIST_EVERY_SECONDS = 1.0  # the runs list is sent at most this often, however busy
-FINISHED = {"completed", "failed"}
+FINISHED = set(FINISHED_STATUSES)
 
 
 def sse(event: str, data: Any, event_id: int | None = None) -> str:
@@ -56,7 +58,7 @@ async def run_events(
 ) -> AsyncIterator[str]:
     """Step events of one run as they happen, and the run's status when it changes."""
     last, status, quiet_since = after, None, time.monotonic()
-    watch = _Watch(request)
+    watch = Watch(request)
     key = str(run_id)
     seen, changed = changes.mark(key), True
     while await watch.go_on():
@@ -87,12 +89,24 @@ async def runs_list(
     request: Request, queries: RunQueries, changes: RunChanges, filters: dict[str, Any]
 ) -> AsyncIterator[str]:
     """The filtered runs list, sent again (at most once a second) whenever a run changes."""
+    async for chunk in live_list(request, changes, "runs", lambda: queries.list_runs(**filters)):
+        yield chunk
+
+
+async def live_list(
+    request: Request,
+    changes: RunChanges,
+    event: str,
+    produce: Callable[[], Awaitable[Any]],
+) -> AsyncIterator[str]:
+    """`produce()` sent as `event` now and again (at most once a second) whenever a run
+    changes, with keep-alive comments while nothing happens."""
     quiet_since = time.monotonic()
-    watch = _Watch(request)
+    watch = Watch(request)
     seen, changed = changes.mark(), True
     while await watch.go_on():
         if changed:
-            yield sse("runs", await queries.list_runs(**filters))
+            yield sse(event, await produce())
             quiet_since = time.monotonic()
         elif time.monotonic() - quiet_since > HEARTBEAT_SECONDS:
             yield ": keep-alive\n\n"

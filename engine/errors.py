@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import psycopg
 from sqlalchemy import exc as sa
@@ -16,6 +17,16 @@ class EngineError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class FormInvalid(EngineError):
+    """422: a person's answer does not fit the task's form; `errors` names each field."""
+
+    status_code = 422
+
+    def __init__(self, message: str, errors: list[dict[str, Any]]) -> None:
+        super().__init__(message)
+        self.errors = errors
 
 
 class BadRequest(EngineError):

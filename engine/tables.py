@@ -148,6 +148,13 @@ steps = Table(
     Column("started_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("finished_at", DateTime(timezone=True)),
     Index("steps_run_idx", "run_id", "started_at"),
+    # the task inbox: person tasks waiting (migration 0011)
+    Index(
+        "steps_people_waiting_idx",
+        "started_at",
+        "task_id",
+        postgresql_where=text("state = 'ready' AND kind IN ('UserTask', 'ManualTask')"),
+    ),
 )
 
 step_events = Table(

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from engine.diagrams.decision_binding import DecisionBinding, load_decisions
 from engine.diagrams.decision_store import DecisionStore
-from engine.diagrams.loading import LoadedDiagram, load_diagram
+from engine.diagrams.loading import BPMN_NS, LoadedDiagram, load_diagram, parse_xml
 from engine.diagrams.specs import build_spec
 from engine.errors import Conflict, DiagramInvalid, DiagramProblem, NotFound
 from engine.tables import diagram_versions, diagrams
@@ -36,6 +36,7 @@ class DiagramCatalog:
         # diagram version id -> (built process spec, its embedded subprocess specs by id)
         self._spec_cache: dict[int, tuple[Any, dict[str, Any]]] = {}
         self._pins: dict[str, tuple[float, dict[str, int]]] = {}  # entry -> (when, pinned)
+        self._forms: dict[int, dict[str, Any]] = {}  # diagram version id -> its person tasks
 
     def check(
         self,
@@ -44,16 +45,40 @@ class DiagramCatalog:
         *,
         allow_scripts: bool | None = None,
         decisions: Mapping[str, tuple[str, str]] | None = None,
+        form_files: Mapping[str, bytes] | None = None,
+        stored_forms: Mapping[str, Any] | None = None,
     ) -> LoadedDiagram:
         """Load and check a diagram without storing it (`decisions`: the decision tables
-        at hand, id -> (XML, sha256))."""
+        at hand, id -> (XML, sha256); `form_files`: the JSON form files, by name;
+        `stored_forms`: the forms its newest stored version has)."""
         return load_diagram(
             data,
             filename,
             known_operators=self.known_operators,
             allow_scripts=self.allow_scripts if allow_scripts is None else allow_scripts,
             decisions=decisions,
+            form_files=form_files,
+            stored_forms=stored_forms,
         )
+
+    async def stored_forms(self, conn: AsyncConnection, data: bytes, filename: str) -> Any:
+        """The person tasks of the newest stored versions of the processes in this file."""
+        ids = [
+            str(p.get("id"))
+            for p in parse_xml(data, filename).getroot().iterfind(f"{{{BPMN_NS}}}process")
+        ]
+        newest = (
+            select(func.max(diagram_versions.c.id))
+            .where(diagram_versions.c.diagram_id.in_(ids))
+            .group_by(diagram_versions.c.diagram_id)
+        )
+        rows = await conn.execute(
+            select(diagram_versions.c.forms).where(diagram_versions.c.id.in_(newest))
+        )
+        merged: dict[str, Any] = {}
+        for (forms,) in rows:
+            merged.update(forms or {})
+        return merged
 
     async def add(
         self,
@@ -65,12 +90,13 @@ class DiagramCatalog:
         allow_scripts: bool | None = None,
         new_version: bool = False,
         decision_files: Sequence[tuple[bytes, str]] = (),
+        form_files: Mapping[str, bytes] | None = None,
     ) -> dict[str, Any]:
         """Check and store a diagram (unchanged content keeps its version), with the
-        decision tables (.dmn files) uploaded beside it. An upload whose process id (or
-        decision id) is taken becomes a new version only with `new_version`; otherwise
-        Conflict, naming it (so a file that happens to say `quick` or `Process_1` does not
-        replace what is there)."""
+        decision tables (.dmn files) and form files (.json) uploaded beside it. An upload
+        whose process id (or decision id) is taken becomes a new version only with
+        `new_version`; otherwise Conflict, naming it (so a file that happens to say `quick`
+        or `Process_1` does not replace what is there)."""
         uploaded = load_decisions(decision_files)
         async with self.db.begin() as conn:  # the decisions and the diagram, or nothing
             stored = [
@@ -86,6 +112,8 @@ class DiagramCatalog:
                 filename,
                 allow_scripts=allow_scripts,
                 decisions={k: v[:2] for k, v in at_hand.items()},
+                form_files=form_files or {},
+                stored_forms=await self.stored_forms(conn, data, filename),
             )
             pinned = {k: at_hand[k][2] for k in loaded.decisions}
             out = await self._store(
@@ -107,7 +135,10 @@ class DiagramCatalog:
         created_by: str | None,
         new_version: bool = False,
         decisions: dict[str, int | None] | None = None,
+        forms: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
+        """Store `d` as its diagram's next version (see `add`); `forms` replaces the person
+        tasks `d` found (a stored diagram rebuilt without its form files at hand)."""
         self._pins.clear()
         await conn.execute(
             insert(diagrams).values(id=d.process_id, name=d.name).on_conflict_do_nothing()
@@ -165,6 +196,7 @@ class DiagramCatalog:
                         calls=d.calls,
                         subprocesses=d.subprocesses,
                         decisions=decisions or {},
+                        forms=d.forms if forms is None else forms,
                         source=source,
                         created_by=created_by,
                     )
@@ -178,12 +210,18 @@ class DiagramCatalog:
         return _summary(row, created=True)
 
     async def sync_folder(self, folder: Path) -> list[dict[str, Any]]:
-        """Store every `*.bpmn` in `folder` whose content changed; a bad file stops start-up."""
+        """Store every `*.bpmn` in `folder` whose content changed (their forms' JSON files in
+        `folder`/forms); a bad file stops start-up."""
         stored = []
         problems = []
+        form_files = await asyncio.to_thread(
+            lambda: {p.name: p.read_bytes() for p in sorted((folder / "forms").glob("*.json"))}
+        )
         for path in await asyncio.to_thread(lambda: sorted(folder.glob("*.bpmn"))):
             try:
-                loaded = self.check(path.read_bytes(), path.name, allow_scripts=True)
+                loaded = self.check(
+                    path.read_bytes(), path.name, allow_scripts=True, form_files=form_files
+                )
             except DiagramInvalid as exc:
                 problems.extend(exc.problems)
                 continue
@@ -222,6 +260,33 @@ class DiagramCatalog:
                 "(POST /api/diagrams?new_version=true) to run it again"
             )
         return int(active)
+
+    async def person_task(
+        self, conn: AsyncConnection, version_id: int, element_id: str
+    ) -> dict[str, Any]:
+        """A person task's lane, candidate groups and form ({} when it has none), from the
+        diagram version (immutable, so remembered)."""
+        forms = self._forms.get(version_id)
+        if forms is None:
+            forms = (
+                await conn.execute(
+                    select(diagram_versions.c.forms).where(diagram_versions.c.id == version_id)
+                )
+            ).scalar_one_or_none() or {}
+            self._forms[version_id] = forms
+        found: dict[str, Any] = forms.get(element_id, {})
+        return found
+
+    async def start_form(
+        self, conn: AsyncConnection, version_id: int
+    ) -> tuple[str, dict[str, Any]] | None:
+        """(start event id, its form's JSON Schema) when the version's start event has a
+        form, else None."""
+        await self.person_task(conn, version_id, "")  # loads the version's person tasks
+        for element_id, info in self._forms[version_id].items():
+            if info.get("kind") == "startEvent" and "schema" in info:
+                return element_id, info["schema"]
+        return None
 
     def forget_pins(self) -> None:
         """Resolve pins afresh (a version was stored or retired)."""
@@ -338,11 +403,20 @@ class DiagramCatalog:
             )
         if not rows:
             raise NotFound(f"diagram {process_id!r} does not exist")
+        start = next(
+            (
+                {"element_id": k, "schema": v["schema"], "ui": v.get("ui") or {}}
+                for k, v in (rows[-1]["forms"] or {}).items()
+                if v.get("kind") == "startEvent" and "schema" in v
+            ),
+            None,
+        )
         return {
             "id": process_id,
             "versions": [_summary(r, created=None) for r in rows],
             "latest_version": rows[-1]["version"],
             "xml": rows[-1]["xml"],
+            "start_form": start,  # the newest version's start event form, if it has one
         }
 
     async def version_xml(self, version_id: int) -> dict[str, Any]:

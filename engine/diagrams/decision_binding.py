@@ -9,7 +9,7 @@ version calls it, so new runs use it while runs that pinned the old one keep it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
@@ -36,13 +36,21 @@ class DecisionBinding:
         self.decisions: DecisionStore = catalog.decisions
 
     async def check_upload(
-        self, data: bytes, filename: str, decision_files: Sequence[tuple[bytes, str]] = ()
+        self,
+        data: bytes,
+        filename: str,
+        decision_files: Sequence[tuple[bytes, str]] = (),
+        form_files: Mapping[str, bytes] | None = None,
     ) -> LoadedDiagram:
         """`check` with the decision tables uploaded beside it, else the stored ones."""
         uploaded = load_decisions(decision_files)
         async with self.catalog.db.connect() as conn:
             at_hand = await self.decisions_at_hand(conn, data, filename, uploaded)
-        return self.catalog.check(data, filename, decisions={k: v[:2] for k, v in at_hand.items()})
+            stored = await self.catalog.stored_forms(conn, data, filename)
+        decisions = {k: v[:2] for k, v in at_hand.items()}
+        return self.catalog.check(
+            data, filename, decisions=decisions, form_files=form_files or {}, stored_forms=stored
+        )
 
     async def add_decision(
         self, data: bytes, filename: str, *, created_by: str | None, new_version: bool = False
@@ -89,7 +97,12 @@ class DecisionBinding:
             pinned = {k: latest[k]["id"] for k in loaded.decisions}
             rebound.append(
                 await self.catalog._store(
-                    conn, loaded, source="decision", created_by=created_by, decisions=pinned
+                    conn,
+                    loaded,
+                    source="decision",
+                    created_by=created_by,
+                    decisions=pinned,
+                    forms=row["forms"],  # its form files are not at hand: keep what it had
                 )
             )
         return rebound

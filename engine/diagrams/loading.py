@@ -20,6 +20,7 @@ from engine.diagrams.dialects import (
     unbound_service_tasks,
 )
 from engine.diagrams.expressions import ExpressionRejected, check
+from engine.diagrams.forms import person_tasks
 from engine.diagrams.ids import PROCESS_ID, PROCESS_ID_RULE
 from engine.diagrams.schema import schema_problems
 from engine.diagrams.specs import DecisionRefParser, WeaverParser, make_serializer
@@ -46,6 +47,8 @@ class LoadedDiagram:
     calls: list[str] = field(default_factory=list)
     subprocesses: dict[str, Any] = field(default_factory=dict)  # embedded ones, by element id
     decisions: list[str] = field(default_factory=list)  # decision ids its tasks call
+    # person tasks by element id: lane, candidate groups, form schema (engine/diagrams/forms)
+    forms: dict[str, Any] = field(default_factory=dict)
 
 
 def _xml_parser() -> etree.XMLParser:
@@ -192,10 +195,14 @@ def load_diagram(
     known_operators: set[str],
     allow_scripts: bool = False,
     decisions: Mapping[str, tuple[str, str]] | None = None,
+    form_files: Mapping[str, bytes] | None = None,
+    stored_forms: Mapping[str, Any] | None = None,
 ) -> LoadedDiagram:
     """Parse and check one diagram file; raise DiagramInvalid with every problem found.
     `decisions` holds the decision tables its business rule tasks may call: decision id ->
-    (DMN XML, its sha256), checked already."""
+    (DMN XML, its sha256), checked already; `form_files` the JSON files its person tasks'
+    forms name, by file name (None: not at hand), `stored_forms` the person tasks of the
+    diagram's newest stored version (see engine/diagrams/forms.py)."""
     tree = parse_xml(data, filename)
     root = tree.getroot()
     if etree.QName(root).namespace != BPMN_NS or etree.QName(root).localname != "definitions":
@@ -245,6 +252,8 @@ def load_diagram(
     )
     used, missing = _decisions_used(root, filename, decisions or {})
     problems += missing
+    forms, bad_forms = person_tasks(root, filename, form_files, stored_forms)
+    problems += bad_forms
     reported = {p.element_id for p in problems}
     invalid = schema_problems(tree, filename)
     problems += [p for p in invalid if p.element_id is None or p.element_id not in reported]
@@ -278,6 +287,8 @@ def load_diagram(
     digest = hashlib.sha256(data)
     for decision_id in used:  # the same file built with another decision table differs
         digest.update(f"\0{decision_id}:{(decisions or {})[decision_id][1]}".encode())
+    for name in sorted(form_files or {}):  # and so does one with other form files
+        digest.update(f"\0{name}:".encode() + (form_files or {})[name])
     return LoadedDiagram(
         process_id=process_id,
         name=process.get("name") or process_id,
@@ -285,6 +296,7 @@ def load_diagram(
         xml=xml,
         sha256=digest.hexdigest(),
         decisions=used,
+        forms=forms,
         spec=_serializer.to_dict(spec),
         calls=calls,
         subprocesses=embedded,

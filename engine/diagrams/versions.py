@@ -15,9 +15,10 @@ from sqlalchemy import select, update
 from engine.diagrams.catalog import DiagramCatalog
 from engine.diagrams.compare import Comparison, compare
 from engine.errors import Conflict, NotFound
+from engine.runs.requests import FINISHED_STATUSES
 from engine.tables import diagram_versions, runs
 
-FINISHED = ("completed", "failed")
+FINISHED = FINISHED_STATUSES
 SHOWN_RUNS = 5
 
 

@@ -30,7 +30,7 @@ from engine.learning.events import LearningEvents, RunFinished, StepFinished
 from engine.runs import writes
 from engine.runs.cache import WorkflowCache
 from engine.runs.prepared import encode_params, evaluate_params
-from engine.runs.requests import RunStatus
+from engine.runs.requests import FINISHED_STATUSES, RunStatus
 from engine.runs.spiff import (
     Drop,
     drop_spent_data,
@@ -149,9 +149,12 @@ class RunKernel:
         opens_incidents: bool = True,
         tokens: tuple[int, int] = (0, 0),
         learned: StepOutcome | None = None,
+        cancel: bool = False,
+        reopen: bool = False,
     ) -> Any:
         """Apply `change` under the run's row lock. On a finished run nothing applies: `Drop`
-        (workers drop their result; people's requests turn it into a Conflict).
+        (workers drop their result; people's requests turn it into a Conflict), unless
+        `reopen` (a failed run retried). `cancel`: the change cancels the run.
 
         `opens_incidents=False` says the change opens none (then open incidents are counted
         only if the run had some); `tokens` (in, out) are added to the run's totals;
@@ -161,7 +164,7 @@ class RunKernel:
             row = (await conn.execute(_LOCK, {"run_id": run_id})).mappings().first()
             if row is None:
                 raise NotFound(f"run {run_id} does not exist")
-            if row["status"] in ("completed", "failed"):
+            if row["status"] in FINISHED_STATUSES and not (reopen and row["status"] == "failed"):
                 raise Drop()
             wf = self.cache.take(run_id, row["lock_version"]) or await self.restore(conn, row)
             before = Snapshot.of(wf, reschedule_timers=reschedule_timers)
@@ -173,7 +176,13 @@ class RunKernel:
                 result, error = None, _advance_error(exc, run_id)
             self.record_step(tx.batch, learned)
             ended = await self.settle(
-                tx, wf, before, error=error, opens_incidents=opens_incidents, tokens=tokens
+                tx,
+                wf,
+                before,
+                error=error,
+                opens_incidents=opens_incidents,
+                tokens=tokens,
+                cancelled=cancel and error is None,
             )
         self.committed(row, wf, ended)
         self.announce_step(learned)
@@ -208,6 +217,7 @@ class RunKernel:
         error: str | None = None,
         opens_incidents: bool = True,
         tokens: tuple[int, int] = (0, 0),
+        cancelled: bool = False,
     ) -> Ended | None:
         """Run engine steps and persist what changed: steps, events, jobs, timers, state (the
         transaction's writes are sent here, its last statements before the commit)."""
@@ -242,8 +252,12 @@ class RunKernel:
             (sp.spec.name for sp in wf.subprocesses.values() if sp.spec.name != row["entry"]), None
         )
         incidents_open = opens_incidents or row["status"] == "incident"
-        status = await self._status(tx, wf, error, count_incidents=incidents_open)
-        finished = status in ("completed", "failed")
+        status: RunStatus = (
+            "cancelled"
+            if cancelled
+            else await self._status(tx, wf, error, count_incidents=incidents_open)
+        )
+        finished = status in FINISHED_STATUSES
         prune_spent_tasks(wf)
         drop_spent_data(wf)
         if status != row["status"]:
@@ -296,7 +310,8 @@ class RunKernel:
             },
         )
         span.end()
-        self.events.emit(RunFinished(row["id"], pattern, ended.status, duration_ms))
+        if ended.status != "cancelled":  # a cancelled run says nothing about the pattern
+            self.events.emit(RunFinished(row["id"], pattern, ended.status, duration_ms))
 
     async def _status(
         self, tx: Tx, wf: BpmnWorkflow, error: str | None, *, count_incidents: bool = True

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -17,12 +17,23 @@ from sqlalchemy import (
     func,
     select,
     text,
+    tuple_,
 )
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.database import reads
 from engine.errors import NotFound
+from engine.runs.paging import (
+    MAX_CANDIDATES,
+    MIN_PREFIX,
+    AmbiguousRunId,
+    Candidate,
+    decode_cursor,
+    encode_cursor,
+    prefix_bounds,
+    prefix_hex,
+)
 from engine.tables import (
     artifacts,
     blobs,
@@ -36,8 +47,10 @@ from engine.tables import (
 )
 
 
-async def _all(conn: AsyncConnection, query: Executable) -> Sequence[RowMapping]:
-    return (await conn.execute(query)).mappings().all()
+async def _all(
+    conn: AsyncConnection, query: Executable, params: dict[str, Any] | None = None
+) -> Sequence[RowMapping]:
+    return (await conn.execute(query, params)).mappings().all()
 
 
 async def _first(conn: AsyncConnection, query: Executable) -> RowMapping | None:
@@ -66,6 +79,11 @@ def _iso(value: Any) -> str | None:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     return value.isoformat() if value is not None else None
+
+
+def _utc(at: datetime) -> datetime:
+    """`at`, read as UTC when it names no zone."""
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def _run_summary(row: Any) -> dict[str, Any]:
@@ -135,6 +153,23 @@ def _run_detail() -> Select[Any]:
 _SHOWN = [c for c in runs.c if c.name != "state"]
 _RUN_SUMMARY = select(*_SHOWN).where(runs.c.id == bindparam("run_id"))
 _RUN_DETAIL = _run_detail()
+_CURRENT_STEP = (
+    select(func.coalesce(steps.c.name, steps.c.element_id))
+    .where(steps.c.run_id == runs.c.id, steps.c.state.in_(["started", "ready", "waiting"]))
+    .order_by(steps.c.started_at.desc())
+    .limit(1)
+    .scalar_subquery()
+    .label("current_step")
+)
+# newest first on the (created_at, id) index: a page ends at its last row's pair exactly
+_LIST = select(*_SHOWN, _CURRENT_STEP).order_by(runs.c.created_at.desc(), runs.c.id.desc())
+# the runs whose ids lie between two ids (a prefix's range), one more than are listed
+_MATCHES = (
+    select(runs.c.id, runs.c.request["text"].astext.label("text"), runs.c.created_at)
+    .where(runs.c.id.between(bindparam("low"), bindparam("high")))
+    .order_by(runs.c.created_at.desc())
+    .limit(MAX_CANDIDATES + 1)
+)
 _VERSIONS = select(
     diagram_versions.c.id,
     diagram_versions.c.diagram_id,
@@ -154,38 +189,81 @@ class RunQueries:
         self._versions: dict[int, dict[str, Any]] = {}  # diagram version id -> id, diagram, no.
         self._decisions: dict[int, dict[str, Any]] = {}  # decision version id -> id, decision, no.
 
-    async def list_runs(
+    async def list_runs(self, *, limit: int = 50, **filters: Any) -> list[dict[str, Any]]:
+        """The first page of `page_runs` (the live runs list)."""
+        rows, _ = await self.page_runs(limit=limit, **filters)
+        return rows
+
+    async def page_runs(
         self,
         *,
         status: str | None = None,
         pattern: str | None = None,
+        diagram: str | None = None,
         q: str | None = None,
+        id_prefix: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        cursor: str | None = None,
         limit: int = 50,
-    ) -> list[dict[str, Any]]:
-        """Newest runs first, with the step each is at; `q` searches the request text."""
-        current = (
-            select(func.coalesce(steps.c.name, steps.c.element_id))
-            .where(steps.c.run_id == runs.c.id, steps.c.state.in_(["started", "ready", "waiting"]))
-            .order_by(steps.c.started_at.desc())
-            .limit(1)
-            .scalar_subquery()
-            .label("current_step")
-        )
-        query = (
-            select(*[c for c in runs.c if c.name != "state"], current)
-            .order_by(runs.c.created_at.desc())
-            .limit(limit)
-        )
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Runs newest first, with the step each is at, and the cursor of the next page
+        (None after the last): `diagram` is the run's entry process, `q` text in the
+        request, `id_prefix` the start of the id, `since` and `until` bound created_at
+        (a time without a zone is UTC); `cursor` (from a previous page) continues after
+        that page's last run."""
+        query = _LIST.limit(limit + 1)  # one more: is there a next page?
         if status:
             query = query.where(runs.c.status == status)
         if pattern:
             query = query.where(runs.c.pattern == pattern)
+        if diagram:
+            query = query.where(runs.c.entry == diagram)
         if q:
             escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             query = query.where(runs.c.request["text"].astext.ilike(f"%{escaped}%"))
+        if id_prefix:
+            low, high = prefix_bounds(prefix_hex(id_prefix))
+            query = query.where(runs.c.id.between(low, high))
+        if since is not None:
+            query = query.where(runs.c.created_at >= _utc(since))
+        if until is not None:
+            query = query.where(runs.c.created_at < _utc(until))
+        if cursor:
+            at, last = decode_cursor(cursor)
+            query = query.where(tuple_(runs.c.created_at, runs.c.id) < tuple_(at, last))
         async with self.db.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
-        return [_run_summary(r) for r in rows]
+        following = None
+        if len(rows) > limit:
+            rows = rows[:limit]
+            following = encode_cursor(rows[-1]["created_at"], rows[-1]["id"])
+        return [_run_summary(r) for r in rows], following
+
+    async def resolve_run(self, ref: str) -> UUID:
+        """The id of the one run whose id is `ref` or starts with it (at least
+        `MIN_PREFIX` hex digits, dashes optional). A full id is not looked up (the caller
+        reads the run and says when there is none); NotFound when no run id starts with
+        `ref`, AmbiguousRunId (409) listing some of them when several do."""
+        digits = prefix_hex(ref, minimum=MIN_PREFIX)
+        if len(digits) == 32:
+            return UUID(hex=digits)
+        low, high = prefix_bounds(digits)
+        async with self.db.connect() as conn:
+            rows = await _all(conn, _MATCHES, {"low": low, "high": high})
+        if not rows:
+            raise NotFound(
+                f"no run id starts with {ref!r}: check the id with `weavergen runs` "
+                "(GET /api/runs?id_prefix=…)"
+            )
+        if len(rows) == 1:
+            return rows[0]["id"]  # type: ignore[no-any-return]
+        shown = rows[:MAX_CANDIDATES]
+        raise AmbiguousRunId(
+            ref,
+            [Candidate(str(r["id"]), r["text"] or "", _iso(r["created_at"])) for r in shown],
+            more=len(rows) > MAX_CANDIDATES,
+        )
 
     async def run_summary(self, run_id: UUID) -> dict[str, Any]:
         """One run without steps (cheap; polled by the live run page)."""

@@ -23,7 +23,9 @@ from validation.mesh import is_test_file
 
 # the languages the validation registry knows (validation/languages.py)
 Language = LanguageName
-RunStatus = Literal["running", "waiting", "incident", "completed", "failed"]
+RunStatus = Literal["running", "waiting", "incident", "completed", "failed", "cancelled"]
+FINISHED_STATUSES = ("completed", "failed", "cancelled")  # nothing changes a run after these
+RUN_VARIABLES = frozenset({"request", "options", "groups"})  # task data a run starts with
 
 
 def _file_name(name: str) -> str:
@@ -121,6 +123,11 @@ class RunRequest(BaseModel):
         description="acceptance tests every validation runs with the code; not shown to models",
     )
     options: RunOptions = Field(default_factory=RunOptions)
+    data: dict[str, Any] = Field(
+        default_factory=dict,
+        description="variables the run starts with (an uploaded diagram's start form); "
+        "checked against the start event's form when it has one",
+    )
 
     @model_validator(mode="after")
     def _one_entry(self) -> RunRequest:

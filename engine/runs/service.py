@@ -21,21 +21,24 @@ from adapters.learning import StepOutcome
 from adapters.write_batch import WriteBatch
 from engine.decisions.rules import rules
 from engine.diagrams.catalog import DiagramCatalog
-from engine.errors import Conflict, NotFound, OperatorError
+from engine.diagrams.forms import answer_errors
+from engine.errors import BadRequest, Conflict, FormInvalid, NotFound, OperatorError
 from engine.jobs.queue import StepJob, enqueue_start, enqueue_step
+from engine.json_limits import MAX_TASK_DATA_BYTES, check_json
 from engine.learning.events import LearningEvents
 from engine.runs import writes
 from engine.runs.cache import WorkflowCache
+from engine.runs.control import RunControl
+from engine.runs.inbox import Inbox, held_by
 from engine.runs.kernel import Ended, RunKernel, Snapshot, StepRecords, Tx
 from engine.runs.prepared import PREPARE_STEP, PreparedStep, decode_params, evaluate_params
-from engine.runs.requests import RunDefaults, RunRequest
+from engine.runs.requests import FINISHED_STATUSES, RUN_VARIABLES, RunDefaults, RunRequest
 from engine.runs.spiff import Drop, deliver_error, find_task, is_waiting_job, uuids, waiting_task
 from engine.runs.state import ACCEPTED, STATE_FORMAT, WorkflowCodec
 from engine.tables import incidents, runs, steps
 
 log = logging.getLogger(__name__)
-FINISHED_RUN = ("completed", "failed")
-RUN_VARIABLES = frozenset({"request", "options", "groups"})  # set when a run starts
+FINISHED_RUN = FINISHED_STATUSES
 
 
 class RunService:
@@ -56,6 +59,8 @@ class RunService:
         self.catalog = catalog
         self.defaults = defaults or RunDefaults()
         self.kernel = RunKernel(db, catalog, codec, events, cache, step_records)
+        self.control = RunControl(self.kernel)  # cancel, variables, retry of a failed run
+        self.inbox = Inbox(db, catalog)  # person tasks waiting, claims
 
     # ---- starting -------------------------------------------------------------------------
 
@@ -107,6 +112,7 @@ class RunService:
         run_id = uuid.uuid4()
         options = self.defaults.resolve(request.options)
         pinned = await self.catalog.pin(conn, entry)
+        await self._check_start_data(conn, pinned[entry], request.data)
         writes.insert_run(
             batch,
             run_id,
@@ -134,7 +140,10 @@ class RunService:
         specs = await self.catalog.specs(conn, row["spec_versions"])
         options = row["state"][ACCEPTED]["options"]
         # `groups` also at the top: multi-instance tasks loop over a variable name
-        data = {"request": row["request"], "options": options, "groups": options["groups"]}
+        start = {
+            k: v for k, v in (row["request"].get("data") or {}).items() if k not in RUN_VARIABLES
+        }
+        data = {**start, "request": row["request"], "options": options, "groups": options["groups"]}
         wf = self.kernel.codec.new_workflow(row["entry"], specs, data)
         return wf, await self.kernel.settle(tx, wf, Snapshot.empty())
 
@@ -298,6 +307,44 @@ class RunService:
 
     # ---- people ---------------------------------------------------------------------------
 
+    async def _check_start_data(
+        self, conn: AsyncConnection, version_id: int, data: dict[str, Any]
+    ) -> None:
+        """FormInvalid when the start data does not fit the start event's form; BadRequest
+        for the run's own variable names or data over the limits."""
+        reserved = sorted(set(data) & RUN_VARIABLES)
+        if reserved:
+            raise BadRequest(f"{', '.join(reserved)} are set by the run itself; rename them")
+        check_json(data, "the start data", max_bytes=MAX_TASK_DATA_BYTES)
+        start = await self.catalog.start_form(conn, version_id)
+        if start is None:
+            return
+        element, schema = start
+        errors = answer_errors(schema, data)
+        if errors:
+            fields = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+            raise FormInvalid(
+                f"the start data does not fit the form of {element}: {fields}",
+                [{"element_id": element, **e} for e in errors],
+            )
+
+    async def _check_answer(self, tx: Tx, task: Any, data: dict[str, Any]) -> None:
+        """FormInvalid when the answer does not fit the task's form (the diagram's schema)."""
+        version_id = tx.row["spec_versions"].get(task.workflow.spec.name)
+        if version_id is None:
+            return
+        element = task.task_spec.bpmn_id
+        schema = (await self.catalog.person_task(tx.conn, version_id, element)).get("schema")
+        if not schema:
+            return
+        errors = answer_errors(schema, data)
+        if errors:
+            fields = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+            raise FormInvalid(
+                f"the answer does not fit the form of task {element}: {fields}",
+                [{"element_id": element, **e} for e in errors],
+            )
+
     async def complete_user_task(
         self, run_id: UUID, task_id: UUID, data: dict[str, Any], *, by: str
     ) -> None:
@@ -327,6 +374,13 @@ class RunService:
                     f"task {task.task_spec.bpmn_id} ({task_id}) is not waiting for input "
                     f"(state {TaskState.get_name(task.state)})"
                 )
+            holder = await held_by(tx.conn, run_id, task_id)
+            if holder not in (None, by):
+                raise Conflict(
+                    f"task {task.task_spec.bpmn_id} is claimed by {holder}; they complete it, "
+                    "or unclaim it first"
+                )
+            await self._check_answer(tx, task, data)
             task.data[task.task_spec.bpmn_id] = data
             task.data.update({k: v for k, v in data.items() if k not in RUN_VARIABLES})
             task.run()

@@ -179,6 +179,15 @@ def resolve_incidents_of(batch: WriteBatch, task_id: UUID) -> None:
     )
 
 
+def resolve_run_incidents(batch: WriteBatch, run_id: UUID) -> None:
+    """Resolve every open incident of a run (it was cancelled)."""
+    batch.add(
+        "UPDATE incidents SET status = 'resolved', resolved_at = %s "
+        "WHERE run_id = %s AND status = 'open'",
+        (datetime.now(UTC), run_id),
+    )
+
+
 def resolve_incident(batch: WriteBatch, incident_id: UUID) -> None:
     """Mark one incident resolved."""
     batch.add(

@@ -50,5 +50,28 @@ await scenario('run', async ({ page, signIn, visit, shot }) => {
   await page.fill('input[name="q"]', 'BROKEN-FIRST');
   await page.waitForSelector(`#runs tr[data-run-id="${runId}"]`);
   await shot('dashboard');
+
+  // pages of one run (?limit=1): the live page holds the newest run, Older reads the next
+  // page by its cursor, Newer goes back to the live list; a run id's start finds the run
+  const second = await page.evaluate(async () => {
+    const { csrf } = await (await fetch('/api/session')).json();
+    const body = JSON.stringify({ text: 'Write a function add(a, b) that returns their sum', pattern: 'quick' });
+    const resp = await fetch('/api/runs', { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf }, body });
+    return (await resp.json()).id;
+  });
+  await visit('/?limit=1', `#runs tr[data-run-id="${second}"]`);
+  assert.equal(await page.getAttribute('body', 'data-runs-page'), '1');
+  await page.click('#runs-older');
+  await page.waitForSelector(`body[data-runs-page="2"] #runs tr[data-run-id="${runId}"]`);
+  assert.equal(await page.textContent('#live'), 'paused: older runs');
+  assert.equal(await page.isDisabled('#runs-newer'), false);
+  await page.click('#runs-newer');
+  await page.waitForSelector(`body[data-runs-page="1"] #runs tr[data-run-id="${second}"]`);
+  await page.fill('input[name="id_prefix"]', runId.slice(0, 8));
+  await page.waitForSelector(`#runs tr[data-run-id="${runId}"]`);
+  assert.equal(await page.getAttribute('body', 'data-runs-shown'), '1');
+  await page.fill('input[name="id_prefix"]', 'not hex'); // not sent: the list stays as it was
+  await page.fill('input[name="id_prefix"]', '');
+  await page.waitForSelector(`#runs tr[data-run-id="${second}"]`);
   await visit(`/runs/${runId}`, 'body[data-ready="true"]');
 });

@@ -11,13 +11,26 @@ Chart.defaults.animation = false;
 const form = document.getElementById('run-filters');
 const body = document.querySelector('#runs tbody');
 const live = document.getElementById('live');
+const older = document.getElementById('runs-older');
+const newer = document.getElementById('runs-newer');
 let source = null;
 let runs = [];
 
+// runs per page: 100, or ?limit= (1 to 500) in the page's address
+const PAGE = Math.min(Math.max(Number(new URLSearchParams(location.search).get('limit')) || 100, 1), 500);
+// page 1 is the live list; older pages are read once, newest first, by the cursors the
+// list answers with (`X-Next-Cursor`): cursors[i] reads page i + 1, next the one after
+const pager = { index: 0, cursors: [null], next: null };
+
 function filters() {
   const params = new URLSearchParams();
-  for (const [key, value] of new FormData(form)) if (value) params.set(key, value);
-  params.set('limit', '100');
+  for (const [key, value] of new FormData(form)) {
+    const field = form.elements.namedItem(key);
+    if (!value || !field.validity.valid) continue; // half-typed id: not sent until it is hex
+    // a datetime-local is the browser's local time: the server reads a time without a zone as UTC
+    params.set(key, field.type === 'datetime-local' ? new Date(value).toISOString() : value);
+  }
+  params.set('limit', String(PAGE));
   return params;
 }
 
@@ -38,10 +51,55 @@ function row(run) {
 function render() {
   body.replaceChildren(...(runs.length ? runs.map(row) : [el('tr', { class: 'empty' }, el('td', { colspan: 7 }, 'No runs match.'))]));
   document.body.dataset.runsShown = String(runs.length);
+  document.body.dataset.runsPage = String(pager.index + 1);
+  // the live page has older runs when it is full; a read page when it came with a cursor
+  older.disabled = pager.index === 0 ? runs.length < PAGE : !pager.next;
+  newer.disabled = pager.index === 0;
+  document.getElementById('runs-page').textContent = pager.index === 0 ? `newest ${PAGE}, live` : `page ${pager.index + 1}`;
 }
+
+async function readPage(cursor) {
+  const params = filters();
+  if (cursor) params.set('cursor', cursor);
+  const resp = await fetch(`/api/runs?${params}`, { credentials: 'same-origin', headers: { Accept: 'application/json' } });
+  if (!resp.ok) {
+    if (resp.status === 401) await getJSON('/api/session'); // signed out: to the sign-in page
+    throw new Error(`${resp.status} ${(await resp.json().catch(() => ({}))).detail ?? resp.statusText}`);
+  }
+  return { rows: await resp.json(), next: resp.headers.get('X-Next-Cursor') };
+}
+
+async function showPage(index) {
+  source?.close();
+  source = null;
+  live.classList.remove('on');
+  live.textContent = 'loading…';
+  try {
+    if (pager.cursors[index] === undefined) {
+      // the page after the live one: where the list ends now (runs started since come first)
+      const cursor = index === 1 ? (await readPage(null)).next : pager.next;
+      if (!cursor) return connect();
+      pager.cursors = [...pager.cursors.slice(0, index), cursor];
+    }
+    const { rows, next } = await readPage(pager.cursors[index]);
+    Object.assign(pager, { index, next });
+    runs = rows;
+    render();
+    live.textContent = 'paused: older runs';
+  } catch (err) {
+    live.textContent = `could not read the page: ${err.message}`;
+  }
+}
+
+older.addEventListener('click', () => {
+  pager.cursors = pager.cursors.slice(0, pager.index + 1); // the next page from this one's end
+  showPage(pager.index + 1);
+});
+newer.addEventListener('click', () => (pager.index <= 1 ? connect() : showPage(pager.index - 1)));
 
 function connect() {
   source?.close();
+  Object.assign(pager, { index: 0, cursors: [null], next: null });
   live.textContent = 'connecting…';
   source = new EventSource(`/api/runs/stream?${filters()}`);
   source.addEventListener('runs', (event) => {

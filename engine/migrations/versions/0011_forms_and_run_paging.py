@@ -1,5 +1,6 @@
 """User-task forms (JSON Schema and UI schema by element id) stored with a diagram version;
-an index on runs (created_at, id) for keyset paging of the runs list
+an index on runs (created_at, id) for keyset paging of the runs list; a partial index of the
+person tasks waiting (the task inbox)
 
 Revision ID: 0011
 Revises: 0010
@@ -23,8 +24,15 @@ def upgrade() -> None:
         ),
     )
     op.create_index("runs_created_idx", "runs", ["created_at", "id"])
+    op.create_index(
+        "steps_people_waiting_idx",
+        "steps",
+        ["started_at", "task_id"],
+        postgresql_where=sa.text("state = 'ready' AND kind IN ('UserTask', 'ManualTask')"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("steps_people_waiting_idx", table_name="steps")
     op.drop_index("runs_created_idx", table_name="runs")
     op.drop_column("diagram_versions", "forms")
