@@ -146,8 +146,12 @@ def run(
     timeout: Annotated[
         float, typer.Option(help="give up following after this many seconds")
     ] = 1800,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="when a person is needed, wait for their answer")
+    ] = False,
 ) -> None:
-    """Start a run and follow it; exits 0 only when the run completed."""
+    """Start a run and follow it; exits 0 only when the run completed, 5 when it waits for
+    a person (the page and the command that answer are printed; --wait waits for them)."""
     client = _client(server, token)
     files = {}
     for path in file or []:
@@ -160,7 +164,14 @@ def run(
         body["diagram"] = diagram
     try:
         created = client.request("POST", "/api/runs", json=body)
-        final = follow(client, created["id"], console=console, quiet=as_json, timeout=timeout)
+        final = follow(
+            client,
+            created["id"],
+            console=console,
+            quiet=as_json,
+            timeout=timeout,
+            wait_for_people=wait,
+        )
     except ClientError as exc:
         _fail(str(exc))
         return
@@ -169,7 +180,7 @@ def run(
         return
     if as_json:
         print(json.dumps(final, indent=2))
-    codes = {"completed": 0, "failed": 1, "incident": 3}
+    codes = {"completed": 0, "failed": 1, "incident": 3, "waiting": 5}
     raise typer.Exit(codes.get(final["status"], 4))
 
 

@@ -24,10 +24,18 @@ STATE_STYLE = {
 
 
 def follow(
-    client: ApiClient, run_id: str, *, console: Console, quiet: bool, timeout: float
+    client: ApiClient,
+    run_id: str,
+    *,
+    console: Console,
+    quiet: bool,
+    timeout: float,
+    wait_for_people: bool = False,
 ) -> dict[str, Any]:
-    """Follow the run until it finishes or needs someone; draw progress on `console`. The
-    run is read again when its event stream says it changed (`client.changes`).
+    """Follow the run until it finishes, or until it waits for a person (unless
+    `wait_for_people`: then on until someone answers); draw progress on `console`. When a
+    person is needed, the page and the command that answer are printed. The run is read
+    again when its event stream says it changed (`client.changes`).
 
     Raises TimeoutError when the run is still going after `timeout` seconds."""
     deadline = time.monotonic() + timeout
@@ -44,26 +52,42 @@ def follow(
                 live.update(progress_table(run))
             elif not quiet:
                 _print_new_steps(console, run, hinted)
-            if run["status"] in ("completed", "failed", "incident"):
+            if run["status"] in FINISHED:
                 break
-            if run["status"] == "waiting" and not quiet:
-                for s in run["steps"]:
-                    if (
-                        s["kind"] == "UserTask"
-                        and s["state"] == "ready"
-                        and s["task_id"] not in hinted
-                    ):
+            people = [
+                s
+                for s in run["steps"]
+                if s["kind"] in ("UserTask", "ManualTask") and s["state"] == "ready"
+            ]
+            if run["status"] == "waiting" and people:
+                for s in people:
+                    if s["task_id"] not in hinted:
                         hinted.add(s["task_id"])
-                        console.print(
-                            f"waiting for a person: {s['name']} — POST "
-                            f"/api/runs/{run_id}/tasks/{s['task_id']}/complete"
-                        )
+                        _hint(console, client, run_id, s)
+                if not wait_for_people:
+                    break
             if time.monotonic() > deadline:
                 raise TimeoutError(f"run {run_id} still {run['status']} after {timeout:.0f} s")
             next(changes)
-    if not quiet:
+    if not quiet and run["status"] in FINISHED:
         _summary(console, run)
     return run
+
+
+FINISHED = ("completed", "failed", "incident", "cancelled")
+
+
+def _hint(console: Console, client: ApiClient, run_id: str, step: dict[str, Any]) -> None:
+    console.print(
+        f"waiting for a person: {escape(step['name'])} ({step['element_id']})\n"
+        f"  answer in the browser: {client.base_url}/runs/{run_id}\n"
+        f"  or: weavergen complete {run_id} {step['element_id']} --data '{{…}}'"
+        + (
+            f"\n  or: weavergen approve {run_id} / weavergen reject {run_id}"
+            if step["element_id"] in ("approve_migration", "human_review")
+            else ""
+        )
+    )
 
 
 class _NoLive:

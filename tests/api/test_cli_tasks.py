@@ -96,3 +96,16 @@ def test_approve_reject_and_cancel(env: Environment, api: httpx.Client) -> None:
     assert api.get(f"/api/runs/{runs[2]}").json()["status"] == "cancelled"
     again = cli(env, "approve", runs[2])
     assert again.returncode != 0 and "0 tasks waiting" in again.stderr
+
+
+def test_run_returns_when_a_person_is_needed_and_says_how_to_answer(
+    env: Environment, api: httpx.Client
+) -> None:
+    text = "Migrate the users.email column to citext in the database schema"
+    waiting = cli(env, "run", text, "--pattern", "migration")
+    assert waiting.returncode == 5, waiting.stderr
+    assert "waiting for a person: Approve migration (approve_migration)" in waiting.stderr
+    run_id = waiting.stderr.split("/runs/")[1].split()[0]
+    assert f"weavergen approve {run_id}" in waiting.stderr
+    assert cli(env, "approve", run_id, "--comment", "looks right").returncode == 0
+    assert wait_run(api, run_id)["status"] == "completed"
