@@ -137,9 +137,25 @@ setInterval(() => {
 const COLORS = ['#1565c0', '#2e7d32', '#ef6c00', '#6a1b9a', '#c62828', '#00838f'];
 const charts = {};
 
-function chart(id, config) {
+/** Draw a chart, or say there is nothing to draw yet (no empty axes). */
+function chart(id, config, empty) {
   charts[id]?.destroy();
-  charts[id] = new Chart(document.getElementById(id), config);
+  delete charts[id];
+  const canvas = document.getElementById(id);
+  const figure = canvas.closest('figure');
+  let note = figure.querySelector('.chart-empty');
+  const hasData = config.data.labels.length > 0;
+  canvas.hidden = !hasData;
+  if (!hasData) {
+    if (!note) {
+      note = el('p', { class: 'chart-empty muted' });
+      figure.append(note);
+    }
+    note.textContent = empty;
+    return;
+  }
+  note?.remove();
+  charts[id] = new Chart(canvas, config);
 }
 
 function bucketLabel(iso) {
@@ -176,7 +192,7 @@ async function loadLearning() {
       })),
     },
     options: { scales: { y: { min: 0, max: 100, title: { display: true, text: '% of runs that passed' } } } },
-  });
+  }, 'No finished runs in the last 24 hours yet.');
   chart('chart-decisions', {
     type: 'bar',
     data: {
@@ -184,7 +200,7 @@ async function loadLearning() {
       datasets: [{ label: 'times chosen', data: data.decisions.map((d) => d.count), backgroundColor: COLORS[0] }],
     },
     options: { indexAxis: 'y', plugins: { legend: { display: false } } },
-  });
+  }, 'No decisions taken yet.');
   chart('chart-latency', {
     type: 'bar',
     data: {
@@ -194,7 +210,7 @@ async function loadLearning() {
         { label: 'p95', data: data.latency.map((l) => Math.round(l.p95_ms)), backgroundColor: COLORS[2] },
       ],
     },
-  });
+  }, 'No model calls yet.');
   document.body.dataset.learningLoaded = 'true';
 }
 
