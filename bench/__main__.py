@@ -16,6 +16,7 @@ BENCHES = {
     "start": ("bench.start", "warm start to /health, first run after start, CLI overhead"),
     "load": ("bench.load", "N runs submitted at once to a real server: refusals, 500s, latency"),
     "conformance": ("bench.conformance", "SpiffWorkflow's test diagrams: raw vs through the API"),
+    "statistics": ("bench.statistics", "GET /api/diagrams/quick/statistics over 10,000 steps"),
 }
 """Bench name -> (module with `main(argv) -> int`, one line for `--help`). A new bench is a
 module with such a `main` and a line here."""

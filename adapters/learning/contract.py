@@ -2,8 +2,9 @@
 
 Two roles, so each production backend does what it is good at:
 - `OutcomeStore`: time series of step and run outcomes (InfluxDB in production), answering
-  success counts per (task type, language, pattern) and whether another improve iteration
-  helped for a failure signature.
+  success counts per (task type, language, pattern), whether another improve iteration
+  helped for a failure signature, and per-element statistics of a diagram across runs
+  (`element_stats`: the heatmap on the diagram page).
 - `KnowledgeStore`: relationships (Neo4j in production): runs, requests, patterns, failure
   signatures and the fixes that resolved them, corrections from human review; answering
   "what fixed these failures before".
@@ -26,14 +27,20 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Protocol
 
-from pydantic import BaseModel, Field, computed_field
+from pydantic import BaseModel, Field, computed_field, field_validator
 
 __all__ = [
     "MAX_BUCKET_S",
     "MAX_PREDICTION_PAIRS",
+    "VISIT_OUTCOMES",
     "CandidateOutcome",
     "Correction",
+    "DiagramStats",
+    "ElementStats",
+    "ElementVisit",
     "FailureFix",
+    "FlowStats",
+    "FlowTaken",
     "IterationOutcome",
     "KnowledgeStore",
     "LatencyStat",
@@ -124,6 +131,101 @@ class CandidateOutcome(BaseModel):
     passed: bool
     agreement: float = Field(default=1.0, allow_inf_nan=False)
     at: datetime = Field(default_factory=_now)
+
+
+VISIT_OUTCOMES = ("completed", "failed", "cancelled")
+
+
+class ElementVisit(BaseModel):
+    """One visit of a BPMN element (task, event, gateway, call activity) in a finished run:
+    one step of the run, recorded when the run ends. A parallel multi-instance task counts
+    each of its instances, not itself.
+
+    `outcome`: "completed"; "failed" (the step failed, or the run failed while it was open);
+    "cancelled" (the step was withdrawn: an interrupted task, an event that did not fire, a
+    step left open by a run that completed). `incidents` counts the incidents opened on the
+    step (it may have completed after a retry). `duration_ms` runs from the step's start to
+    its end (to the run's end when it stayed open); `model_ms` is the time its operator
+    spent on a model call (None when the step called no model)."""
+
+    run_id: str
+    task_id: str
+    diagram_id: str  # the diagram (its BPMN process id) that holds the element
+    diagram_version: int  # the version number the run pinned
+    element_id: str
+    kind: str  # the BPMN type as the steps table names it, e.g. "ServiceTask"
+    outcome: str  # one of VISIT_OUTCOMES
+    incidents: int = 0
+    duration_ms: float = Field(default=0.0, allow_inf_nan=False)
+    model_ms: float | None = Field(default=None, allow_inf_nan=False)
+    tokens_in: int = 0
+    tokens_out: int = 0
+    at: datetime = Field(default_factory=_now)  # when the visit ended
+
+    @field_validator("outcome")
+    @classmethod
+    def _known_outcome(cls, value: str) -> str:
+        if value not in VISIT_OUTCOMES:
+            raise ValueError(f"outcome must be one of {', '.join(VISIT_OUTCOMES)}, got {value!r}")
+        return value
+
+
+class FlowTaken(BaseModel):
+    """A sequence flow a diverging gateway took in a finished run: one record per flow (a
+    parallel or inclusive gateway takes several at once, a gateway in a loop several times)."""
+
+    run_id: str
+    diagram_id: str
+    diagram_version: int
+    gateway: str  # the gateway's element id
+    flow: str  # the sequence flow's id
+    at: datetime = Field(default_factory=_now)
+
+
+class ElementStats(BaseModel):
+    """The visits of one element of a diagram (`OutcomeStore.element_stats`); the defaults
+    are an element without visits.
+
+    `runs` counts distinct runs; `incidents` the visits with at least one incident;
+    `failures` the visits that failed or had an incident. `mean_ms` and `p95_ms` are over
+    the visits that were not cancelled (None when every visit was), `p95_ms` the nearest-rank
+    percentile `LatencyStat` defines. Tokens and model time are totals over all visits."""
+
+    element_id: str
+    visits: int = 0
+    runs: int = 0
+    completed: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    incidents: int = 0
+    failures: int = 0
+    mean_ms: float | None = None
+    p95_ms: float | None = None
+    tokens_in: int = 0
+    tokens_out: int = 0
+    model_ms: float = 0.0
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def failure_rate(self) -> float:
+        """Visits that failed or had an incident, per visit (0.0 without visits)."""
+        return self.failures / self.visits if self.visits else 0.0
+
+
+class FlowStats(BaseModel):
+    """How often a gateway took one of its outgoing sequence flows."""
+
+    gateway: str
+    flow: str
+    taken: int
+
+
+class DiagramStats(BaseModel):
+    """Per-element statistics of a diagram: elements sorted by id, flows by (gateway, flow);
+    elements and flows without a recorded visit are left out."""
+
+    elements: list[ElementStats] = Field(default_factory=list)
+    flows: list[FlowStats] = Field(default_factory=list)
 
 
 class PatternStats(BaseModel):
@@ -228,6 +330,22 @@ class OutcomeStore(Protocol):
     async def record_run(self, outcome: RunOutcome) -> None: ...
     async def record_iteration(self, outcome: IterationOutcome) -> None: ...
     async def record_candidate(self, outcome: CandidateOutcome) -> None: ...
+    async def record_visits(self, visits: list[ElementVisit], flows: list[FlowTaken]) -> None:
+        """A finished run's element visits and the gateway flows it took."""
+        ...
+
+    async def element_stats(
+        self,
+        diagram_id: str,
+        since: datetime,
+        until: datetime | None = None,
+        version: int | None = None,
+    ) -> DiagramStats:
+        """Visits of the elements of `diagram_id` (of that version number only, when
+        `version` is given) and the flows its gateways took, recorded at or after `since` and
+        before `until` (no upper bound when None); see `ElementStats`."""
+        ...
+
     async def pattern_stats(self, task_type: str, language: str) -> list[PatternStats]: ...
     async def iteration_stats(self, signature: str, language: str) -> tuple[int, int]:
         """(helped, total) improve iterations for this failure signature."""

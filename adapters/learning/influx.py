@@ -13,6 +13,9 @@ Measurements (tags are indexed strings, fields are values):
 - `iteration`: tags signature, language; fields helped (bool), run_id.
 - `candidate`: tags model_group, task_type, language; fields predicted (absent when None),
   passed (bool), agreement, run_id, task_id.
+- `visit`: tags diagram_id, diagram_version, element_id, kind, outcome; fields run_id,
+  task_id, incidents, duration_ms, model_ms (absent when None), tokens_in, tokens_out.
+- `flow`: tags diagram_id, diagram_version, gateway, flow; field run_id.
 
 Writes never wait for the server: `record_*` encode the point (`influxdb_client.Point`, one
 line of line protocol) and hand it to the shared buffered sender (buffered.py: bounded buffer,
@@ -52,6 +55,11 @@ from adapters.learning.buffered import BufferedStore, SendFailed
 from adapters.learning.contract import (
     MAX_PREDICTION_PAIRS,
     CandidateOutcome,
+    DiagramStats,
+    ElementStats,
+    ElementVisit,
+    FlowStats,
+    FlowTaken,
     IterationOutcome,
     LatencyStat,
     LearningUnavailable,
@@ -76,12 +84,16 @@ _TAGS = {
     "run": "pattern language task_type",
     "iteration": "signature language",
     "candidate": "model_group task_type language",
+    "visit": "diagram_id diagram_version element_id kind outcome",
+    "flow": "diagram_id diagram_version gateway flow",
 }
 _FIELDS = {
     "step": "success duration_ms tokens_in tokens_out score attempt iteration run_id task_id",
     "run": "success duration_ms tokens_in tokens_out iterations score run_id",
     "iteration": "helped run_id",
     "candidate": "predicted passed agreement run_id task_id",
+    "visit": "run_id task_id incidents duration_ms model_ms tokens_in tokens_out",
+    "flow": "run_id",
 }
 
 
@@ -106,7 +118,7 @@ def _point(measurement: str, outcome: BaseModel) -> Point:
     """`outcome` as a point without its time; a None field is left out."""
     point = Point(measurement)
     for tag in _TAGS[measurement].split():
-        point.tag(tag, _tag_value(getattr(outcome, tag)))
+        point.tag(tag, _tag_value(str(getattr(outcome, tag))))
     for name in _FIELDS[measurement].split():
         value = getattr(outcome, name)
         point.field(name, None if value is None else _field_type(type(outcome), name)(value))
@@ -168,6 +180,12 @@ class InfluxOutcomeStore(BufferedStore[str], OutcomeStore):
 
     async def record_candidate(self, outcome: CandidateOutcome) -> None:
         self._append(_point("candidate", outcome), outcome.at)
+
+    async def record_visits(self, visits: list[ElementVisit], flows: list[FlowTaken]) -> None:
+        for visit in visits:
+            self._append(_point("visit", visit), visit.at)
+        for flow in flows:
+            self._append(_point("flow", flow), flow.at)
 
     def _append(self, point: Point, at: datetime) -> None:
         # the nanoseconds below `at`'s microseconds keep same-microsecond outcomes apart
@@ -300,6 +318,61 @@ class InfluxOutcomeStore(BufferedStore[str], OutcomeStore):
                     )
                 )
         return sorted(stats, key=lambda s: s.model_group)
+
+    async def element_stats(
+        self,
+        diagram_id: str,
+        since: datetime,
+        until: datetime | None = None,
+        version: int | None = None,
+    ) -> DiagramStats:
+        params: dict[str, str | int] = {
+            "diagram_id": _tag_value(diagram_id),
+            "since": influxql.ns(since),
+            "until": influxql.ns(until) if until is not None else influxql.MAX_TIME_NS,
+        }
+        if version is not None:
+            params["version"] = str(version)
+        query = influxql.element_stats(by_version=version is not None)
+        outcomes, runs, durations, incidents, failures, flows = await self._query(query, params)
+        elements: dict[str, dict[str, Any]] = {}
+
+        def element(series: dict[str, Any]) -> dict[str, Any]:
+            element_id = str((series.get("tags") or {}).get("element_id", ""))
+            unvisited = ElementStats(element_id=element_id).model_dump(exclude={"failure_rate"})
+            return elements.setdefault(element_id, unvisited)
+
+        for series in outcomes.get("series", []):
+            stats, outcome = element(series), str(series["tags"].get("outcome", ""))
+            for row in influxql.rows(series):
+                stats["visits"] += int(row["count"] or 0)
+                stats[outcome] = stats.get(outcome, 0) + int(row["count"] or 0)
+                stats["tokens_in"] += int(row["sum"] or 0)
+                stats["tokens_out"] += int(row["sum_1"] or 0)
+                stats["model_ms"] += float(row["sum_2"] or 0.0)
+        for name, statement in (("runs", runs), ("incidents", incidents), ("failures", failures)):
+            for series in statement.get("series", []):
+                element(series)[name] = influxql.count(series)
+        for series in durations.get("series", []):
+            for row in influxql.rows(series):
+                element(series)["mean_ms"] = float(row["mean"])
+                element(series)["p95_ms"] = float(row["percentile"])
+        taken = [
+            FlowStats(
+                gateway=str(series["tags"].get("gateway", "")),
+                flow=str(series["tags"].get("flow", "")),
+                taken=influxql.count(series),
+            )
+            for series in flows.get("series", [])
+        ]
+        return DiagramStats(
+            elements=[
+                ElementStats.model_validate(stats)
+                for _, stats in sorted(elements.items())
+                if stats["visits"]
+            ],
+            flows=sorted((f for f in taken if f.taken), key=lambda f: (f.gateway, f.flow)),
+        )
 
     async def candidate_stats(
         self, model_group: str, task_type: str, language: str

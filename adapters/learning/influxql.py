@@ -63,6 +63,41 @@ PREDICTION_PAIRS = (
 )
 
 
+# `element_stats`: one request, six statements over one diagram's visits and flows in a time
+# window (and of one version when `by_version`). Outcome is a tag: counts and token totals
+# per (element, outcome); distinct runs; durations of the visits not cancelled; visits with
+# an incident; visits that failed or had one; then the flows taken per (gateway, flow).
+_VISITS_IN = (
+    'FROM "{measurement}" WHERE "diagram_id" = $diagram_id AND time >= $since AND time < $until'
+)
+_ELEMENT_STATS = (
+    'SELECT count("duration_ms"), sum("tokens_in"), sum("tokens_out"), sum("model_ms") {visits}'
+    ' GROUP BY "element_id", "outcome";'
+    ' SELECT count(distinct("run_id")) {visits} GROUP BY "element_id";'
+    ' SELECT mean("duration_ms"), percentile("duration_ms", 95) {visits}'
+    ' AND "outcome" != \'cancelled\' GROUP BY "element_id";'
+    ' SELECT count("duration_ms") {visits} AND "incidents" > 0 GROUP BY "element_id";'
+    ' SELECT count("duration_ms") {visits}'
+    ' AND ("outcome" = \'failed\' OR "incidents" > 0) GROUP BY "element_id";'
+    ' SELECT count("run_id") {flows} GROUP BY "gateway", "flow"'
+)
+
+
+def element_stats(*, by_version: bool) -> str:
+    """The statements of `element_stats`; `$version` is bound when `by_version`."""
+    version = ' AND "diagram_version" = $version' if by_version else ""
+    return _ELEMENT_STATS.format(
+        visits=_VISITS_IN.format(measurement="visit") + version,
+        flows=_VISITS_IN.format(measurement="flow") + version,
+    )
+
+
+def rows(series: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows of one series of a query result, each as {column: value}."""
+    columns = series.get("columns") or []
+    return [dict(zip(columns, row, strict=False)) for row in series.get("values") or []]
+
+
 def ns(at: datetime) -> int:
     """`at` as nanoseconds since the epoch (a naive `at` is UTC): InfluxDB's time."""
     return (as_utc(at) - EPOCH) // timedelta(microseconds=1) * 1000

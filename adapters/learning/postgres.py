@@ -22,16 +22,24 @@ from sqlalchemy import (
     cast,
     func,
     select,
+    type_coerce,
 )
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql.elements import Grouping
 from sqlalchemy.types import TypeEngine
 
 from adapters.learning.contract import (
     MAX_PREDICTION_PAIRS,
     CandidateOutcome,
     Correction,
+    DiagramStats,
+    ElementStats,
+    ElementVisit,
     FailureFix,
+    FlowStats,
+    FlowTaken,
     IterationOutcome,
     KnowledgeStore,
     LatencyStat,
@@ -109,6 +117,13 @@ learning_candidates = _record_table(
     Index("learning_candidates_kind_idx", "model_group", "task_type", "language"),
     Index("learning_candidates_at_idx", "at"),
 )
+# created by migration 0012: what `element_stats` aggregates, found by diagram and time
+learning_visits = _record_table(
+    "learning_visits", ElementVisit, Index("learning_visits_diagram_idx", "diagram_id", "at")
+)
+learning_flows = _record_table(
+    "learning_flows", FlowTaken, Index("learning_flows_diagram_idx", "diagram_id", "at")
+)
 
 
 def _no_nul(value: Any) -> Any:
@@ -128,19 +143,28 @@ class PostgresLearningStore(OutcomeStore, KnowledgeStore):
 
     async def _insert(self, table: Table, *records: dict[str, object]) -> None:
         """Insert records in one statement and transaction."""
-        rows = [{k: _no_nul(v) for k, v in values.items()} for values in records]
-        if not rows:
+        await self._insert_all((table, list(records)))
+
+    async def _insert_all(self, *inserts: tuple[Table, list[dict[str, object]]]) -> None:
+        """Insert records into several tables in one transaction (one statement per table)."""
+        batches = [
+            (table, [{k: _no_nul(v) for k, v in values.items()} for values in records])
+            for table, records in inserts
+            if records
+        ]
+        if not batches:
             return
         try:
             async with self.db.begin() as conn:
-                await conn.execute(table.insert(), rows)
+                for table, rows in batches:
+                    await conn.execute(table.insert(), rows)
             self._last_error = None
         except (SQLAlchemyError, OSError) as exc:  # a learning record never fails a run
-            self._dropped += len(rows)
+            self._dropped += sum(len(rows) for _, rows in batches)
             self._last_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
             log.error(
                 "learning record LOST (%s, %d lost so far): %s",
-                table.name,
+                ", ".join(table.name for table, _ in batches),
                 self._dropped,
                 self._last_error,
             )
@@ -165,6 +189,12 @@ class PostgresLearningStore(OutcomeStore, KnowledgeStore):
 
     async def record_candidate(self, outcome: CandidateOutcome) -> None:
         await self._insert(learning_candidates, outcome.model_dump())
+
+    async def record_visits(self, visits: list[ElementVisit], flows: list[FlowTaken]) -> None:
+        await self._insert_all(
+            (learning_visits, [v.model_dump() for v in visits]),
+            (learning_flows, [f.model_dump() for f in flows]),
+        )
 
     async def record_failure_fix(self, item: FailureFix) -> None:
         await self._insert(learning_fixes, item.model_dump())
@@ -264,6 +294,66 @@ class PostgresLearningStore(OutcomeStore, KnowledgeStore):
             for group, calls, failures, mean, p95 in rows
         ]
         return sorted(stats, key=lambda s: s.model_group)
+
+    async def element_stats(
+        self,
+        diagram_id: str,
+        since: datetime,
+        until: datetime | None = None,
+        version: int | None = None,
+    ) -> DiagramStats:
+        v, f = learning_visits.c, learning_flows.c
+        visits_in = [v.diagram_id == diagram_id, v.at >= as_utc(since)]
+        flows_in = [f.diagram_id == diagram_id, f.at >= as_utc(since)]
+        if until is not None:
+            visits_in.append(v.at < as_utc(until))
+            flows_in.append(f.at < as_utc(until))
+        if version is not None:
+            visits_in.append(v.diagram_version == version)
+            flows_in.append(f.diagram_version == version)
+        timed = v.outcome != "cancelled"  # durations count the visits that were not cancelled
+        timed_count = func.count().filter(timed)
+        durations = func.array_agg(aggregate_order_by(v.duration_ms, v.duration_ms)).filter(timed)
+        # nearest rank as InfluxDB's PERCENTILE(duration_ms, 95) takes it (see LatencyStat)
+        sorted_ms = Grouping(type_coerce(durations, ARRAY(Float)))  # (array_agg(...))[rank]
+        p95 = sorted_ms[func.greatest(1, (timed_count * 95 + 50) // 100)]
+        columns = {
+            "visits": func.count(),
+            "runs": func.count(v.run_id.distinct()),
+            "completed": func.count().filter(v.outcome == "completed"),
+            "failed": func.count().filter(v.outcome == "failed"),
+            "cancelled": func.count().filter(v.outcome == "cancelled"),
+            "incidents": func.count().filter(v.incidents > 0),
+            "failures": func.count().filter((v.outcome == "failed") | (v.incidents > 0)),
+            "mean_ms": func.avg(v.duration_ms).filter(timed),
+            "p95_ms": p95,
+            "tokens_in": func.sum(v.tokens_in),
+            "tokens_out": func.sum(v.tokens_out),
+            "model_ms": func.coalesce(func.sum(v.model_ms), 0.0),
+        }
+        elements = (
+            select(v.element_id, *(column.label(name) for name, column in columns.items()))
+            .where(*visits_in)
+            .group_by(v.element_id)
+        )
+        flows = select(f.gateway, f.flow, func.count()).where(*flows_in).group_by(f.gateway, f.flow)
+        try:
+            async with self.db.connect() as conn:
+                element_rows = (await conn.execute(elements)).mappings().all()
+                flow_rows = (await conn.execute(flows)).all()
+        except (SQLAlchemyError, OSError) as exc:
+            raise LearningUnavailable(f"learning tables in PostgreSQL: {exc}") from None
+        # sorted here, not by the database's collation, so every backend orders alike
+        return DiagramStats(
+            elements=sorted(
+                (ElementStats.model_validate(dict(row)) for row in element_rows),
+                key=lambda e: e.element_id,
+            ),
+            flows=sorted(
+                (FlowStats(gateway=g, flow=fl, taken=n) for g, fl, n in flow_rows),
+                key=lambda s: (s.gateway, s.flow),
+            ),
+        )
 
     async def candidate_stats(
         self, model_group: str, task_type: str, language: str

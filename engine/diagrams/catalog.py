@@ -37,6 +37,8 @@ class DiagramCatalog:
         self._spec_cache: dict[int, tuple[Any, dict[str, Any]]] = {}
         self._pins: dict[str, tuple[float, dict[str, int]]] = {}  # entry -> (when, pinned)
         self._forms: dict[int, dict[str, Any]] = {}  # diagram version id -> its person tasks
+        # the form files shipped in bpmn/forms: any diagram may name them (see sync_folder)
+        self.shipped_forms: dict[str, bytes] = {}
 
     def check(
         self,
@@ -112,7 +114,7 @@ class DiagramCatalog:
                 filename,
                 allow_scripts=allow_scripts,
                 decisions={k: v[:2] for k, v in at_hand.items()},
-                form_files=form_files or {},
+                form_files={**self.shipped_forms, **(form_files or {})},
                 stored_forms=await self.stored_forms(conn, data, filename),
             )
             pinned = {k: at_hand[k][2] for k in loaded.decisions}
@@ -217,6 +219,7 @@ class DiagramCatalog:
         form_files = await asyncio.to_thread(
             lambda: {p.name: p.read_bytes() for p in sorted((folder / "forms").glob("*.json"))}
         )
+        self.shipped_forms = form_files
         for path in await asyncio.to_thread(lambda: sorted(folder.glob("*.bpmn"))):
             try:
                 loaded = self.check(

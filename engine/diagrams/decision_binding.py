@@ -48,8 +48,9 @@ class DecisionBinding:
             at_hand = await self.decisions_at_hand(conn, data, filename, uploaded)
             stored = await self.catalog.stored_forms(conn, data, filename)
         decisions = {k: v[:2] for k, v in at_hand.items()}
+        files = {**self.catalog.shipped_forms, **(form_files or {})}
         return self.catalog.check(
-            data, filename, decisions=decisions, form_files=form_files or {}, stored_forms=stored
+            data, filename, decisions=decisions, form_files=files, stored_forms=stored
         )
 
     async def add_decision(

@@ -288,7 +288,8 @@ def load_diagram(
     for decision_id in used:  # the same file built with another decision table differs
         digest.update(f"\0{decision_id}:{(decisions or {})[decision_id][1]}".encode())
     for name in sorted(form_files or {}):  # and so does one with other form files
-        digest.update(f"\0{name}:".encode() + (form_files or {})[name])
+        if name.encode() in data:  # (those it names: shipped ones are offered to every file)
+            digest.update(f"\0{name}:".encode() + (form_files or {})[name])
     return LoadedDiagram(
         process_id=process_id,
         name=process.get("name") or process_id,

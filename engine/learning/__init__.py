@@ -1,7 +1,9 @@
 """Learning: which stores this process uses (`Learning`), the typed events finished steps and
 runs emit (`engine.learning.events`), and the recorder that turns them into learning records
-(`engine.learning.recorder`), and the failure signatures those records are keyed by
-(`engine.learning.signatures`)."""
+(`engine.learning.recorder`), the failure signatures those records are keyed by
+(`engine.learning.signatures`), a finished run's steps as element visits
+(`engine.learning.visits`), and the per-element statistics of a diagram built from them
+(`engine.learning.statistics`)."""
 
 from __future__ import annotations
 

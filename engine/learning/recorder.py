@@ -1,7 +1,9 @@
 """The learning recorder: an asyncio task per process that drains `LearningEvents` into the
 learning stores. A finished step is one outcome record; when a run finishes, the recorder
 also reads the run's validation and improve steps to record failure signatures, the fixes
-that resolved them, whether each improve iteration helped, and people's corrections.
+that resolved them, whether each improve iteration helped, and people's corrections; and
+every step of the run as a visit of its element, with the flows its gateways took
+(engine/learning/visits.py).
 """
 
 from __future__ import annotations
@@ -13,15 +15,16 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.learning import Correction, FailureFix, IterationOutcome, RunOutcome, StepOutcome
 from engine.decisions.rules import rules
 from engine.learning import Learning
 from engine.learning.events import LearningEvents, RunFinished, StepFinished
 from engine.learning.signatures import signatures
-from engine.tables import blobs, runs, steps
+from engine.learning.visits import PinnedDiagram, element_visits, pinned_diagram
+from engine.tables import blobs, diagram_versions, incidents, runs, steps
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +36,7 @@ class LearningRecorder:
         self.learning = learning
         self.db = db
         self.events = events
+        self._diagrams: dict[int, PinnedDiagram] = {}  # by version id (versions never change)
 
     async def run_forever(self, poll: float = 0.2) -> None:
         """Record until cancelled; a failing record is logged, never raised."""
@@ -92,6 +96,8 @@ class LearningRecorder:
                     )
                 ).mappings()
             }
+            incident_counts = await _incident_counts(conn, run_id)
+            diagrams = await self._pinned(conn, run["spec_versions"])
         request = run["request"]
         language = request.get("language", "python")
         task_type = run["task_type"] or rules(request.get("text", ""))["task_type"]
@@ -112,6 +118,11 @@ class LearningRecorder:
             at=run["finished_at"] or datetime.now(UTC),
         )
         await self.learning.outcomes.record_run(outcome)
+        try:
+            visits, flows = element_visits(run, rows, incident_counts, diagrams)
+            await self.learning.outcomes.record_visits(visits, flows)
+        except Exception:  # the rest of the run's records still go
+            log.exception("could not record the element visits of run %s", run_id)
         if self.learning.knowledge is not self.learning.outcomes:
             await self.learning.knowledge.record_run(outcome, request.get("text", ""))
         for r in rows:  # people's answers (approvals, reviews) are learning data too
@@ -158,6 +169,30 @@ class LearningRecorder:
                         fix=fix,
                     )
                 )
+
+    async def _pinned(self, conn: AsyncConnection, pinned: dict[str, int]) -> list[PinnedDiagram]:
+        """The diagram versions a run pinned (read once per process, then kept)."""
+        missing = [vid for vid in pinned.values() if vid not in self._diagrams]
+        if missing:
+            dv = diagram_versions.c
+            found = await conn.execute(
+                select(dv.id, dv.diagram_id, dv.version, dv.xml, dv.subprocesses).where(
+                    dv.id.in_(missing)
+                )
+            )
+            for vid, diagram_id, version, xml, subprocesses in found:
+                self._diagrams[vid] = pinned_diagram(diagram_id, version, xml, subprocesses or {})
+        return [self._diagrams[vid] for vid in pinned.values() if vid in self._diagrams]
+
+
+async def _incident_counts(conn: AsyncConnection, run_id: Any) -> dict[Any, int]:
+    """How many incidents each step of a run had, by task id."""
+    found = await conn.execute(
+        select(incidents.c.task_id, func.count())
+        .where(incidents.c.run_id == run_id)
+        .group_by(incidents.c.task_id)
+    )
+    return {task_id: int(n) for task_id, n in found}
 
 
 def _fix_summary(improve: Any, answers: dict[str, str]) -> str:

@@ -17,7 +17,12 @@ from adapters.learning import (
     MAX_PREDICTION_PAIRS,
     CandidateOutcome,
     Correction,
+    DiagramStats,
+    ElementStats,
+    ElementVisit,
     FailureFix,
+    FlowStats,
+    FlowTaken,
     IterationOutcome,
     LatencyStat,
     LearningUnavailable,
@@ -481,6 +486,167 @@ def test_candidate_numbers_must_be_finite() -> None:
     assert outcome.passed is False and outcome.at.tzinfo is not None
 
 
+async def _record_visits(store: Any) -> str:
+    """Visits of a diagram (its id unique to the test) in two versions, and of another
+    diagram with the same element ids; recorded over two calls, out of order."""
+    diagram = f"d-{_tag()}"
+    visits: list[ElementVisit] = []
+    flows: list[FlowTaken] = []
+
+    def visit(element: str, run: int, outcome: str, duration: float, **more: Any) -> None:
+        more.setdefault("at", BASE + timedelta(minutes=len(visits)))
+        visits.append(
+            ElementVisit(
+                run_id=f"r{run}-{diagram}",
+                task_id=f"t{len(visits)}",
+                diagram_id=more.pop("diagram", diagram),
+                diagram_version=more.pop("version", 1),
+                element_id=element,
+                kind=more.pop("kind", "ServiceTask"),
+                outcome=outcome,
+                duration_ms=duration,
+                **more,
+            )
+        )
+
+    # `implement` in version 1: 11 timed visits of 10 .. 110 ms by 4 runs (nearest rank
+    # round(0.95 * 11) = 10 -> 100 ms), one failed, one with an incident, one failed with
+    # two incidents, and a cancelled one whose duration does not count
+    for i in range(11):
+        outcome = "failed" if i in (3, 7) else "completed"
+        visit(
+            "implement",
+            i % 4,
+            outcome,
+            10.0 * (i + 1),
+            incidents={5: 1, 7: 2}.get(i, 0),
+            tokens_in=100 + i,
+            tokens_out=10,
+            model_ms=8.5 if i % 2 else None,
+        )
+    visit("implement", 9, "cancelled", 99_999.0, tokens_in=1)
+    # a boundary event that never fired: only cancelled visits, so no durations
+    visit("timeout", 0, "cancelled", 500.0, kind="BoundaryEvent")
+    visit("timeout", 1, "cancelled", 700.0)
+    # version 2 of the same diagram, and another diagram with the same element ids
+    visit("implement", 20, "completed", 1000.0, version=2, tokens_out=7, model_ms=2.25)
+    visit("gateway", 20, "completed", 0.0, version=2, kind="ExclusiveGateway")
+    visit("implement", 30, "failed", 5.0, diagram=f"{diagram}-other")
+    # outside the windows the test asks for
+    visit("implement", 40, "completed", 1.0, at=BASE - timedelta(microseconds=1))
+    visit("implement", 41, "completed", 1.0, at=BASE + timedelta(days=1))
+
+    def flow(gateway: str, flow_id: str, run: int, version: int = 1, **more: Any) -> None:
+        flows.append(
+            FlowTaken(
+                run_id=f"r{run}-{diagram}",
+                diagram_id=more.pop("diagram", diagram),
+                diagram_version=version,
+                gateway=gateway,
+                flow=flow_id,
+                at=more.pop("at", BASE + timedelta(minutes=len(flows))),
+            )
+        )
+
+    for run in range(3):
+        flow("next_step", "to_accept", run)
+    flow("next_step", "to_improve", 0, at=BASE)  # two flows of one run, at the same time
+    flow("next_step", "to_accept", 0, at=BASE)
+    flow("fork", "to_a", 1)
+    flow("next_step", "to_improve", 20, version=2)
+    flow("next_step", "to_improve", 30, diagram=f"{diagram}-other")
+    flow("next_step", "to_give_up", 40, at=BASE + timedelta(days=1))
+    random.Random(13).shuffle(visits)
+    half = len(visits) // 2
+    await store.record_visits(visits[:half], flows[:3])
+    await store.record_visits(visits[half:], flows[3:])
+    await store.flush()
+    return diagram
+
+
+async def test_element_stats_per_element_and_flow(outcome_store: Any) -> None:
+    diagram = await _record_visits(outcome_store)
+    implement_v1 = ElementStats(
+        element_id="implement",
+        visits=12,
+        runs=5,
+        completed=9,
+        failed=2,
+        cancelled=1,
+        incidents=2,
+        failures=3,
+        mean_ms=60.0,
+        p95_ms=100.0,
+        tokens_in=sum(100 + i for i in range(11)) + 1,
+        tokens_out=110,
+        model_ms=8.5 * 5,
+    )
+    timeout = ElementStats(element_id="timeout", visits=2, runs=2, cancelled=2)
+    day = BASE + timedelta(hours=23)
+    got = await outcome_store.element_stats(diagram, BASE, day, version=1)
+    assert got == DiagramStats(
+        elements=[implement_v1, timeout],
+        flows=[
+            FlowStats(gateway="fork", flow="to_a", taken=1),
+            FlowStats(gateway="next_step", flow="to_accept", taken=4),
+            FlowStats(gateway="next_step", flow="to_improve", taken=1),
+        ],
+    )
+    assert got.elements[0].failure_rate == 3 / 12 and got.elements[1].failure_rate == 0.0
+    assert got.model_dump()["elements"][0]["failure_rate"] == 0.25  # the API carries it
+
+    # every version: version 2's visits count too
+    got = await outcome_store.element_stats(diagram, BASE, day)
+    assert [e.element_id for e in got.elements] == ["gateway", "implement", "timeout"]
+    assert got.elements[0] == ElementStats(
+        element_id="gateway", visits=1, runs=1, completed=1, mean_ms=0.0, p95_ms=0.0
+    )
+    implement = got.elements[1]
+    assert (implement.visits, implement.runs, implement.completed) == (13, 6, 10)
+    assert (implement.p95_ms, implement.tokens_out, implement.model_ms) == (110.0, 117, 44.75)
+    assert FlowStats(gateway="next_step", flow="to_improve", taken=2) in got.flows
+
+    got = await outcome_store.element_stats(diagram, BASE, day, version=2)
+    assert [(e.element_id, e.visits, e.mean_ms) for e in got.elements] == [
+        ("gateway", 1, 0.0),
+        ("implement", 1, 1000.0),
+    ]
+    assert got.flows == [FlowStats(gateway="next_step", flow="to_improve", taken=1)]
+
+    # the window: `since` is in, `until` is out; no `until` is no upper bound; a naive time
+    # is UTC and another time zone names the same instant
+    got = await outcome_store.element_stats(diagram, BASE - timedelta(microseconds=1), day, 1)
+    assert got.elements[0].visits == 13
+    got = await outcome_store.element_stats(diagram, BASE, BASE + timedelta(days=1), 1)
+    assert got.elements[0].visits == 12 and len(got.flows) == 3
+    got = await outcome_store.element_stats(diagram, BASE.replace(tzinfo=None), None, 1)
+    assert got.elements[0].visits == 13
+    assert FlowStats(gateway="next_step", flow="to_give_up", taken=1) in got.flows
+    later = (BASE + timedelta(minutes=13)).astimezone(timezone(timedelta(hours=-3)))
+    got = await outcome_store.element_stats(diagram, later, day, 1)
+    assert [(e.element_id, e.visits) for e in got.elements] == [("timeout", 1)]
+
+    # the other diagram, one that has none, a version that has none
+    got = await outcome_store.element_stats(f"{diagram}-other", BASE, day)
+    assert [(e.element_id, e.visits, e.failures) for e in got.elements] == [("implement", 1, 1)]
+    assert await outcome_store.element_stats(f"{diagram}-none", BASE, day) == DiagramStats()
+    assert await outcome_store.element_stats(diagram, BASE, day, version=3) == DiagramStats()
+    assert outcome_store.health().dropped == 0
+
+
+def test_visit_outcomes_are_checked() -> None:
+    with pytest.raises(ValidationError, match="outcome"):
+        ElementVisit(
+            run_id="r",
+            task_id="t",
+            diagram_id="d",
+            diagram_version=1,
+            element_id="e",
+            kind="Task",
+            outcome="skipped",
+        )
+
+
 @pytest.fixture(params=["postgres", "influxdb"])
 async def unreachable_outcome_store(request: pytest.FixtureRequest) -> AsyncIterator[Any]:
     """An outcome store whose server is not there (nothing listens on the port)."""
@@ -502,6 +668,8 @@ async def test_dashboard_queries_raise_learning_unavailable(unreachable_outcome_
         await unreachable_outcome_store.run_series(BASE, 3600)
     with pytest.raises(LearningUnavailable):
         await unreachable_outcome_store.model_latency(BASE)
+    with pytest.raises(LearningUnavailable):
+        await unreachable_outcome_store.element_stats("quick", BASE)
 
 
 async def test_candidate_queries_raise_learning_unavailable(unreachable_outcome_store: Any) -> None:

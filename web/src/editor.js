@@ -14,6 +14,7 @@ import { BpmnPropertiesPanelModule, BpmnPropertiesProviderModule } from 'bpmn-js
 import spiffworkflowDescriptor from './editor/moddle.json';
 import WeaverGenPropertiesModule from './editor/provider.js';
 import { createProblemView } from './editor/markers.js';
+import { createHeatmap } from './editor/heatmap.js';
 import {
   busy, describeDetail, fillVersionSelect, formatDate, postFile, request, setStatus as showStatus,
 } from './page_api.js';
@@ -65,6 +66,16 @@ function start(root) {
   function diagramId() {
     return root.dataset.diagramId || '';
   }
+
+  // version id -> version number of the stored versions listed (an opened file has none)
+  const versionNumbers = new Map();
+
+  function shownVersion() {
+    const number = versionSelect ? versionNumbers.get(versionSelect.value) : undefined;
+    return number === undefined ? null : number;
+  }
+
+  createHeatmap(modeler, { diagramId, version: shownVersion, setStatus });
 
   /** The id of the executable process on the canvas (or the first process), or ''. */
   function processId() {
@@ -200,6 +211,10 @@ function start(root) {
   }
 
   function fillVersions(versions, selectedId) {
+    versionNumbers.clear();
+    for (const v of versions) {
+      versionNumbers.set(String(v.version_id), v.version);
+    }
     fillVersionSelect(versionSelect, versions, selectedId, versionLabel);
   }
 
