@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -132,7 +133,7 @@ def create_app(engine: Engine) -> FastAPI:
 
     @app.exception_handler(pages.SignInNeeded)
     async def sign_in_needed(request: Request, exc: pages.SignInNeeded) -> Response:
-        return RedirectResponse(f"/signin?next={pages.quote(exc.path)}", status_code=303)
+        return RedirectResponse(f"/signin?next={quote(exc.path)}", status_code=303)
 
     @app.exception_handler(pages.PageDenied)
     async def page_denied(request: Request, exc: pages.PageDenied) -> Response:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 from typing import Annotated, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 from uuid import UUID
 
 from fastapi import APIRouter, Form, HTTPException, Request, UploadFile
@@ -252,28 +252,11 @@ async def start_run(
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
-async def run_page(request: Request, run_id: UUID) -> Response:
+async def run_page(request: Request, run_id: str) -> Response:
     session = await signed_in(request)
-    run = await request.app.state.queries.run_summary(run_id)
+    queries = request.app.state.queries
+    run = await queries.run_summary(await queries.resolve_run(run_id))  # an id, or its start
     return render(request, "run.html", session, run=run)
-
-
-@router.post("/runs/{run_id}/tasks/{task_id}")
-async def complete_task(
-    request: Request,
-    run_id: UUID,
-    task_id: UUID,
-    verdict: Annotated[str, Form(pattern="^(approve|reject)$")],
-    comment: Annotated[str, Form(max_length=5000)] = "",
-) -> Response:
-    session = await signed_in(request, "operator")
-    await check_csrf(request, session)
-    data = {"approved": verdict == "approve", "comment": comment.strip()}
-    await request.app.state.engine.runs.complete_user_task(
-        run_id, task_id, data, by=session.principal.name
-    )
-    request.app.state.changes.touch(str(run_id))
-    return RedirectResponse(f"/runs/{run_id}?done={quote(str(task_id))}", status_code=303)
 
 
 @router.post("/incidents/{incident_id}/retry")

@@ -35,6 +35,8 @@ await build({
     editor: `${here}src/editor.js`,
     decision: `${here}src/decision.js`, // and decision.css, from the CSS it imports
     run: `${here}src/run.js`,
+    tasks: `${here}src/tasks.js`, // and tasks.css (forms.css)
+    start: `${here}src/start.js`, // and start.css (forms.css)
     dashboard: `${here}src/dashboard.js`,
     app: `${here}src/app.css`,
   },

@@ -135,8 +135,8 @@ def _editable(names: set[str], values: dict[str, Any]) -> None:
 
 def _variables(wf: BpmnWorkflow) -> dict[str, Any]:
     tasks = [t for t in wf.get_tasks(state=CURRENT) if t.task_spec.bpmn_id]
-    if not tasks and wf.last_task is not None:
-        tasks = [wf.last_task]
+    if not tasks:  # finished: the data it ended with (SpiffWorkflow keeps it on the workflow)
+        return {"variables": dict(wf.data), "at": []}
     merged: dict[str, Any] = {}
     for task in tasks:
         merged.update(task.data)

@@ -127,3 +127,13 @@ def test_a_failed_run_is_retried_from_the_step_that_failed(api: httpx.Client) ->
     assert fixed.status_code == 200
     assert ends(api, run_id) == ["end_yes"]
     assert api.post(f"/api/runs/{run_id}/retry").status_code == 409
+
+
+def test_a_finished_runs_variables_are_the_data_it_ended_with(api: httpx.Client) -> None:
+    run_id, task = waiting_run(api, "control_done", "flag")
+    path = f"/api/runs/{run_id}/tasks/{task['task_id']}/complete"
+    assert api.post(path, json={"data": {"flag": True, "note": "seen"}}).status_code == 200
+    assert ends(api, run_id) == ["end_yes"]
+    seen = api.get(f"/api/runs/{run_id}/variables").json()
+    assert seen["status"] == "completed" and seen["at"] == []
+    assert seen["variables"]["note"] == "seen" and seen["variables"]["check"]["flag"] is True

@@ -26,7 +26,7 @@ export function describeDetail(data, fallback) {
   return fallback;
 }
 
-/** fetch() returning { ok, status, data } (data: parsed JSON or null); never throws. */
+/** fetch() returning { ok, status, data, headers } (data: parsed JSON or null); never throws. */
 export async function request(url, options = {}) {
   try {
     const response = await fetch(url, {
@@ -46,21 +46,15 @@ export async function request(url, options = {}) {
     if (response.status === 401) {
       data = { detail: 'you are signed out: sign in again in another tab, then press the button here again (your changes stay in this page)' };
     }
-    return { ok: response.ok, status: response.status, data };
+    return { ok: response.ok, status: response.status, data, headers: response.headers };
   } catch (err) {
-    return { ok: false, status: 0, data: { detail: `network error: ${err.message}` } };
+    return { ok: false, status: 0, data: { detail: `network error: ${err.message}` }, headers: new Headers() };
   }
 }
 
-/** POST `xml` as the multipart field `file`; once more with a fresh CSRF token when the
- * person signed in again in another tab. */
-export async function postFile(url, xml, filename) {
-  const form = () => {
-    const data = new FormData();
-    data.append('file', new Blob([ xml ], { type: 'application/xml' }), filename);
-    return data;
-  };
-  const send = () => request(url, { method: 'POST', body: form(), headers: { 'X-CSRF-Token': csrfToken() } });
+/** `send()` once more with a fresh CSRF token when the person signed in again in another tab
+ * (the page's token then belongs to the old session). */
+async function withFreshCsrf(send) {
   let result = await send();
   if (result.status === 403 && /CSRF/.test(describeDetail(result.data, ''))) {
     const session = await request('/api/session');
@@ -71,6 +65,27 @@ export async function postFile(url, xml, filename) {
     }
   }
   return result;
+}
+
+/** POST `xml` as the multipart field `file`, with the session's CSRF token. */
+export function postFile(url, xml, filename) {
+  const form = () => {
+    const data = new FormData();
+    data.append('file', new Blob([ xml ], { type: 'application/xml' }), filename);
+    return data;
+  };
+  return withFreshCsrf(() => request(url, { method: 'POST', body: form(), headers: { 'X-CSRF-Token': csrfToken() } }));
+}
+
+/** Send `body` as JSON (POST unless `method` says otherwise; no body when undefined), with
+ * the session's CSRF token. */
+export function sendJSON(url, body, method = 'POST') {
+  const headers = () => ({ 'X-CSRF-Token': csrfToken(), ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) });
+  return withFreshCsrf(() => request(url, {
+    method,
+    headers: headers(),
+    body: body === undefined ? undefined : JSON.stringify(body),
+  }));
 }
 
 /** A problem ({message, element_id, line}) as a list item; server text only ever goes into

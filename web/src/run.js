@@ -1,4 +1,5 @@
-// The run page: the pinned diagram with live markers, step details, people's forms.
+// The run page: the pinned diagram with live markers, step details, people's forms (forms.js),
+// cancel and retry, the run's variables (admins edit them), incidents and history.
 import NavigatedViewer from 'bpmn-js/lib/NavigatedViewer';
 import hljs from 'highlight.js/lib/core';
 import python from 'highlight.js/lib/languages/python';
@@ -10,6 +11,8 @@ import 'bpmn-js/dist/assets/bpmn-js.css';
 import 'highlight.js/styles/github.css';
 import './run.css';
 import { csrfToken, el, elapsed, formatDuration, formatTime, getJSON, statusBadge } from './dom.js';
+import { claimControls, reportView, reviewContext, taskForm } from './forms.js';
+import { describeDetail, sendJSON, setStatus } from './page_api.js';
 
 hljs.registerLanguage('python', python);
 hljs.registerLanguage('javascript', javascript);
@@ -19,9 +22,12 @@ hljs.registerLanguage('json', json);
 const root = document.getElementById('run');
 const runId = root.dataset.runId;
 const canOperate = root.dataset.canOperate === 'true';
+const isAdmin = root.dataset.isAdmin === 'true';
+const me = root.dataset.user;
 const viewer = new NavigatedViewer({ container: '#viewer' });
-const MARKERS = ['wg-completed', 'wg-active', 'wg-waiting', 'wg-failed'];
-const FINISHED = new Set(['completed', 'failed']);
+const FINISHED = new Set(['completed', 'failed', 'cancelled']);
+const PERSON_TASKS = new Set(['UserTask', 'ManualTask']);
+const APPROVALS = new Set(['approve_migration', 'human_review']); // WeaverGen's own
 
 const state = {
   run: null,
@@ -69,7 +75,8 @@ function elementStates(run, processId) {
     else if (last.kind === 'UserTask' && last.state === 'ready') entry.marker = 'wg-waiting';
     else if (['ready', 'started', 'waiting'].includes(last.state)) entry.marker = 'wg-active';
     else if (last.state === 'completed') entry.marker = 'wg-completed';
-    else entry.marker = null; // cancelled
+    else if (last.state === 'cancelled' && run.status === 'cancelled') entry.marker = 'wg-cancelled';
+    else entry.marker = null; // cancelled on the way (a branch not taken)
   }
   return byElement;
 }
@@ -104,6 +111,18 @@ function paintMarkers() {
 
 // ---- diagram tabs -----------------------------------------------------------------------
 
+/** The whole diagram in view, centred (again once the page has its final layout). */
+function fitDiagram() {
+  const canvas = viewer.get('canvas');
+  canvas.resized();
+  canvas.zoom('fit-viewport', 'auto');
+  requestAnimationFrame(() => {
+    canvas.resized();
+    canvas.zoom('fit-viewport', 'auto');
+    document.body.dataset.diagramFitted = String(canvas.zoom());
+  });
+}
+
 async function showTab(diagramId) {
   const pinned = state.run.pinned.find((p) => p.diagram_id === diagramId);
   if (!pinned) return;
@@ -117,7 +136,7 @@ async function showTab(diagramId) {
     }
     state.marked.clear();
     await viewer.importXML(state.xml.get(pinned.version_id));
-    viewer.get('canvas').zoom('fit-viewport', 'auto');
+    fitDiagram();
     state.shownVersion = pinned.version_id;
   }
   paintMarkers();
@@ -146,38 +165,86 @@ function renderTabs(run) {
   );
 }
 
-// ---- header, steps, forms -----------------------------------------------------------------
+// ---- header, actions, steps ---------------------------------------------------------------
 
 function renderHeader(run) {
   document.getElementById('run-status').replaceWith(Object.assign(statusBadge(run.status), { id: 'run-status' }));
-  document.getElementById('run-pattern').textContent = run.pattern ?? 'choosing a pattern';
+  document.getElementById('run-pattern').textContent = run.pattern ?? (run.entry !== 'orchestrate' ? run.entry : 'choosing a pattern');
   document.getElementById('run-duration').textContent = formatDuration(elapsed(run));
   document.getElementById('run-tokens').textContent = String(run.tokens_in + run.tokens_out);
   const error = document.getElementById('run-error');
   error.hidden = !run.error;
   error.textContent = run.error ?? '';
+  const cancel = document.getElementById('cancel-run');
+  if (cancel) cancel.hidden = FINISHED.has(run.status);
+  const retry = document.getElementById('retry-run');
+  if (retry) retry.hidden = run.status !== 'failed';
   document.body.dataset.runStatus = run.status;
+}
+
+function actionStatus(text, kind) {
+  setStatus(document.getElementById('run-action-status'), text, kind);
+}
+
+async function cancelRun(button) {
+  if (!window.confirm('Cancel this run? Its waiting and running steps stop for good; this cannot be undone.')) return;
+  button.disabled = true;
+  const response = await sendJSON(`/api/runs/${runId}/cancel`);
+  button.disabled = false;
+  if (!response.ok) {
+    actionStatus(`Not cancelled: ${describeDetail(response.data, `HTTP ${response.status}`)}`, 'error');
+    return;
+  }
+  actionStatus('Cancelled.', 'ok');
+  scheduleRefresh();
+}
+
+async function retryRun(button) {
+  const fix = isAdmin ? variableChanges() : null;
+  if (fix && fix.error) {
+    actionStatus(`Not retried: ${fix.error}`, 'error');
+    return;
+  }
+  const body = fix && (Object.keys(fix.set).length || fix.delete.length) ? { set: fix.set, delete: fix.delete } : undefined;
+  button.disabled = true;
+  const response = await sendJSON(`/api/runs/${runId}/retry`, body);
+  button.disabled = false;
+  if (!response.ok) {
+    actionStatus(`Not retried: ${describeDetail(response.data, `HTTP ${response.status}`)}`, 'error');
+    return;
+  }
+  const from = response.data?.retried_from ?? [];
+  actionStatus(`Retried from ${from.join(', ') || 'the failed step'}${body ? ' with the variables you changed' : ''}.`, 'ok');
+  delete document.getElementById('variables-form').dataset.dirty;
+  scheduleRefresh();
+  if (document.body.dataset.stream === 'ended') listen();
+}
+
+function openIncidentTasks(run) {
+  return new Set(run.incidents.filter((i) => i.status === 'open').map((i) => i.task_id));
 }
 
 function renderSteps(run) {
   const body = document.querySelector('#steps tbody');
+  const incident = openIncidentTasks(run);
   body.replaceChildren(
-    ...run.steps.map((s) =>
-      el(
+    ...run.steps.map((s) => {
+      const shown = incident.has(s.task_id) ? 'incident' : s.state;
+      return el(
         'tr',
         {
-          class: `step state-${s.state}`,
-          dataset: { taskId: s.task_id, elementId: s.element_id },
+          class: `step state-${shown}`,
+          dataset: { taskId: s.task_id, elementId: s.element_id, state: shown },
           onclick: () => selectStep(s.element_id, s.task_id),
         },
         el('td', {}, s.name || s.element_id, el('span', { class: 'muted' }, ` ${s.process}`)),
         el('td', {}, s.operator ?? s.kind),
-        el('td', {}, s.state),
+        el('td', {}, shown),
         el('td', {}, s.attempts || ''),
         el('td', {}, s.duration_ms ? formatDuration(s.duration_ms / 1000) : ''),
         el('td', {}, s.tokens_in + s.tokens_out || ''),
-      ),
-    ),
+      );
+    }),
   );
 }
 
@@ -185,36 +252,60 @@ function hidden(name, value) {
   return el('input', { type: 'hidden', name, value });
 }
 
-function renderUserTasks(run) {
+// ---- people's tasks -----------------------------------------------------------------------
+
+async function renderUserTasks(run) {
   const box = document.getElementById('user-tasks');
-  const waiting = run.steps.filter((s) => s.kind === 'UserTask' && s.state === 'ready');
+  const waiting = FINISHED.has(run.status) ? [] : run.steps.filter((s) => PERSON_TASKS.has(s.kind) && s.state === 'ready');
   const key = waiting.map((s) => s.task_id).join(',');
-  if (box.dataset.key === key) return; // keep what a person is typing
+  if (!waiting.length) {
+    box.replaceChildren();
+    box.dataset.key = '';
+    return;
+  }
+  const tasks = await getJSON(`/api/tasks?run_id=${runId}&limit=100`);
+  if (box.dataset.key === key) { // keep what a person is typing: only the claims change
+    for (const task of tasks) {
+      const claim = box.querySelector(`.waiting[data-task-id="${task.task_id}"] .claim`);
+      if (claim && claim.dataset.claimedBy !== (task.claimed_by ?? '')) claim.replaceWith(taskClaim(task));
+    }
+    return;
+  }
   box.dataset.key = key;
-  box.replaceChildren(
-    ...waiting.map((s) => {
-      const title = el('h3', {}, `Waiting for a person: ${s.name || s.element_id}`);
-      if (!canOperate) return el('div', { class: 'card waiting' }, title, el('p', { class: 'muted' }, 'An operator must answer this step.'));
-      return el(
-        'form',
-        { class: 'card waiting user-task', method: 'post', action: `/runs/${runId}/tasks/${s.task_id}`, dataset: { elementId: s.element_id } },
-        title,
-        hidden('csrf', csrfToken()),
-        el('label', {}, 'Comment', el('textarea', { name: 'comment', rows: 3, maxlength: 5000 })),
-        el('div', { class: 'row' },
-          el('button', { type: 'submit', name: 'verdict', value: 'approve', class: 'primary' }, 'Approve'),
-          el('button', { type: 'submit', name: 'verdict', value: 'reject', class: 'danger' }, 'Reject')),
-      );
-    }),
-  );
+  box.replaceChildren(...tasks.map((task) => taskCard(run, task)));
+  document.body.dataset.tasksShown = String(tasks.length);
 }
 
+function taskClaim(task) {
+  return claimControls(task, { me, canOperate, isAdmin, onChange: scheduleRefresh });
+}
+
+function taskCard(run, task) {
+  const card = el('div', { class: 'card waiting', dataset: { taskId: task.task_id, elementId: task.element_id } },
+    el('h3', {}, `Waiting for a person: ${task.name || task.element_id}`),
+    el('p', { class: 'task-meta' }, task.lane ? el('span', { class: 'muted' }, `lane ${task.lane} · `) : null,
+      task.groups.length ? el('span', { class: 'muted' }, `groups ${task.groups.join(', ')} · `) : null, taskClaim(task)));
+  const review = el('div', { class: 'review-holder' });
+  card.append(review);
+  if (APPROVALS.has(task.element_id)) {
+    reviewContext(run, { code, languageOf: (path) => (languageOf(path) === 'plaintext' ? run.request.language ?? 'python' : languageOf(path)) })
+      .then((view) => { if (view) review.replaceChildren(view); card.dataset.reviewShown = 'true'; })
+      .catch((err) => review.replaceChildren(el('p', { class: 'error' }, `Could not show what is being approved: ${err.message}`)));
+  }
+  if (canOperate) card.append(taskForm(task, { onDone: scheduleRefresh }));
+  else card.append(el('p', { class: 'muted' }, 'An operator must answer this step.'));
+  return card;
+}
+
+// ---- incidents and history ------------------------------------------------------------------
+
 function renderIncidents(run) {
-  const open = run.incidents.filter((i) => i.status === 'open');
   const box = document.getElementById('incidents');
-  const key = open.map((i) => i.id).join(',');
+  const key = run.incidents.map((i) => `${i.id}:${i.status}`).join(',');
   if (box.dataset.key === key) return;
   box.dataset.key = key;
+  const open = run.incidents.filter((i) => i.status === 'open');
+  const resolved = run.incidents.filter((i) => i.status !== 'open');
   box.replaceChildren(
     ...open.map((i) =>
       el(
@@ -228,7 +319,183 @@ function renderIncidents(run) {
           : el('p', { class: 'muted' }, 'An operator can retry this step.'),
       ),
     ),
+    ...(resolved.length ? [ el('details', { class: 'incident-history', open: true },
+      el('summary', {}, `${resolved.length} resolved incident${resolved.length === 1 ? '' : 's'}`),
+      el('ul', { class: 'plain' }, resolved.map((i) => el('li', { class: 'incident-resolved', dataset: { incidentId: i.id, elementId: i.element_id } },
+        el('span', { class: 'badge status-resolved' }, i.status),
+        ` ${i.element_id} (${i.operator ?? 'step'}), ${i.attempts} attempt(s): `,
+        el('span', { class: 'error' }, i.message),
+        el('span', { class: 'muted' }, ` · opened ${formatTime(i.created_at)}${i.resolved_at ? ` · resolved ${formatTime(i.resolved_at)}` : ''}`))))) ] : []),
   );
+}
+
+// run events worth a line in the history (step progress is in the steps table)
+const HISTORY = {
+  'run.started': 'started',
+  incident: 'incident',
+  incident_retry: 'incident retried',
+  retry: 'step retried',
+  claimed: 'claimed',
+  unclaimed: 'released',
+  user_completed: 'answered',
+  variables_edited: 'variables edited',
+  retried: 'run retried',
+  cancelled: 'cancelled',
+  bpmn_error: 'BPMN error',
+};
+let lastEvent = 0;
+
+function historyText(e) {
+  const d = e.detail || {};
+  const parts = [HISTORY[e.event]];
+  if (e.element_id) parts.push(e.element_id);
+  if (d.by) parts.push(`by ${d.by}`);
+  if (e.event === 'unclaimed' && d.was) parts.push(`(was ${d.was})`);
+  if (e.event === 'variables_edited' || e.event === 'retried') {
+    const set = Object.keys(d.set || {});
+    if (set.length) parts.push(`set ${set.join(', ')}`);
+    if ((d.delete || []).length) parts.push(`deleted ${d.delete.join(', ')}`);
+    if ((d.from || []).length) parts.push(`from ${d.from.join(', ')}`);
+  }
+  if (e.event === 'user_completed' && d.data) parts.push(JSON.stringify(d.data).slice(0, 200));
+  if ((e.event === 'incident' || e.event === 'bpmn_error') && (d.message || d.error)) parts.push(String(d.message || d.error).slice(0, 200));
+  return parts.join(' · ');
+}
+
+async function renderHistory() {
+  const events = await getJSON(`/api/runs/${runId}/events?after=${lastEvent}`);
+  if (!events.length) return;
+  lastEvent = events[events.length - 1].id;
+  const list = document.getElementById('history');
+  list.append(...events.filter((e) => HISTORY[e.event]).map((e) =>
+    el('li', { dataset: { event: e.event } }, el('time', { datetime: e.at, class: 'muted' }, formatTime(e.at)), ' ', historyText(e))));
+  document.body.dataset.historyEvents = String(list.children.length);
+}
+
+// ---- variables ------------------------------------------------------------------------------
+
+const RESERVED = new Set(['request', 'options', 'groups']); // the run's start: not editable
+
+function variableRow(name, value, editable) {
+  const json = JSON.stringify(value, null, 2) ?? 'null';
+  if (!editable) {
+    return el('div', { class: 'variable', dataset: { name, field: `/${name}` } },
+      el('code', { class: 'variable-name' }, name), RESERVED.has(name) ? el('span', { class: 'muted' }, ' (set at the start)') : null,
+      el('pre', { class: 'text small' }, json));
+  }
+  const text = el('textarea', { class: 'mono', rows: Math.min(10, json.split('\n').length + 1), dataset: { original: json }, 'aria-label': `value of ${name}` });
+  text.value = json;
+  return el('div', { class: 'variable', dataset: { name, field: `/${name}` } },
+    el('label', { class: 'variable-head' }, el('code', { class: 'variable-name' }, name),
+      el('span', { class: 'delete' }, el('input', { type: 'checkbox', class: 'variable-delete' }), ' delete')),
+    text);
+}
+
+function newVariableRow() {
+  return el('div', { class: 'variable new', dataset: { field: '/' } },
+    el('input', { class: 'variable-new-name', placeholder: 'name', 'aria-label': 'new variable name', pattern: '[A-Za-z_][A-Za-z0-9_]*' }),
+    el('textarea', { class: 'mono', rows: 2, placeholder: 'JSON value, e.g. 42 or "text"', 'aria-label': 'new variable value' }));
+}
+
+async function loadVariables({ force = false } = {}) {
+  const panel = document.getElementById('variables-panel');
+  const form = document.getElementById('variables-form');
+  if (!panel.open || (form.dataset.dirty === 'true' && !force)) return;
+  const answer = await getJSON(`/api/runs/${runId}/variables`);
+  // someone started typing while the values were on their way: keep what they typed
+  if (form.dataset.dirty === 'true' && !force) return;
+  const editable = isAdmin && (answer.status === 'failed' || !FINISHED.has(answer.status));
+  const names = Object.keys(answer.variables).sort();
+  document.getElementById('variables').replaceChildren(
+    ...names.map((name) => variableRow(name, answer.variables[name], editable && !RESERVED.has(name))),
+  );
+  document.getElementById('variables-where').textContent = answer.at.length
+    ? `The data of the task${answer.at.length === 1 ? '' : 's'} where the run ${FINISHED.has(answer.status) ? 'ended' : 'stands'}: ${answer.at.join(', ')}.`
+    : 'The run has no task data yet.';
+  const save = document.getElementById('variables-save');
+  if (save) {
+    save.hidden = !editable || answer.status === 'failed';
+    document.getElementById('variables-add').hidden = !editable;
+  }
+  if (editable && answer.status === 'failed') setStatus(document.getElementById('variables-status'), 'The run failed: changes you make here go with "Retry from the failed step".');
+  form.dataset.status = answer.status;
+  document.body.dataset.variables = String(names.length);
+}
+
+/** What the admin changed in the panel: { set, delete } or { error }. */
+function variableChanges() {
+  const form = document.getElementById('variables-form');
+  for (const node of form.querySelectorAll('.field-error')) node.remove();
+  const out = { set: {}, delete: [] };
+  let error = null;
+  const fail = (row, message) => {
+    row.append(el('p', { class: 'field-error', role: 'alert' }, message));
+    error = error ?? message;
+  };
+  for (const row of form.querySelectorAll('.variable')) {
+    const text = row.querySelector('textarea');
+    if (!text) continue;
+    const name = row.classList.contains('new') ? row.querySelector('.variable-new-name').value.trim() : row.dataset.name;
+    if (row.querySelector('.variable-delete')?.checked) {
+      out.delete.push(name);
+      continue;
+    }
+    if (row.classList.contains('new') && !name && !text.value.trim()) continue;
+    if (row.classList.contains('new') && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+      fail(row, 'give the new variable a name: letters, digits and _');
+      continue;
+    }
+    if (text.value === text.dataset.original) continue;
+    try {
+      out.set[name] = JSON.parse(text.value);
+    } catch (err) {
+      fail(row, `${name}: not JSON (${err.message})`);
+    }
+  }
+  return error ? { error } : out;
+}
+
+async function saveVariables(event) {
+  event.preventDefault();
+  const status = document.getElementById('variables-status');
+  const changes = variableChanges();
+  if (changes.error) {
+    setStatus(status, `Not saved: ${changes.error}`, 'error');
+    return;
+  }
+  if (!Object.keys(changes.set).length && !changes.delete.length) {
+    setStatus(status, 'Nothing changed.');
+    return;
+  }
+  const button = document.getElementById('variables-save');
+  button.disabled = true;
+  const response = await sendJSON(`/api/runs/${runId}/variables`, changes, 'PATCH');
+  button.disabled = false;
+  if (!response.ok) {
+    setStatus(status, `Not saved: ${describeDetail(response.data, `HTTP ${response.status}`)}`, 'error');
+    return;
+  }
+  setStatus(status, `Saved at ${(response.data.at ?? []).join(', ')}.`, 'ok');
+  delete event.target.dataset.dirty;
+  await loadVariables({ force: true });
+  document.body.dataset.variablesSaved = String(Number(document.body.dataset.variablesSaved ?? 0) + 1);
+}
+
+function setUpVariables() {
+  const panel = document.getElementById('variables-panel');
+  const form = document.getElementById('variables-form');
+  panel.addEventListener('toggle', () => loadVariables().catch((err) => setStatus(document.getElementById('variables-where'), err.message, 'error')));
+  form.addEventListener('input', () => { form.dataset.dirty = 'true'; });
+  form.addEventListener('change', () => { form.dataset.dirty = 'true'; });
+  if (isAdmin) {
+    form.addEventListener('submit', saveVariables);
+    document.getElementById('variables-add').addEventListener('click', () => {
+      form.dataset.dirty = 'true'; // a row being added is an edit: a refresh must keep it
+      document.getElementById('variables').append(newVariableRow());
+    });
+  }
+  document.getElementById('cancel-run')?.addEventListener('click', (e) => cancelRun(e.currentTarget));
+  document.getElementById('retry-run')?.addEventListener('click', (e) => retryRun(e.currentTarget));
 }
 
 function renderArtifacts(run) {
@@ -251,19 +518,6 @@ function renderArtifacts(run) {
 
 function section(title, ...body) {
   return el('section', { class: 'detail' }, el('h3', {}, title), ...body);
-}
-
-function reportView(text) {
-  let report;
-  try { report = JSON.parse(text); } catch { return code(text, 'json'); }
-  const stages = (report.stages ?? []).map((st) =>
-    el('tr', { class: `stage-${st.status}` }, el('td', {}, st.name), el('td', {}, st.status),
-      el('td', {}, (st.findings ?? []).map((f) => el('div', {}, `${f.file ?? ''}${f.line ? `:${f.line}` : ''} [${f.rule}] ${f.message}`)),
-        st.detail && st.status !== 'passed' ? el('pre', { class: 'text small' }, st.detail) : null)));
-  return el('div', {},
-    el('p', {}, report.passed ? 'passed' : 'failed', ` · score ${report.score ?? '?'}`,
-      report.tests_total ? ` · tests ${report.tests_passed}/${report.tests_total}` : ''),
-    el('table', { class: 'grid compact' }, el('tbody', {}, stages)));
 }
 
 function selectStep(elementId, taskId) {
@@ -301,7 +555,7 @@ async function showStep(elementId, taskId) {
     parts.push(section(`Decision: ${step.decision.choice}${step.decision.confidence != null ? ` (confidence ${Number(step.decision.confidence).toFixed(2)})` : ''}`,
       code(JSON.stringify(step.decision.evidence, null, 2), 'json')));
   }
-  if (step.report) parts.push(section('Validation report', reportView(step.report)));
+  if (step.report) parts.push(section('Validation report', reportView(step.report, code)));
   for (const f of step.files) {
     parts.push(section(f.path, el('a', { href: `/api/runs/${runId}/artifacts/${f.id}/download`, download: f.path.split('/').pop() }, 'download'), code(f.content, languageOf(f.path) === 'plaintext' ? language : languageOf(f.path))));
   }
@@ -326,9 +580,9 @@ async function refresh() {
   if (!state.tab || (!state.tabChosen && state.tab !== preferred)) await showTab(preferred);
   else paintMarkers();
   renderSteps(run);
-  renderUserTasks(run);
   renderIncidents(run);
   renderArtifacts(run);
+  await Promise.all([renderUserTasks(run), renderHistory(), loadVariables()]);
 }
 
 let pending = null;
@@ -372,6 +626,7 @@ setInterval(() => {
   }
 }, 1000);
 
+setUpVariables();
 await refresh();
 document.body.dataset.ready = 'true';
 if (!FINISHED.has(state.run.status)) listen();
