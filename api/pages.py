@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from api.deps import SESSION_COOKIE, check_csrf, sessions, web_session
 from api.sessions import SESSION_HOURS, WebSession
-from engine.errors import EngineError
+from engine.errors import BadRequest, EngineError, NotFound
 from engine.runs import RunRequest
 from validation.languages import names as language_names
 
@@ -255,7 +255,11 @@ async def start_run(
 async def run_page(request: Request, run_id: str) -> Response:
     session = await signed_in(request)
     queries = request.app.state.queries
-    run = await queries.run_summary(await queries.resolve_run(run_id))  # an id, or its start
+    try:
+        found = await queries.resolve_run(run_id)  # an id, or the start of one
+    except BadRequest:  # not a run id at all
+        raise NotFound(f"There is no page at /runs/{run_id}: that is not a run id.") from None
+    run = await queries.run_summary(found)
     return render(request, "run.html", session, run=run)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Path, Query, Request, UploadFile, status
@@ -102,7 +103,8 @@ async def check_diagram(
     loaded = await catalog.binding.check_upload(
         data, name, await _read_dmn(decisions), await _read_forms(forms)
     )
-    return {"ok": True, "process_id": loaded.process_id}
+    warnings = [asdict(w) for w in loaded.warnings]
+    return {"ok": True, "process_id": loaded.process_id, "warnings": warnings}
 
 
 @router.post(

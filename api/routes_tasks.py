@@ -48,6 +48,11 @@ class TaskFilters(BaseModel):
 
     lane: str | None = Field(None, max_length=200, description="the task's lane (any case)")
     group: str | None = Field(None, max_length=200, description="one of its candidate groups")
+    for_my_role: bool = Field(
+        False,
+        description="only tasks meant for my role (a lane or candidate group named after it) "
+        "or for anyone",
+    )
     diagram: str | None = Field(None, max_length=255, description="the run's process id")
     mine: bool = Field(False, description="only tasks I claimed")
     unclaimed: bool = Field(False, description="only tasks nobody claimed")
@@ -62,6 +67,7 @@ def _filters(f: TaskFilters, who: Any) -> dict[str, Any]:
     return {
         "lane": f.lane,
         "group": f.group,
+        "role": who.role if f.for_my_role else None,
         "diagram": f.diagram,
         "claimed_by": who.name if f.mine else None,
         "unclaimed": f.unclaimed,

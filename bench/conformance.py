@@ -1,13 +1,12 @@
 """`python -m bench conformance`: SpiffWorkflow's own test diagrams
 (`../shared/conformance/spiff-tests/`), each run in memory by raw SpiffWorkflow and through
 WeaverGen's API, with the same naive driver: every ready user or manual task completed with
-empty data, timers left to fire (a few seconds at most); scripts enabled, as an admin would
-for diagrams they trust.
+empty data (through the API: with what its form requires, if it has one), timers left to
+fire (a few seconds at most); scripts enabled, as an admin would for diagrams they trust.
 
 Prints one line per diagram (`file: spiff=… weavergen=…`, with WeaverGen's reason when the
-two differ), then `conformance parsed=… spiff_completed=… weavergen_completed=…`. A
-measurement to drive issue 13, not a test: it becomes one when every diagram SpiffWorkflow
-completes also completes in WeaverGen.
+two differ), then `conformance parsed=… spiff_completed=… weavergen_completed=…`;
+tests/engine/test_conformance.py runs the same per diagram.
 """
 
 from __future__ import annotations
@@ -96,13 +95,49 @@ def run_weavergen(api: httpx.Client, path: Path, pid: str) -> tuple[str, str]:
         for step in run["steps"]:
             if step["state"] == "ready" and step["kind"] in ("UserTask", "ManualTask", "NoneTask"):
                 done = api.post(
-                    f"/api/runs/{run_id}/tasks/{step['task_id']}/complete", json={"data": {}}
+                    f"/api/runs/{run_id}/tasks/{step['task_id']}/complete",
+                    json={"data": _answer(api, step["task_id"])},
                 )
                 if done.status_code >= 500:
                     return "error", f"complete {done.status_code}: {_detail(done)}"
         time.sleep(0.2)
     reason = run.get("error") or "; ".join(i["message"] for i in run.get("incidents", []))
     return run.get("status", "unknown"), (reason or "")[:200]
+
+
+def _answer(api: httpx.Client, task_id: str) -> dict[str, Any]:
+    """What the driver answers a person task: empty, or what its form needs (its defaults
+    and a value for each required field), as a person filling it in least would."""
+    found = api.get(f"/api/tasks/{task_id}")
+    form = found.json().get("form") if found.status_code == 200 else None
+    return _filled(form["schema"]) if form else {}
+
+
+def _filled(schema: dict[str, Any]) -> dict[str, Any]:
+    props = schema.get("properties") or {}
+    out = {name: p["default"] for name, p in props.items() if "default" in p}
+    for name in schema.get("required") or []:
+        out.setdefault(name, _value(props.get(name) or {}))
+    return out
+
+
+def _value(prop: dict[str, Any]) -> Any:
+    if "const" in prop:
+        return prop["const"]
+    for choices in ("enum", "oneOf", "anyOf"):
+        if prop.get(choices):
+            first = prop[choices][0]
+            return _value(first) if isinstance(first, dict) else first
+    kind = prop.get("type")
+    if kind == "boolean":
+        return False
+    if kind in ("integer", "number"):
+        return prop.get("minimum", 0)
+    if kind == "object":
+        return _filled(prop)
+    if kind == "array":
+        return []
+    return "x" * int(prop.get("minLength", 0))
 
 
 def _detail(resp: httpx.Response) -> str:

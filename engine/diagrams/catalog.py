@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +127,8 @@ class DiagramCatalog:
                 new_version=new_version,
                 decisions=pinned,
             )
+        if loaded.warnings:
+            out["warnings"] = [asdict(w) for w in loaded.warnings]
         return {**out, "decisions": stored} if stored else out
 
     async def _store(

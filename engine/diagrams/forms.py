@@ -43,9 +43,11 @@ def person_tasks(
     filename: str,
     files: Mapping[str, bytes] | None,
     stored: Mapping[str, dict[str, Any]] | None = None,
-) -> tuple[dict[str, dict[str, Any]], list[DiagramProblem]]:
-    """Element id -> {"lane", "groups", "schema"?, "ui"?} for every person task, and the
-    problems found (a missing or bad schema file, a Camunda field type we cannot map).
+) -> tuple[dict[str, dict[str, Any]], list[DiagramProblem], list[DiagramProblem]]:
+    """Element id -> {"lane", "groups", "schema"?, "ui"?} for every person task, the
+    problems found (a bad schema file, a Camunda field type we cannot map) and the warnings
+    (a form file not uploaded: the task has no form until it is — SpiffWorkflow runs such a
+    diagram, spiff-arena only draws the form).
     `files` None: the schema files are not at hand (a stored diagram rebuilt), so forms
     from files are left out rather than reported missing. `stored`: the person tasks of the
     diagram's newest stored version: a form file not uploaded again (the editor saves only
@@ -58,6 +60,7 @@ def person_tasks(
     }
     found: dict[str, dict[str, Any]] = {}
     problems: list[DiagramProblem] = []
+    warnings: list[DiagramProblem] = []
     for kind in PERSON_TASKS:
         for task in root.iterfind(f".//bpmn:{kind}", NS):
             element_id = str(task.get("id"))
@@ -68,10 +71,10 @@ def person_tasks(
                 "groups": [g.strip() for g in groups.split(",") if g.strip()],
             }
             kept = (stored or {}).get(element_id, {})
-            for problem in _form(task, element_id, filename, files, info, kept):
+            for problem in _form(task, element_id, filename, files, info, kept, warnings):
                 problems.append(problem)
             found[element_id] = info
-    return found, problems
+    return found, problems, warnings
 
 
 def _form(
@@ -81,6 +84,7 @@ def _form(
     files: Mapping[str, bytes] | None,
     info: dict[str, Any],
     kept: Mapping[str, Any],
+    warnings: list[DiagramProblem],
 ) -> Iterator[DiagramProblem]:
     props = {
         p.get("name"): p.get("value")
@@ -96,12 +100,14 @@ def _form(
                 info[key] = kept[key]
                 continue
             if name not in files:
-                yield DiagramProblem(
-                    filename,
-                    element_id,
-                    task.sourceline,
-                    f"form file {name!r} is not uploaded: upload it with the diagram (the "
-                    "`forms` field of POST /api/diagrams)",
+                warnings.append(
+                    DiagramProblem(
+                        filename,
+                        element_id,
+                        task.sourceline,
+                        f"form file {name!r} is not uploaded, so the task has no form: upload "
+                        "it with the diagram (the `forms` field of POST /api/diagrams)",
+                    )
                 )
                 continue
             try:

@@ -49,6 +49,8 @@ class LoadedDiagram:
     decisions: list[str] = field(default_factory=list)  # decision ids its tasks call
     # person tasks by element id: lane, candidate groups, form schema (engine/diagrams/forms)
     forms: dict[str, Any] = field(default_factory=dict)
+    # what was accepted but deserves a look (a form file not uploaded)
+    warnings: list[DiagramProblem] = field(default_factory=list)
 
 
 def _xml_parser() -> etree.XMLParser:
@@ -252,7 +254,7 @@ def load_diagram(
     )
     used, missing = _decisions_used(root, filename, decisions or {})
     problems += missing
-    forms, bad_forms = person_tasks(root, filename, form_files, stored_forms)
+    forms, bad_forms, notices = person_tasks(root, filename, form_files, stored_forms)
     problems += bad_forms
     reported = {p.element_id for p in problems}
     invalid = schema_problems(tree, filename)
@@ -298,6 +300,7 @@ def load_diagram(
         sha256=digest.hexdigest(),
         decisions=used,
         forms=forms,
+        warnings=notices,
         spec=_serializer.to_dict(spec),
         calls=calls,
         subprocesses=embedded,

@@ -88,6 +88,7 @@ class Inbox:
         *,
         lane: str | None = None,
         group: str | None = None,
+        role: str | None = None,
         diagram: str | None = None,
         claimed_by: str | None = None,
         unclaimed: bool = False,
@@ -97,7 +98,9 @@ class Inbox:
     ) -> tuple[list[dict[str, Any]], str | None]:
         """Waiting person tasks, oldest first, and the cursor of the next page (None after
         the last). `lane` and `group` match the task's lane and candidate groups (case
-        does not matter); `diagram` the run's process id."""
+        does not matter); `role` keeps the tasks meant for people of that role (a lane or
+        candidate group named after it) and those meant for anyone (neither set);
+        `diagram` the run's process id."""
         query = _WAITING
         if diagram:
             query = query.where(runs.c.entry == diagram)
@@ -110,7 +113,7 @@ class Inbox:
         if cursor:
             at, last = decode_cursor(cursor)
             query = query.where(tuple_(steps.c.started_at, steps.c.task_id) > tuple_(at, last))
-        filtering = bool(lane or group)
+        filtering = bool(lane or group or role)
         out: list[dict[str, Any]] = []
         async with self.db.connect() as conn:
             rows = (await conn.execute(query.limit(SCAN if filtering else limit + 1))).all()
@@ -118,7 +121,7 @@ class Inbox:
             for row in rows:
                 task = await self._view(conn, row._mapping)
                 scanned = row
-                if _matches(task, lane, group):
+                if _matches(task, lane, group, role):
                     out.append(task)
                 if len(out) > limit:
                     break
@@ -213,7 +216,14 @@ class Inbox:
         }
 
 
-def _matches(task: dict[str, Any], lane: str | None, group: str | None) -> bool:
+def _matches(task: dict[str, Any], lane: str | None, group: str | None, role: str | None) -> bool:
     if lane and (task["lane"] or "").lower() != lane.lower():
         return False
-    return not group or group.lower() in (g.lower() for g in task["groups"])
+    if group and group.lower() not in (g.lower() for g in task["groups"]):
+        return False
+    if role:
+        meant = {g.lower() for g in task["groups"]} | (
+            {task["lane"].lower()} if task["lane"] else set()
+        )
+        return not meant or role.lower() in meant
+    return True

@@ -30,8 +30,12 @@ export function orderScenario(name, { diagram, filter, fill, expected }) {
     await page.waitForFunction((v) => new URL(location.href).searchParams.get(Object.keys(v)[0]) === Object.values(v)[0], filter);
     const card = `article.task[data-run-id="${runId}"]`;
     await page.waitForSelector(card);
+    // the filtered list replaces the unfiltered one when the stream sends it: wait for it
+    const wanted = `${key === 'lane' ? 'lane' : 'groups'} .*${value.toLowerCase()}`;
+    await page.waitForFunction((re) => [...document.querySelectorAll('article.task')]
+      .every((c) => new RegExp(re).test(c.querySelector('.task-where').textContent.toLowerCase())), wanted);
     const shown = await page.$$eval('article.task', (cards) => cards.map((c) => c.querySelector('.task-where').textContent));
-    for (const where of shown) assert.match(where.toLowerCase(), new RegExp(`${key === 'lane' ? 'lane' : 'groups'} .*${value.toLowerCase()}`), where);
+    for (const where of shown) assert.match(where.toLowerCase(), new RegExp(wanted), where);
     await page.click(`#task-filters input[name="${key}"]`, { clickCount: 3 });
     await page.fill(`#task-filters input[name="${key}"]`, 'no such one');
     await page.waitForSelector(`${card}`, { state: 'detached' });

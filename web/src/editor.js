@@ -147,12 +147,27 @@ function start(root) {
 
   // ---- import ----------------------------------------------------------------------------
 
+  /** Fit the whole diagram in view, clear of the palette on the left. */
   function fitViewport() {
     const canvas = modeler.get('canvas');
     const container = canvas.getContainer();
-    if (container.clientWidth > 0 && container.clientHeight > 0) {
-      canvas.zoom('fit-viewport', 'auto');
+    if (container.clientWidth === 0 || container.clientHeight === 0) {
+      return;
     }
+    canvas.zoom('fit-viewport', 'auto');
+    const { inner, scale } = canvas.viewbox();
+    if (!inner || inner.width === 0 || !scale) {
+      return;
+    }
+    const palette = container.querySelector('.djs-palette');
+    const left = ((palette ? palette.offsetWidth : 0) + 24) / scale;
+    const margin = 24 / scale;
+    canvas.viewbox({
+      x: inner.x - left,
+      y: inner.y - margin,
+      width: inner.width + left + margin,
+      height: inner.height + 2 * margin,
+    });
   }
 
   // multi-instance loop references to task-data variables, kept across import and export
