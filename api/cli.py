@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from api import cli_tasks
+from api import cli_classify, cli_tasks
 from api.cli_common import JsonOpt, ServerOpt, TokenOpt, console
 from api.cli_common import client as _client
 from api.cli_common import fail as _fail
@@ -37,6 +37,7 @@ token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 app.add_typer(diagrams_app, name="diagrams")
 cli_tasks.register(app)
+cli_classify.register(app)
 
 
 @app.command()

@@ -17,6 +17,7 @@ BENCHES = {
     "load": ("bench.load", "N runs submitted at once to a real server: refusals, 500s, latency"),
     "conformance": ("bench.conformance", "SpiffWorkflow's test diagrams: raw vs through the API"),
     "statistics": ("bench.statistics", "GET /api/diagrams/quick/statistics over 10,000 steps"),
+    "classify": ("bench.classify", "rules + learned classifier on held-out labelled requests"),
 }
 """Bench name -> (module with `main(argv) -> int`, one line for `--help`). A new bench is a
 module with such a `main` and a line here."""

@@ -8,10 +8,12 @@ new start-up step (warming a cache, say) is added once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from engine.container import Database, Engine, build_engine, open_database
+from engine.decisions.learned import keep_fitted
 from engine.learning.recorder import recording
 from engine.settings import Settings
 from engine.telemetry import setup_tracing
@@ -41,8 +43,12 @@ async def started_engine(
     if database is None:
         database = await asyncio.to_thread(open_database, settings)
     engine = build_engine(settings, database, pool_timeout=pool_timeout, pre_ping=pre_ping)
+    classifier = asyncio.create_task(keep_fitted(engine.db))  # people's choices teach it
     try:
         async with recording(engine.learning, engine.db, engine.events):
             yield engine
     finally:
+        classifier.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await classifier
         await engine.close()
