@@ -1,4 +1,7 @@
-"""The `weavergen` command line."""
+"""The `weavergen` command line: serving, runs and incidents; diagrams (`cli_diagrams`),
+people's tasks and run control (`cli_tasks`) and classification (`cli_classify`) are
+modules of their own. The run commands stay here together (run, runs, show, incidents,
+retry share the output helpers), a little over 400 lines."""
 
 from __future__ import annotations
 

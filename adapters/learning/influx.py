@@ -1,4 +1,6 @@
 """The production outcome store: step, run and iteration outcomes as InfluxDB time series.
+One class implements the whole outcome contract for this store (over 400 lines, its
+queries in `influxql`), as `postgres` does for PostgreSQL: the contract suite runs both.
 
 Speaks only the InfluxDB v1 HTTP API (`POST /write` with line protocol, `/query` with
 InfluxQL), which InfluxDB 1.x serves and 2.x/3.x serve as compatibility endpoints; on 2.x/3.x

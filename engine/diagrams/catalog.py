@@ -1,4 +1,9 @@
-"""The diagram catalog: versioned diagrams in the database, seeded from the bpmn/ folder."""
+"""The diagram catalog: versioned diagrams in the database, seeded from the bpmn/ folder.
+
+Over 400 lines: storing a version, pinning versions for a run and serving the specs and
+person tasks of pinned versions share its caches (specs, pins, forms by version id), which
+must be dropped together when a version is stored; decision tables live beside it
+(`decision_binding`, `decision_store`), retiring and comparing in `versions`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Read models: runs, steps, decisions, artifacts and incidents as the API and CLI show them."""
+"""Read models: runs, steps, decisions, artifacts and incidents as the API and CLI show them.
+
+Over 400 lines: every read of a run the API serves is here, built once as statements (their
+compilation costs as much as running them); paging and id prefixes are in `paging`."""
 
 from __future__ import annotations
 

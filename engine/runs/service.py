@@ -2,6 +2,9 @@
 
 `RunService` is the command side: each command is a small change function handed to the
 `RunKernel`, which applies it in the run's one transaction (see `engine.runs.kernel`).
+It stays one module of about 400 lines on purpose: it is the one place that changes runs,
+so reading it answers "what can happen to a run"; what is not a change went out of it
+(people's answers: `answers`; cancel, variables, retry: `control`; the inbox: `inbox`).
 """
 
 from __future__ import annotations
@@ -21,12 +24,11 @@ from adapters.learning import StepOutcome
 from adapters.write_batch import WriteBatch
 from engine.decisions.rules import rules
 from engine.diagrams.catalog import DiagramCatalog
-from engine.diagrams.forms import answer_errors
-from engine.errors import BadRequest, Conflict, FormInvalid, NotFound, OperatorError
+from engine.errors import Conflict, NotFound, OperatorError
 from engine.jobs.queue import StepJob, enqueue_start, enqueue_step
-from engine.json_limits import MAX_TASK_DATA_BYTES, check_json
 from engine.learning.events import LearningEvents
 from engine.runs import writes
+from engine.runs.answers import check_answer, check_start_data
 from engine.runs.cache import WorkflowCache
 from engine.runs.control import RunControl
 from engine.runs.inbox import Inbox, held_by
@@ -112,7 +114,7 @@ class RunService:
         run_id = uuid.uuid4()
         options = self.defaults.resolve(request.options)
         pinned = await self.catalog.pin(conn, entry)
-        await self._check_start_data(conn, pinned[entry], request.data)
+        await check_start_data(self.catalog, conn, pinned[entry], request.data)
         writes.insert_run(
             batch,
             run_id,
@@ -307,44 +309,6 @@ class RunService:
 
     # ---- people ---------------------------------------------------------------------------
 
-    async def _check_start_data(
-        self, conn: AsyncConnection, version_id: int, data: dict[str, Any]
-    ) -> None:
-        """FormInvalid when the start data does not fit the start event's form; BadRequest
-        for the run's own variable names or data over the limits."""
-        reserved = sorted(set(data) & RUN_VARIABLES)
-        if reserved:
-            raise BadRequest(f"{', '.join(reserved)} are set by the run itself; rename them")
-        check_json(data, "the start data", max_bytes=MAX_TASK_DATA_BYTES)
-        start = await self.catalog.start_form(conn, version_id)
-        if start is None:
-            return
-        element, schema = start
-        errors = answer_errors(schema, data)
-        if errors:
-            fields = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
-            raise FormInvalid(
-                f"the start data does not fit the form of {element}: {fields}",
-                [{"element_id": element, **e} for e in errors],
-            )
-
-    async def _check_answer(self, tx: Tx, task: Any, data: dict[str, Any]) -> None:
-        """FormInvalid when the answer does not fit the task's form (the diagram's schema)."""
-        version_id = tx.row["spec_versions"].get(task.workflow.spec.name)
-        if version_id is None:
-            return
-        element = task.task_spec.bpmn_id
-        schema = (await self.catalog.person_task(tx.conn, version_id, element)).get("schema")
-        if not schema:
-            return
-        errors = answer_errors(schema, data)
-        if errors:
-            fields = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
-            raise FormInvalid(
-                f"the answer does not fit the form of task {element}: {fields}",
-                [{"element_id": element, **e} for e in errors],
-            )
-
     async def complete_user_task(
         self, run_id: UUID, task_id: UUID, data: dict[str, Any], *, by: str
     ) -> None:
@@ -380,7 +344,7 @@ class RunService:
                     f"task {task.task_spec.bpmn_id} is claimed by {holder}; they complete it, "
                     "or unclaim it first"
                 )
-            await self._check_answer(tx, task, data)
+            await check_answer(self.catalog, tx.conn, tx.row["spec_versions"], task, data)
             task.data[task.task_spec.bpmn_id] = data
             task.data.update({k: v for k, v in data.items() if k not in RUN_VARIABLES})
             task.run()
