@@ -6,6 +6,7 @@ A task is named by its id (or the start of it) or by its element id within the r
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -23,8 +24,15 @@ CommentOpt = Annotated[str, typer.Option("--comment", help="why (kept with the r
 
 def register(app: typer.Typer) -> None:
     """Add the commands of this module to `app`."""
-    for command in (tasks, complete, approve, reject, start, cancel):
-        app.command()(command)
+    for name, command in (
+        ("tasks", tasks),
+        ("complete", complete),
+        ("approve", approve),
+        ("reject", reject),
+        ("start", start),
+        ("cancel", cancel),
+    ):
+        app.command(name=name)(command)
 
 
 def tasks(
@@ -80,26 +88,24 @@ def complete(
     _complete(client(server, token), run, task, answer)
 
 
-def approve(
-    run: Annotated[str, typer.Argument(help="run id (or a unique start of it)")],
-    task: Annotated[str | None, typer.Argument(help="task id or element id")] = None,
-    comment: CommentOpt = "",
-    server: ServerOpt = None,
-    token: TokenOpt = None,
-) -> None:
-    """Approve the run's waiting approval (`{"approved": true}`)."""
-    _complete(client(server, token), run, task, {"approved": True, "comment": comment})
+def _verdict(approved: bool) -> Callable[..., None]:
+    """The `approve` or `reject` command: `{"approved": …, "comment": …}` as the answer."""
+
+    def command(
+        run: Annotated[str, typer.Argument(help="run id (or a unique start of it)")],
+        task: Annotated[str | None, typer.Argument(help="task id or element id")] = None,
+        comment: CommentOpt = "",
+        server: ServerOpt = None,
+        token: TokenOpt = None,
+    ) -> None:
+        _complete(client(server, token), run, task, {"approved": approved, "comment": comment})
+
+    word, value = ("Approve", "true") if approved else ("Reject", "false")
+    command.__doc__ = f'{word} the run\'s waiting approval (`{{"approved": {value}}}`).'
+    return command
 
 
-def reject(
-    run: Annotated[str, typer.Argument(help="run id (or a unique start of it)")],
-    task: Annotated[str | None, typer.Argument(help="task id or element id")] = None,
-    comment: CommentOpt = "",
-    server: ServerOpt = None,
-    token: TokenOpt = None,
-) -> None:
-    """Reject the run's waiting approval (`{"approved": false}`)."""
-    _complete(client(server, token), run, task, {"approved": False, "comment": comment})
+approve, reject = _verdict(True), _verdict(False)
 
 
 def start(
