@@ -29,8 +29,20 @@ from typing import Protocol
 
 from pydantic import BaseModel, Field, computed_field, field_validator
 
+from adapters.learning.memory import (
+    MEMORY_KINDS,
+    SCOPES,
+    FixPath,
+    Memory,
+    MemoryCandidate,
+    MemoryQuery,
+    rrf_fuse,
+)
+
 __all__ = [
     "MAX_BUCKET_S",
+    "MEMORY_KINDS",
+    "SCOPES",
     "MAX_PREDICTION_PAIRS",
     "VISIT_OUTCOMES",
     "CandidateOutcome",
@@ -39,12 +51,16 @@ __all__ = [
     "ElementStats",
     "ElementVisit",
     "FailureFix",
+    "FixPath",
     "FlowStats",
     "FlowTaken",
     "IterationOutcome",
     "KnowledgeStore",
     "LatencyStat",
     "LearningUnavailable",
+    "Memory",
+    "MemoryCandidate",
+    "MemoryQuery",
     "OutcomeStore",
     "PatternStats",
     "RunOutcome",
@@ -53,6 +69,7 @@ __all__ = [
     "StoreHealth",
     "as_utc",
     "check_bucket_s",
+    "rrf_fuse",
 ]
 
 MAX_BUCKET_S = 7 * 24 * 3600  # the largest bucket `run_series` accepts (one week)
@@ -130,6 +147,7 @@ class CandidateOutcome(BaseModel):
     predicted: float | None = Field(default=None, allow_inf_nan=False)
     passed: bool
     agreement: float = Field(default=1.0, allow_inf_nan=False)
+    features: dict[str, float] = Field(default_factory=dict)  # the prediction's inputs, by name
     at: datetime = Field(default_factory=_now)
 
 
@@ -245,6 +263,7 @@ class FailureFix(BaseModel):
     language: str
     signature: str
     fix: str = ""  # a short summary of what changed
+    model_group: str = ""  # the model group of the improve step that tried the fix
     at: datetime = Field(default_factory=_now)
 
 
@@ -374,6 +393,11 @@ class OutcomeStore(Protocol):
         prediction, oldest first; at most `MAX_PREDICTION_PAIRS`, the most recent ones."""
         ...
 
+    async def prediction_samples(self, since: datetime) -> list[tuple[dict[str, float], bool]]:
+        """(features, passed) of the candidates recorded at or after `since` with non-empty
+        features, oldest first; at most `MAX_PREDICTION_PAIRS`, the most recent ones."""
+        ...
+
     async def flush(self) -> None: ...
     async def close(self) -> None: ...
     def health(self) -> StoreHealth: ...
@@ -390,6 +414,30 @@ class KnowledgeStore(Protocol):
         self, signatures: list[str], language: str, limit: int = 5
     ) -> list[FailureFix]: ...
     async def corrections(self, run_id: str) -> list[Correction]: ...
+
+    async def record_memories(self, items: list[Memory]) -> None:
+        """Keep these memories (one with the id of a kept one replaces it, keeping its recall
+        counts)."""
+        ...
+
+    async def memory_candidates(self, query: MemoryQuery) -> list[MemoryCandidate]:
+        """Stage 1 of recall (adapters/learning/memory.py): up to `query.limit` memories that
+        pass the hard filters, the best `query.limit` of the full-text search and (when the
+        query has an embedding) the best `query.limit` of the vector search fused by
+        reciprocal rank, sorted by `rrf` descending (ties by id). LearningUnavailable when the
+        server does not answer."""
+        ...
+
+    async def record_recall(self, memory_ids: list[str], helped: bool) -> None:
+        """These memories were recalled by a run that then passed (`helped`) or not."""
+        ...
+
+    async def fix_paths(self, signatures: list[str], language: str) -> list[FixPath]:
+        """Failure → fix → outcome for these signatures in this language, per (signature,
+        model group), sorted by (signature, model group)."""
+        ...
+
+    async def count_memories(self) -> int: ...
     async def flush(self) -> None: ...
     async def close(self) -> None: ...
     def health(self) -> StoreHealth: ...

@@ -8,17 +8,34 @@ The graph (every node key is unique, enforced by the constraints in `SCHEMA`):
     (:Run)-[:OF_TYPE]->(:TaskType {name})
     (:Run)-[:IN]->(:Language {name})
     (:Run)-[:HIT {at, language}]->(:FailureSignature {id: sha256(text), text})
-    (:Run)-[:PRODUCED]->(:Fix {id, summary, at, language, seq})-[:RESOLVES]->(:FailureSignature)
+    (:Run)-[:PRODUCED]->(:Fix {id, summary, at, language, model_group, seq})
+      -[:RESOLVES]->(:FailureSignature)
+    (:Run)-[:TRIED {id, language, model_group, fixed, at}]->(:FailureSignature)
     (:Run)-[:CORRECTED]->(:Correction {id, step, approved, comment, at, seq})
 
-Request and FailureSignature are keyed by a hash of their text: Neo4j cannot index a string
-property over about 8 KB, and a unique constraint on the text itself would reject long
-requests or signatures. Every write is a MERGE, one UNWIND statement per kind of record over
-the rows of a batch (`$rows`), so a batch sent again changes nothing. Corrections are nodes
-(not relationship properties) so later facts, such as the step they corrected, can point at
-them. `seq` (nanoseconds when recorded) orders records whose `at` is equal. Every value is a
-parameter; no Cypher is built from values.
+Request and FailureSignature are keyed by a hash of their text (`node_key`): Neo4j cannot
+index a string property over about 8 KB, and a unique constraint on the text itself would
+reject long requests or signatures. HIT says a run met a failure (once per run); TRIED is one
+recorded improve iteration on it (one per `FailureFix`, `fixed` when it has a fix), which
+`READ_FIX_PATHS` counts per model group. Memories (neo4j_memory.py) link to Run,
+FailureSignature and Pattern nodes too. Every write is a MERGE, one UNWIND statement per kind
+of record over the rows of a batch (`$rows`), so a batch sent again changes nothing.
+Corrections are nodes (not relationship properties) so later facts, such as the step they
+corrected, can point at them. `seq` (nanoseconds when recorded) orders records whose `at` is
+equal. Every value is a parameter; no Cypher is built from values.
 """
+
+import hashlib
+
+
+def node_key(*parts: object) -> str:
+    """The id of a node keyed by content (a Request, a FailureSignature, a Fix, ...)."""
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(str(part).encode())
+        h.update(b"\x00")
+    return h.hexdigest()
+
 
 # -- schema ------------------------------------------------------------------------------------
 
@@ -77,9 +94,13 @@ MERGE (r)-[h:HIT]->(s) ON CREATE SET h.at = row.at, h.language = row.language
 {_LINK_PATTERN}
 {_LINK_LANGUAGE}
 {_LINK_REQUEST}
+MERGE (r)-[t:TRIED {{id: row.fix_id}}]->(s)
+  ON CREATE SET t.language = row.language, t.model_group = row.model_group,
+                t.fixed = row.fix <> '', t.at = row.at
 FOREACH (_ IN CASE WHEN row.fix <> '' THEN [1] ELSE [] END |
   MERGE (f:Fix {{id: row.fix_id}})
-    ON CREATE SET f.summary = row.fix, f.at = row.at, f.language = row.language, f.seq = row.seq
+    ON CREATE SET f.summary = row.fix, f.at = row.at, f.language = row.language,
+                  f.model_group = row.model_group, f.seq = row.seq
   MERGE (r)-[:PRODUCED]->(f)
   MERGE (f)-[:RESOLVES]->(s))
 """
@@ -108,7 +129,7 @@ OPTIONAL MATCH (r)-[:FOR]->(q:Request)
 OPTIONAL MATCH (r)-[:USED]->(p:Pattern)
 WITH s, f, r, head(collect(DISTINCT q.text)) AS request, head(collect(DISTINCT p.name)) AS pattern
 RETURN r.id AS run_id, request, pattern, f.language AS language, s.text AS signature,
-       f.summary AS fix, f.at AS at
+       f.summary AS fix, f.model_group AS model_group, f.at AS at
 ORDER BY f.at DESC, f.seq DESC
 """
 
@@ -116,4 +137,13 @@ READ_CORRECTIONS = """
 MATCH (:Run {id: $run_id})-[:CORRECTED]->(c:Correction)
 RETURN c.step AS step, c.approved AS approved, c.comment AS comment, c.at AS at
 ORDER BY c.at, c.seq
+"""
+
+# failure -> fix -> outcome: improve iterations tried on these signatures, and those that fixed
+# them, per model group (recorded before TRIED existed, an iteration is not counted)
+READ_FIX_PATHS = """
+MATCH (s:FailureSignature)<-[t:TRIED]-(:Run)
+WHERE s.id IN $signature_ids AND t.language = $language
+RETURN s.text AS signature, coalesce(t.model_group, '') AS model_group, count(t) AS tried,
+       sum(CASE WHEN t.fixed THEN 1 ELSE 0 END) AS fixed
 """

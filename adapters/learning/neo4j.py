@@ -1,8 +1,9 @@
 """The production `KnowledgeStore`: relationships in Neo4j (5.x), over Bolt with the async driver.
 
-The graph, and every statement this store sends, are in cypher.py. Fix and Correction ids are
-content hashes computed when the record is made, so a batch that is sent again after a lost
-acknowledgement changes nothing (every write is a MERGE).
+The graph, and every statement this store sends, are in cypher.py; memories, their indexes and
+queries in neo4j_memory.py. Fix and Correction ids are content hashes computed when the record
+is made, so a batch that is sent again after a lost acknowledgement changes nothing (every
+write is a MERGE; recall counts are the one exception, see neo4j_memory.py).
 
 Writes never block a run and never raise: `record_*` hand the record to the shared buffered
 sender (buffered.py: bounded buffer, background batches, backoff, nothing lost silently), which
@@ -10,15 +11,14 @@ sends a batch as one transaction. A batch the server rejects (not a connection p
 sent again record by record: a record it rejects on its own is tried three times, then dropped
 and counted, so one bad record cannot hold back the rest.
 
-Queries (`fixes_for`, `corrections`) raise `LearningUnavailable`, naming the URI, when Neo4j
-cannot answer.
+Queries (`fixes_for`, `corrections`, `fix_paths`, the memory queries) raise
+`LearningUnavailable`, naming the URI, when Neo4j cannot answer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -45,6 +45,7 @@ from adapters.learning.contract import (
     RunOutcome,
     as_utc,
 )
+from adapters.learning.neo4j_memory import MEMORY_SCHEMA, MEMORY_WRITES, Neo4jMemoryMixin
 
 # errors that say "Neo4j is not reachable / not able right now": keep the records, back off
 _UNAVAILABLE: tuple[type[BaseException], ...] = (
@@ -62,14 +63,10 @@ _QUERY_ERRORS: tuple[type[BaseException], ...] = (Neo4jError, *_UNAVAILABLE)
 # server errors about the server, not the record: no such database, no permission, try later
 _UNAVAILABLE_CODES = ("Neo.ClientError.Database.", "Neo.ClientError.Security.", "Neo.Transient")
 _MAX_ITEM_ATTEMPTS = 3  # a record the server itself rejects this many times is dropped
+_WRITES = {**cypher.WRITES, **MEMORY_WRITES}  # the statement of each kind of record, in order
 
 
-def _key(*parts: object) -> str:
-    h = hashlib.sha256()
-    for part in parts:
-        h.update(str(part).encode())
-        h.update(b"\x00")
-    return h.hexdigest()
+_key = cypher.node_key
 
 
 def _native(value: Any) -> datetime:
@@ -100,9 +97,10 @@ class _Pending:
     attempts: int = 0  # times the server rejected it on its own
 
 
-class Neo4jKnowledgeStore(BufferedStore[_Pending], KnowledgeStore):
-    """`KnowledgeStore` on Neo4j. Safe to construct without a running event loop; the driver
-    and the background sender start on first use, in the loop that uses the store."""
+class Neo4jKnowledgeStore(Neo4jMemoryMixin, BufferedStore[_Pending], KnowledgeStore):
+    """`KnowledgeStore` on Neo4j (memories: neo4j_memory.py). Safe to construct without a
+    running event loop; the driver and the background sender start on first use, in the loop
+    that uses the store."""
 
     backend = "neo4j"
     server = "Neo4j"
@@ -176,7 +174,10 @@ class Neo4jKnowledgeStore(BufferedStore[_Pending], KnowledgeStore):
                 "request": item.request,
                 "request_id": _key(item.request) if item.request else None,
                 "fix": item.fix,
-                "fix_id": _key(item.run_id, item.signature, item.language, item.fix, at),
+                "model_group": item.model_group,
+                "fix_id": _key(
+                    item.run_id, item.signature, item.language, item.fix, at, item.model_group
+                ),
                 "at": at,
                 "seq": time.time_ns(),
             },
@@ -218,6 +219,7 @@ class Neo4jKnowledgeStore(BufferedStore[_Pending], KnowledgeStore):
                 language=r["language"],
                 signature=r["signature"],
                 fix=r["fix"],
+                model_group=r["model_group"] or "",
                 at=_native(r["at"]),
             )
             for r in records
@@ -244,6 +246,7 @@ class Neo4jKnowledgeStore(BufferedStore[_Pending], KnowledgeStore):
     async def _send_batch(self, batch: list[_Pending]) -> None:
         try:
             await self._ensure_schema()
+            await self._ensure_vector_indexes([p.row for p in batch if p.kind == "memory"])
         except Exception as exc:
             raise SendFailed(
                 f"Neo4j at {self.uri} is unavailable: creating the schema: {_describe(exc)}"
@@ -329,7 +332,7 @@ class Neo4jKnowledgeStore(BufferedStore[_Pending], KnowledgeStore):
             try:
                 async with asyncio.timeout(self.send_timeout):
                     async with self._get_driver().session(database=self.database) as session:
-                        for statement in cypher.SCHEMA:
+                        for statement in (*cypher.SCHEMA, *MEMORY_SCHEMA):
                             result = await session.run(statement)
                             await result.consume()
             except Neo4jError as exc:
@@ -353,7 +356,7 @@ class Neo4jKnowledgeStore(BufferedStore[_Pending], KnowledgeStore):
             async with self._get_driver().session(database=self.database) as session:
                 tx = await session.begin_transaction(timeout=self.send_timeout)
                 async with tx:
-                    for kind, statement in cypher.WRITES.items():
+                    for kind, statement in _WRITES.items():
                         if kind not in by_kind:
                             continue
                         result = await tx.run(statement, rows=by_kind[kind])

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import Any, get_args
+from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel
 from sqlalchemy import (
@@ -25,9 +25,10 @@ from sqlalchemy import (
     cast,
     func,
     select,
+    text,
     type_coerce,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, aggregate_order_by
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.elements import Grouping
@@ -56,6 +57,7 @@ from adapters.learning.contract import (
     as_utc,
     check_bucket_s,
 )
+from adapters.learning.postgres_memory import PostgresMemories, learning_memories
 from adapters.write_batch import WriteBatch
 
 log = logging.getLogger(__name__)
@@ -70,7 +72,10 @@ _SQL_TYPES: dict[Any, type[TypeEngine[Any]]] = {
 
 
 def _column(name: str, annotation: Any) -> Column[Any]:
-    """A column typed as the contract types the field; NULL only where the field may be None."""
+    """A column typed as the contract types the field; NULL only where the field may be None.
+    A dict field (name → number) is JSONB, empty by default."""
+    if get_origin(annotation) is dict:
+        return Column(name, JSONB, nullable=False, server_default=text("'{}'::jsonb"))
     kinds = get_args(annotation) or (annotation,)
     kind = next(k for k in kinds if k is not type(None))
     sql_type = DateTime(timezone=True) if kind is datetime else _SQL_TYPES[kind]()
@@ -127,6 +132,8 @@ learning_visits = _record_table(
 learning_flows = _record_table(
     "learning_flows", FlowTaken, Index("learning_flows_diagram_idx", "diagram_id", "at")
 )
+# created by migration 0013 (defined beside the memory queries, in postgres_memory.py)
+learning_memories.to_metadata(learning_metadata)
 
 
 def _no_nul(value: Any) -> Any:
@@ -134,7 +141,7 @@ def _no_nul(value: Any) -> Any:
     return value.replace("\x00", "") if isinstance(value, str) else value
 
 
-class PostgresLearningStore(OutcomeStore, KnowledgeStore):
+class PostgresLearningStore(PostgresMemories, OutcomeStore, KnowledgeStore):
     """Both learning roles on the run database (no extra server needed)."""
 
     backend = "postgres"
@@ -380,6 +387,20 @@ class PostgresLearningStore(OutcomeStore, KnowledgeStore):
         rows = await self._query(q)
         return [(float(predicted), bool(passed)) for predicted, passed in reversed(rows)]
 
+    async def prediction_samples(self, since: datetime) -> list[tuple[dict[str, float], bool]]:
+        c = learning_candidates.c
+        q = (
+            select(c.features, c.passed)
+            .where(c.at >= as_utc(since), c.features != text("'{}'::jsonb"))
+            .order_by(c.at.desc(), c.id.desc())
+            .limit(MAX_PREDICTION_PAIRS)
+        )
+        rows = await self._query(q)
+        return [
+            ({k: float(v) for k, v in features.items()}, bool(passed))
+            for features, passed in reversed(rows)
+        ]
+
     async def fixes_for(
         self, signatures: list[str], language: str, limit: int = 5
     ) -> list[FailureFix]:
@@ -404,6 +425,7 @@ class PostgresLearningStore(OutcomeStore, KnowledgeStore):
                 language=r.language,
                 signature=r.signature,
                 fix=r.fix,
+                model_group=r.model_group,
                 at=r.at,
             )
             for r in rows

@@ -13,7 +13,10 @@ if connection is None:
 
 
 def _ours(name: str | None, type_: str, parent_names: object) -> bool:
-    # procrastinate owns its tables; autogenerate must not try to drop them
+    # procrastinate owns its tables; the memory store builds one HNSW index per embedding
+    # size on first use (adapters/learning/postgres_memory.py): autogenerate must not drop them
+    if type_ == "index" and (name or "").startswith("learning_memories_hnsw_"):
+        return False
     return not (type_ == "table" and (name or "").startswith("procrastinate"))
 
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
+import random
 import signal
 import socket
 import time
@@ -17,7 +19,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from neo4j import AsyncGraphDatabase
 
-from adapters.learning import Correction, FailureFix, LearningUnavailable, RunOutcome
+from adapters.learning import (
+    Correction,
+    FailureFix,
+    LearningUnavailable,
+    Memory,
+    MemoryQuery,
+    RunOutcome,
+    neo4j_memory,
+)
 from adapters.learning.neo4j import Neo4jKnowledgeStore
 from tests.neo4j_server import Neo4jServer
 
@@ -47,6 +57,11 @@ async def _cypher(server: Neo4jServer, query: str, **params: object) -> list[dic
     async with AsyncGraphDatabase.driver(server.uri, auth=None) as driver:
         records, _, _ = await driver.execute_query(query, params)
         return [r.data() for r in records]
+
+
+def _cosine(a: list[float], b: list[float]) -> float:
+    dot = sum(x * y for x, y in zip(a, b, strict=True))
+    return dot / math.sqrt(sum(x * x for x in a) * sum(y * y for y in b))
 
 
 def _fix(run_id: str, signature: str, fix: str, at: datetime, **kw: str) -> FailureFix:
@@ -397,3 +412,170 @@ async def test_missing_database_keeps_records_and_fails_queries(server: Neo4jSer
         await store.corrections("x")
     await store.close()
     assert store.health().dropped == 1
+
+
+async def test_memory_graph_indexes_and_replacement(
+    store: Neo4jKnowledgeStore, server: Neo4jServer
+) -> None:
+    """A memory links to its run, failure, project and pattern; writing it again replaces the
+    links and its embedding's label; the indexes are there; hostile text is only text."""
+    tag = _tag()
+    hostile = f'{tag} \') MATCH (n) DETACH DELETE n // text:(*) AND filters:x~ \\ "q" $rows'
+    first = Memory(
+        id=f"m-{tag}",
+        kind="fix",
+        text=hostile,
+        language="python",
+        project=f"p-{tag}",
+        pattern="bug_fix",
+        signature=f"sig {tag}",
+        run_id=f"r-{tag}",
+        embedding=[0.1, 0.2, 0.3],
+    )
+    await store.record_memories([first])
+    await store.flush()
+    shape_query = (
+        "MATCH (m:Memory {id: $id}) RETURN m.text AS text, labels(m) AS labels, "
+        "[(m)-[:FROM_RUN]->(r:Run) | r.id] AS runs, "
+        "[(m)-[:ABOUT]->(s:FailureSignature) | s.text] AS failures, "
+        "[(m)-[:IN_PROJECT]->(p:Project) | p.name] AS projects, "
+        "[(m)-[:USED]->(p:Pattern) | p.name] AS patterns, m.embedding AS embedding"
+    )
+    [shape] = await _cypher(server, shape_query, id=first.id)
+    assert shape["text"] == hostile
+    assert isinstance(shape["labels"], list)
+    assert sorted(shape["labels"]) == ["Memory", "MemoryVector3"]
+    assert (shape["runs"], shape["failures"], shape["projects"], shape["patterns"]) == (
+        [f"r-{tag}"],
+        [f"sig {tag}"],
+        [f"p-{tag}"],
+        ["bug_fix"],
+    )
+    assert shape["embedding"] == pytest.approx([0.1, 0.2, 0.3])
+    [found] = await store.memory_candidates(
+        MemoryQuery(text=hostile, language="python", project=f"p-{tag}")
+    )
+    assert found.memory.text == hostile
+    indexes = {
+        r["name"]: r for r in await _cypher(server, "SHOW INDEXES YIELD name, type, state RETURN *")
+    }
+    for name, kind in [
+        ("wg_memory_text", "FULLTEXT"),
+        ("wg_memory_embedding_3", "VECTOR"),
+        ("wg_memory_language", "RANGE"),
+        ("wg_memory_kind", "RANGE"),
+    ]:
+        assert (indexes[name]["type"], indexes[name]["state"]) == (kind, "ONLINE")
+
+    again = first.model_copy(update={"project": "", "pattern": "", "embedding": None})
+    await store.record_memories([again])
+    await store.flush()
+    [shape] = await _cypher(server, shape_query, id=first.id)
+    assert shape["labels"] == ["Memory"] and shape["embedding"] is None
+    assert (shape["runs"], shape["failures"], shape["projects"], shape["patterns"]) == (
+        [f"r-{tag}"],
+        [f"sig {tag}"],
+        [],
+        [],
+    )
+    # an embedding Neo4j cannot index is left out; the memory is kept
+    bad = Memory(id=f"bad-{tag}", kind="solution", text=f"{tag} bad", embedding=[0.0, 0.0, 0.0])
+    await store.record_memories([bad])
+    await store.flush()
+    assert store.health().dropped == 0
+    [kept] = await _cypher(server, shape_query, id=bad.id)
+    assert kept["embedding"] is None
+
+
+async def test_memory_bulk_load_waits_for_the_sender(
+    store: Neo4jKnowledgeStore, server: Neo4jServer
+) -> None:
+    """More memories at once than the buffer holds: the call waits for the sender instead of
+    dropping them."""
+    tag = _tag()
+    store.buffer_size, store.batch_size = 300, 100
+    before = await store.count_memories()
+    items = [
+        Memory(id=f"bulk{i}-{tag}", kind="outcome", text=f"bulk {tag} {i}") for i in range(2500)
+    ]
+    await store.record_memories(items)
+    await store.flush()
+    assert store.health().dropped == 0
+    assert await store.count_memories() == before + 2500
+
+
+@pytest.mark.parametrize("search", ["exact", "approximate"])
+async def test_vector_search_under_selective_filters(
+    store: Neo4jKnowledgeStore, monkeypatch: pytest.MonkeyPatch, search: str
+) -> None:
+    """Neo4j's vector search cannot filter. Few memories pass the filters: they are compared
+    one by one (exact). Many pass (made so here): when the nearest neighbours fail the
+    filters, the store asks for more until the query's limit is met."""
+    if search == "approximate":
+        monkeypatch.setattr(neo4j_memory, "VECTOR_EXACT_MIN", 0)
+        monkeypatch.setattr(neo4j_memory, "VECTOR_EXACT_MAX", 0)
+    tag = _tag()
+    rng = random.Random(tag)
+    q = [rng.gauss(0.0, 1.0) for _ in range(5)]  # dimensions no other test uses
+    crowd = [  # nearest to the query, in another project
+        Memory(
+            id=f"crowd{i}-{tag}",
+            kind="solution",
+            text=f"crowd {i}",
+            project=f"other-{tag}",
+            embedding=[x + rng.gauss(0.0, 0.01) for x in q],
+        )
+        for i in range(400)
+    ]
+    ours = [
+        Memory(
+            id=f"ours{i}-{tag}",
+            kind="solution",
+            text=f"ours {i}",
+            project=f"p-{tag}",
+            embedding=[x + rng.gauss(0.0, 0.3) for x in q],
+        )
+        for i in range(5)
+    ]
+    await store.record_memories(crowd + ours)
+    await store.flush()
+    found = await store.memory_candidates(
+        MemoryQuery(text="", language="", project=f"p-{tag}", embedding=q, limit=5)
+    )
+    assert sorted(c.memory.id for c in found) == sorted(m.id for m in ours)
+    assert all(c.similarity is not None and c.lexical is None for c in found)
+    expected = sorted(ours, key=lambda m: -_cosine(q, m.embedding or []))
+    assert [c.memory.id for c in found] == [m.id for m in expected]
+    for cand, memory in zip(found, expected, strict=True):
+        assert cand.similarity == pytest.approx(_cosine(q, memory.embedding or []), abs=1e-5)
+
+
+async def test_memory_bulk_load_while_down_does_not_wait_long() -> None:
+    """Against a server that is not there, a bulk load waits for one flush at most, then
+    lets the bounded buffer drop the oldest (counted)."""
+    with socket.socket() as s:  # a port where nothing listens
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    store = Neo4jKnowledgeStore(
+        f"bolt://127.0.0.1:{port}", buffer_size=10, flush_timeout=1.0, connect_timeout=0.5
+    )
+    items = [Memory(id=f"down{i}", kind="outcome", text=f"down {i}") for i in range(100)]
+    t = time.perf_counter()
+    await store.record_memories(items)
+    assert time.perf_counter() - t < 3.0
+    health = store.health()
+    assert (health.buffered, health.dropped) == (10, 90)
+    await store.close()
+
+
+async def test_memory_query_of_any_size_is_answered(store: Neo4jKnowledgeStore) -> None:
+    """A request of many words (or words of many terms) stays under Lucene's clause limit."""
+    tag = _tag()
+    await store.record_memories([Memory(id=f"big-{tag}", kind="solution", text=f"zz{tag} yy")])
+    await store.flush()
+    words = [f"w{i}-{'-'.join('abcdefgh')}" for i in range(600)] + [f"zz{tag}"]
+    for text in (" ".join(words), f"zz{tag} " + " ".join(words)):
+        found = await store.memory_candidates(MemoryQuery(text=text[:20000], language=""))
+        assert isinstance(found, list)
+    [hit] = await store.memory_candidates(MemoryQuery(text=f"zz{tag} " * 50, language=""))
+    assert hit.memory.id == f"big-{tag}"
