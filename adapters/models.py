@@ -7,9 +7,12 @@ fetches a price list from the internet nor reads `.env` on its own.
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
+import sys
 import threading
 import time
+from array import array
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +117,10 @@ def _litellm(max_in_flight: int) -> Any:
     return litellm
 
 
+EMBED_BATCH = 256
+"""Texts per embeddings call unless the caller says otherwise."""
+
+
 _RETRYABLE = (
     "Timeout",
     "RateLimitError",
@@ -146,6 +153,10 @@ class ModelRouter:
     def groups(self) -> list[str]:
         """Model group names."""
         return sorted(self.config.groups)
+
+    def has_group(self, name: str) -> bool:
+        """Whether models.yaml defines model group `name` (e.g. an `embedder`)."""
+        return name in self.config.groups
 
     def _build(self) -> Any:
         litellm = _litellm(self.config.settings.max_in_flight)
@@ -242,6 +253,67 @@ class ModelRouter:
             )
         return answer
 
+    async def embed(
+        self, group: str, texts: list[str], *, batch_size: int = EMBED_BATCH
+    ) -> list[list[float]]:
+        """Embed `texts` with model group `group` (an OpenAI-compatible `/v1/embeddings`, e.g.
+        vLLM serving an embedding model, or the stand-in); one vector per text, in order.
+
+        Texts go in batches of `batch_size`, each one call holding one in-flight slot; texts
+        must not be empty (OpenAI-compatible servers reject them). Raises ModelCallError
+        naming group and deployments, like `complete`."""
+        if group not in self.config.groups:
+            raise ModelCallError(
+                f"unknown model group {group!r}; models.yaml defines {', '.join(self.groups())}",
+                retryable=False,
+            )
+        if not texts:
+            return []
+        if self._router is None:  # not warmed yet: build it off the event loop
+            await asyncio.to_thread(self.warm)
+        batches = [texts[i : i + batch_size] for i in range(0, len(texts), max(batch_size, 1))]
+        with _tracer.start_as_current_span(
+            f"embed {group}",
+            attributes={"weavergen.model_group": group, "weavergen.texts": len(texts)},
+        ) as span:
+            start = time.perf_counter()
+            try:
+                results = await asyncio.gather(*(self._embed_batch(group, b) for b in batches))
+            except ModelCallError as error:
+                span.set_attributes({"weavergen.outcome": "failed"})
+                span.set_status(Status(StatusCode.ERROR, error.message))
+                raise
+            vectors = [vector for batch, _ in results for vector in batch]
+            span.set_attributes(
+                {
+                    "weavergen.deployment": ",".join(sorted({d for _, (d, _) in results})),
+                    "weavergen.tokens_in": sum(t for _, (_, t) in results),
+                    "weavergen.duration_ms": (time.perf_counter() - start) * 1000,
+                    "weavergen.outcome": "completed",
+                }
+            )
+        return vectors
+
+    async def _embed_batch(
+        self, group: str, texts: list[str]
+    ) -> tuple[list[list[float]], tuple[str, int]]:
+        """One embeddings call: the vectors in input order, and (deployment, tokens)."""
+        async with self._slots:
+            try:
+                resp = await self._router.aembedding(model=group, input=texts)
+            except Exception as exc:
+                raise self._error(group, exc) from exc
+        items = sorted(resp.data, key=lambda item: _field(item, "index"))
+        vectors = [_vector(_field(item, "embedding")) for item in items]
+        if len(vectors) != len(texts):
+            raise ModelCallError(
+                f"model group {group!r} answered {len(vectors)} embeddings for {len(texts)} texts",
+                retryable=True,
+            )
+        deployment = str((getattr(resp, "_hidden_params", None) or {}).get("model_id") or "?")
+        usage = getattr(resp, "usage", None)
+        return vectors, (deployment, int(getattr(usage, "prompt_tokens", 0) or 0))
+
     def _error(self, group: str, exc: Exception) -> ModelCallError:
         kind = type(exc).__name__
         groups = [group, *self.config.groups[group].fallbacks]
@@ -254,6 +326,21 @@ class ModelRouter:
             f"model group {group!r} failed ({kind}) on deployment(s) {tried}: {detail}",
             retryable=retryable,
         )
+
+
+def _field(item: Any, name: str) -> Any:
+    """A field of one embeddings item (LiteLLM gives dicts or objects)."""
+    return item[name] if isinstance(item, dict) else getattr(item, name)
+
+
+def _vector(value: Any) -> list[float]:
+    """An embedding as floats; base64 (little-endian float32, OpenAI's format) is decoded."""
+    if isinstance(value, str):
+        floats = array("f", base64.b64decode(value))
+        if sys.byteorder != "little":
+            floats.byteswap()
+        return floats.tolist()
+    return [float(v) for v in value]
 
 
 def single_endpoint_config(

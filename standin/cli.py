@@ -8,7 +8,13 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from standin.options import DEFAULT_MODELS, StandinOptions, parse_model_accuracy
+from standin.embeddings import DEFAULT_DIM
+from standin.options import (
+    DEFAULT_EMBEDDING_MODELS,
+    DEFAULT_MODELS,
+    StandinOptions,
+    parse_model_accuracy,
+)
 from standin.script import ScriptError
 
 
@@ -21,7 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m standin",
         description="WeaverGen stand-in model server (not a real model): an OpenAI-compatible "
-        "API answering from scripts or HumanEval replay.",
+        "API answering from scripts or HumanEval replay, with feature-hashing "
+        "embeddings.",
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000, help="0 picks a free port")
@@ -51,6 +58,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="models that replay HumanEval (default: all)",
     )
+    parser.add_argument(
+        "--embedding-models",
+        type=_names,
+        default=list(DEFAULT_EMBEDDING_MODELS),
+        help="embedding model names listed by /v1/models, comma separated (POST "
+        "/v1/embeddings serves any name with a feature-hashing stand-in, not a model)",
+    )
+    parser.add_argument(
+        "--embedding-dim",
+        type=int,
+        default=DEFAULT_DIM,
+        help=f"dimensions of the stand-in embeddings (default {DEFAULT_DIM})",
+    )
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--fail-rate", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=0)
@@ -69,6 +89,8 @@ def options_from_args(argv: list[str] | None = None) -> StandinOptions:
         accuracy=args.accuracy,
         model_accuracy=args.model_accuracy,
         humaneval_models=args.humaneval_models,
+        embedding_models=args.embedding_models,
+        embedding_dim=args.embedding_dim,
         latency_ms=args.latency_ms,
         fail_rate=args.fail_rate,
         seed=args.seed,

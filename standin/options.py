@@ -6,9 +6,11 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from standin.embeddings import DEFAULT_DIM, MAX_DIM, MIN_DIM
 from standin.script import Script
 
 DEFAULT_MODELS = ["coder", "reviewer", "classifier"]
+DEFAULT_EMBEDDING_MODELS = ["embedder"]
 
 
 class StandinOptions(BaseModel):
@@ -29,6 +31,16 @@ class StandinOptions(BaseModel):
     model_accuracy: dict[str, float] = Field(default_factory=dict)
     humaneval_models: list[str] | None = Field(
         default=None, description="models that replay HumanEval; None means all"
+    )
+    embedding_models: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_EMBEDDING_MODELS),
+        description="embedding model names listed by /v1/models (any name is served)",
+    )
+    embedding_dim: int = Field(
+        default=DEFAULT_DIM,
+        ge=MIN_DIM,
+        le=MAX_DIM,
+        description="dimensions of the stand-in's feature-hashing embeddings",
     )
 
     @field_validator("model_accuracy")

@@ -1,12 +1,17 @@
-"""OpenAI chat-completions wire format: request models, responses, stream chunks, errors."""
+"""OpenAI wire format: chat-completions and embeddings requests, responses, stream chunks,
+errors."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from standin.embeddings import MAX_DIM, MIN_DIM
 
 OWNER = "weavergen-standin"
 """`owned_by` of every served model: the stand-in is never presented as a real model."""
@@ -65,6 +70,69 @@ class ChatRequest(BaseModel):
     def prompt(self) -> str:
         """Return all message contents joined with newlines (what script rules match)."""
         return "\n".join(message.text() for message in self.messages)
+
+
+MAX_EMBEDDING_INPUTS = 2048
+"""Most texts one embeddings request may carry (OpenAI's limit too)."""
+
+
+class EmbeddingRequest(BaseModel):
+    """An embeddings request: text input only (a string or a list of non-empty strings).
+
+    `dimensions` overrides the server's `--embedding-dim` for this request; unknown
+    OpenAI/vLLM fields are accepted and ignored."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str
+    input: str | list[str]
+    dimensions: int | None = Field(default=None, ge=MIN_DIM, le=MAX_DIM)
+    encoding_format: Literal["float", "base64"] | None = None
+    user: str | None = None
+
+    @field_validator("input", mode="before")
+    @classmethod
+    def _text_input(cls, value: Any) -> Any:
+        texts = [value] if isinstance(value, str) else value
+        if not isinstance(texts, list):
+            raise ValueError("must be a string or a list of strings")
+        if not texts:
+            raise ValueError("is an empty list; give at least one text")
+        if len(texts) > MAX_EMBEDDING_INPUTS:
+            raise ValueError(f"has {len(texts)} texts; at most {MAX_EMBEDDING_INPUTS} per request")
+        for index, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise ValueError(
+                    f"item {index} is {type(text).__name__}, not a string "
+                    "(the stand-in embeds text, not token ids)"
+                )
+            if not text:
+                raise ValueError(f"item {index} is an empty string")
+        return value
+
+    def texts(self) -> list[str]:
+        """Return the input as a list of texts."""
+        return [self.input] if isinstance(self.input, str) else list(self.input)
+
+
+def embedding_list(
+    model: str, vectors: list[list[float]], texts: list[str], encoding_format: str | None
+) -> dict[str, Any]:
+    """Return an OpenAI embeddings `list` object (base64: little-endian float32, as OpenAI)."""
+    tokens = sum(count_tokens(text) for text in texts)
+    data: list[dict[str, Any]] = []
+    for index, vector in enumerate(vectors):
+        encoded: list[float] | str = vector
+        if encoding_format == "base64":
+            raw = np.asarray(vector, dtype="<f4").tobytes()
+            encoded = base64.b64encode(raw).decode("ascii")
+        data.append({"object": "embedding", "index": index, "embedding": encoded})
+    return {
+        "object": "list",
+        "data": data,
+        "model": model,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
 
 
 class ConfigUpdate(BaseModel):

@@ -1,5 +1,7 @@
 """The stand-in model server: an OpenAI-compatible HTTP API that is never a real model.
 
+`POST /v1/chat/completions` answers from scripts or HumanEval replay; `POST /v1/embeddings`
+answers with feature-hashing vectors (`standin.embeddings`: lexical overlap, not meaning).
 Every response carries the header ``x-weavergen-standin: true``, every served model is
 listed with ``owned_by: "weavergen-standin"``, and log lines say "stand-in model".
 """
@@ -7,6 +9,7 @@ listed with ``owned_by: "weavergen-standin"``, and log lines say "stand-in model
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import socket
@@ -20,14 +23,17 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from standin.answers import Answer, Answerer
+from standin.embeddings import embed_many
 from standin.options import StandinOptions
 from standin.protocol import (
     OWNER,
     ChatRequest,
     ConfigUpdate,
+    EmbeddingRequest,
     RuntimeSettings,
     StandinStats,
     completion,
+    embedding_list,
     error_body,
     sse,
     stream_chunks,
@@ -54,6 +60,24 @@ class StandinState:
     def count(self, key: str, table: dict[str, int]) -> None:
         """Increase one counter of a stats table."""
         table[key] = table.get(key, 0) + 1
+
+    async def admit(self, model: str) -> tuple[int, JSONResponse | None]:
+        """Count a request, wait the configured latency and roll the failure dice: returns
+        the request's number and the injected failure's response, or None to answer."""
+        self.request_number += 1
+        number = self.request_number
+        self.stats.requests += 1
+        self.count(model, self.stats.by_model)
+        settings = self.settings
+        if settings.latency_ms > 0:
+            await asyncio.sleep(settings.latency_ms / 1000.0)
+        if self.rng.random() < settings.fail_rate:
+            self.stats.failed += 1
+            self.stats.injected_failures += 1
+            logger.info("stand-in model: request %d model=%s injected failure", number, model)
+            message = f"stand-in model: injected failure (fail_rate={settings.fail_rate})"
+            return number, _error(503, message)
+        return number, None
 
 
 def _nonce(request: ChatRequest, choice: int) -> str | None:
@@ -116,7 +140,7 @@ def build_app(options: StandinOptions) -> FastAPI:
                     "root": name,
                     "parent": None,
                 }
-                for name in options.models
+                for name in dict.fromkeys([*options.models, *options.embedding_models])
             ],
         }
 
@@ -135,23 +159,37 @@ def build_app(options: StandinOptions) -> FastAPI:
         logger.info("stand-in model: settings changed %s", changes)
         return state.settings
 
+    @app.post("/v1/embeddings")
+    async def embeddings(request: EmbeddingRequest) -> Response:
+        """Stand-in embeddings: feature hashing of words, bigrams and trigrams (not a model)."""
+        number, failure = await state.admit(request.model)
+        if failure is not None:
+            return failure
+        texts = request.texts()
+        dim = request.dimensions or options.embedding_dim
+
+        def answer() -> bytes:  # CPU work (hashing, JSON) off the event loop
+            vectors = embed_many(texts, dim)
+            body = embedding_list(request.model, vectors, texts, request.encoding_format)
+            return json.dumps(body, separators=(",", ":")).encode()
+
+        body = await asyncio.to_thread(answer)
+        state.stats.served += 1
+        state.count("embedding", state.stats.by_source)
+        logger.info(
+            "stand-in model: request %d model=%s source=embedding texts=%d dim=%d",
+            number,
+            request.model,
+            len(texts),
+            dim,
+        )
+        return Response(content=body, media_type="application/json")
+
     @app.post("/v1/chat/completions")
     async def chat_completions(request: ChatRequest) -> Response:
-        state.request_number += 1
-        number = state.request_number
-        state.stats.requests += 1
-        state.count(request.model, state.stats.by_model)
-        settings = state.settings
-        if settings.latency_ms > 0:
-            await asyncio.sleep(settings.latency_ms / 1000.0)
-        if state.rng.random() < settings.fail_rate:
-            state.stats.failed += 1
-            state.stats.injected_failures += 1
-            logger.info(
-                "stand-in model: request %d model=%s injected failure", number, request.model
-            )
-            message = f"stand-in model: injected failure (fail_rate={settings.fail_rate})"
-            return _error(503, message)
+        number, failure = await state.admit(request.model)
+        if failure is not None:
+            return failure
 
         prompt = request.prompt()
         answers: list[Answer] = []

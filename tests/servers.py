@@ -88,7 +88,7 @@ def write_models(path: Path, standin_port: int) -> Path:
     path.write_text(
         single_endpoint_config(
             f"http://127.0.0.1:{standin_port}/v1",
-            ["coder", "coder-b", "coder-c", "reviewer", "classifier"],
+            ["coder", "coder-b", "coder-c", "reviewer", "classifier", "embedder"],
             timeout_seconds=20,
         )
     )

@@ -30,7 +30,8 @@ async def test_models_are_owned_by_the_standin(start_standin: StartStandin) -> N
         response = await client.get("/models")
     body = response.json()
     assert body["object"] == "list"
-    assert [m["id"] for m in body["data"]] == ["coder", "judge"]
+    # chat models, then the embedding models (`--embedding-models`, default `embedder`)
+    assert [m["id"] for m in body["data"]] == ["coder", "judge", "embedder"]
     assert {m["owned_by"] for m in body["data"]} == {"weavergen-standin"}
 
 
