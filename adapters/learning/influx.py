@@ -14,7 +14,8 @@ Measurements (tags are indexed strings, fields are values):
   tokens_out, iterations, score, run_id.
 - `iteration`: tags signature, language; fields helped (bool), run_id.
 - `candidate`: tags model_group, task_type, language; fields predicted (absent when None),
-  passed (bool), agreement, run_id, task_id.
+  passed (bool), agreement, run_id, task_id, and the features as `f_<name>` floats with
+  their count `n_features` (influx_features.py).
 - `visit`: tags diagram_id, diagram_version, element_id, kind, outcome; fields run_id,
   task_id, incidents, duration_ms, model_ms (absent when None), tokens_in, tokens_out.
 - `flow`: tags diagram_id, diagram_version, gateway, flow; field run_id.
@@ -52,7 +53,7 @@ import httpx
 from influxdb_client import Point, WritePrecision
 from pydantic import BaseModel
 
-from adapters.learning import influxql
+from adapters.learning import influx_features, influxql
 from adapters.learning.buffered import BufferedStore, SendFailed
 from adapters.learning.contract import (
     MAX_PREDICTION_PAIRS,
@@ -181,7 +182,8 @@ class InfluxOutcomeStore(BufferedStore[str], OutcomeStore):
         self._append(_point("iteration", outcome), outcome.at)
 
     async def record_candidate(self, outcome: CandidateOutcome) -> None:
-        self._append(_point("candidate", outcome), outcome.at)
+        point = influx_features.add_features(_point("candidate", outcome), outcome.features)
+        self._append(point, outcome.at)
 
     async def record_visits(self, visits: list[ElementVisit], flows: list[FlowTaken]) -> None:
         for visit in visits:
@@ -402,6 +404,12 @@ class InfluxOutcomeStore(BufferedStore[str], OutcomeStore):
                     rows.append((int(row[at]), float(row[predicted]), bool(row[passed])))
         rows.sort(key=lambda r: r[0])  # oldest first (the server sent the newest first)
         return [(p, ok) for _, p, ok in rows]
+
+    async def prediction_samples(self, since: datetime) -> list[tuple[dict[str, float], bool]]:
+        params = {"since": influxql.ns(since), "until": influxql.MAX_TIME_NS}
+        query = influx_features.PREDICTION_SAMPLES.format(limit=MAX_PREDICTION_PAIRS)
+        [result] = await self._query(query, params, epoch="ns")
+        return influx_features.samples(result)
 
     async def _query(
         self, query: str, params: Mapping[str, str | int], *, epoch: str | None = None

@@ -67,18 +67,24 @@ async def _wait(runs: Runs, run_id: str, timeout: float = 300.0) -> dict[str, An
         delay = min(1.0, delay * 1.5)
 
 
+Samples = list[tuple[dict[str, float], bool]]
+
+
 async def _predictions(
     runs: Runs, judge: Judge, problem: Problem, run: dict[str, Any]
-) -> list[tuple[float, bool]]:
-    """(predicted, passed) for every candidate a prediction was made for in this run; every
-    label is the same judgement pass@1 uses (the problem's tests on solution.py)."""
+) -> tuple[list[tuple[float, bool]], Samples]:
+    """(predicted, passed) for every candidate a prediction was made for in this run, and
+    (features, passed) for those whose prediction kept its features; every label is the same
+    judgement pass@1 uses (the problem's tests on solution.py)."""
     out: list[tuple[float, bool]] = []
+    samples: Samples = []
     for step in run["steps"]:
         result = step.get("result") or {}
         if step["operator"] == "validate.code" and "prediction" in result:
             code = await _solution(runs, run["id"], result.get("files") or {})
             label = code is not None and await judge.passes(problem, code)
             out.append((float(result["prediction"]["predicted"]), label))
+            samples += _features(result["prediction"], label, 1)
         elif step["operator"] == "llm.consensus" and result.get("evidence"):
             evidence = result["evidence"]
             for k, group in enumerate(evidence["groups"]):
@@ -86,7 +92,16 @@ async def _predictions(
                 code = await _solution(runs, run["id"], member["files"])
                 label = code is not None and await judge.passes(problem, code)
                 out.extend((float(group["predicted"]), label) for _ in group["members"])
-    return out
+                samples += _features(group, label, len(group["members"]))
+    return out, samples
+
+
+def _features(prediction: dict[str, Any], label: bool, times: int) -> Samples:
+    features = prediction.get("features")
+    if not isinstance(features, dict) or not features:
+        return []  # a server that does not keep them
+    row = {str(k): float(v) for k, v in features.items()}
+    return [(row, label) for _ in range(times)]
 
 
 async def _solution(runs: Runs, run_id: str, files: dict[str, str]) -> str | None:
@@ -111,15 +126,17 @@ async def run_problem(
     if run["status"] == "completed" and "solution.py" in final:
         code = await runs.artifact(run_id, final["solution.py"])
         passed = await judge.passes(problem, code)
+    predictions, samples = await _predictions(runs, judge, problem, run)
     return Outcome(
         problem.task_id,
         run["status"],
         passed,
         float(run["duration_s"] or time.monotonic() - started),
         int(run["tokens_in"]) + int(run["tokens_out"]),
-        await _predictions(runs, judge, problem, run),
+        predictions,
         run.get("error"),
         *_consensus_times(run),
+        samples=samples,
     )
 
 

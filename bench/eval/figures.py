@@ -7,6 +7,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from bench.eval.fitted import quality_lines
 from engine.decisions.quality import auc, brier
 
 FINISHED = ("completed", "failed")
@@ -25,6 +26,9 @@ class Outcome:
     error: str | None = None
     generate_s: float | None = None  # the parallel multi-instance generation, start to end
     choose_s: float | None = None  # llm.consensus: grouping, prediction, validation
+    # (features, passed) of the candidates whose prediction kept its features (the fitted
+    # prediction's rows; bench/eval/fitted.py)
+    samples: list[tuple[dict[str, float], bool]] = field(default_factory=list)
 
 
 @dataclass
@@ -99,5 +103,6 @@ def table(summaries: Sequence[Summary]) -> list[str]:
                 f"(grouping, prediction, validation) mean "
                 f"{sum(choose) / max(1, len(choose)):.2f} s over {len(gen)} runs"
             )
+    lines += quality_lines(summaries)
     lines.append("pass@1 " + " ".join(f"{s.strategy}={s.pass_at_1:.3f}" for s in summaries))
     return lines

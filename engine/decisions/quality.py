@@ -14,6 +14,10 @@ The model (`predict`) adds log-odds; every weight is here and nowhere else:
     lint       -0.5 per lint error (Python/JavaScript lint, Go format and vet), at most 6 counted
     types      -0.8 per type error, at most 6 counted
     security   -0.3 per security error, at most 6 counted
+    correction -1.5 per name a person objected to in a recalled correction (memory's `avoid`)
+               that the candidate's code uses, at most 6 counted; only present when nonzero.
+               The tests cannot see what people reject, so no fit learns this term: it is
+               added to the fitted model's terms as it is (engine/decisions/quality_fit.py).
 
     p = clamp(sigmoid(prior + agreement + lint + types + security), 0.01, 0.99)
 
@@ -25,6 +29,10 @@ candidate 0.5, alone among three 0.38; with one type error each of these 0.8 low
 
 `auc` (ranking: does a higher p mean more likely to pass?) and `brier` (calibration: mean
 squared error of p against the outcome) measure the predictions once the tests have run.
+
+This model is the prior of the fitted one (engine/decisions/quality_fit.py: a logistic
+regression on the features of earlier candidates, engine/decisions/quality_features.py), which
+the operators use; it predicts alone while there are fewer than 50 samples.
 """
 
 from __future__ import annotations
@@ -49,6 +57,7 @@ ALONE_PENALTY = 0.5
 LINT_WEIGHT = 0.5
 TYPE_WEIGHT = 0.8
 SECURITY_WEIGHT = 0.3
+CORRECTION_WEIGHT = 1.5
 MAX_COUNTED = 6
 GATE_FAILED_P = 0.02
 P_MIN, P_MAX = 0.01, 0.99
@@ -66,6 +75,7 @@ class Signals:
     candidates: int  # total number of candidates (1 when there was no consensus)
     history_passed: int  # this model group's earlier candidates (task type, language) that passed
     history_total: int
+    correction_hits: int = 0  # names a recalled correction objected to that the code uses
 
 
 def signals_from_report(
@@ -123,11 +133,18 @@ def predict(s: Signals) -> tuple[float, dict[str, float]]:
         "types": -TYPE_WEIGHT * min(max(s.type_errors, 0), MAX_COUNTED),
         "security": -SECURITY_WEIGHT * min(max(s.security_errors, 0), MAX_COUNTED),
     }
+    if s.correction_hits > 0:
+        terms["correction"] = correction_term(s.correction_hits)
     terms = {k: round(v, 4) for k, v in terms.items()}
     if s.gate_failed:
         return GATE_FAILED_P, terms
     p = 1 / (1 + math.exp(-sum(terms.values())))
     return round(min(P_MAX, max(P_MIN, p)), 4), terms
+
+
+def correction_term(hits: int) -> float:
+    """The log-odds a repeated, rejected mistake costs (see the module docstring)."""
+    return -CORRECTION_WEIGHT * min(max(hits, 0), MAX_COUNTED)
 
 
 def _agreement_term(agreement: float, candidates: int) -> float:

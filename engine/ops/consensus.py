@@ -3,9 +3,11 @@
 Candidates come from a parallel multi-instance `llm.generate` (one per model group). They
 are grouped by the similarity of their normalized code (engine/decisions/grouping.py). Each group's
 representative runs the cheap validation stages (all at once); the quality prediction
-(engine/decisions/quality.py) turns their findings, the group's share of the votes and the model
-groups' history into a probability of passing; the tests then run representative by
-representative in that order until one passes, so unlikely candidates cost nothing more.
+(engine/decisions/quality_fit.py: the hand-set model of quality.py, or one fitted on earlier
+candidates) turns their findings, the group's share of the votes, the model groups' history and
+what memory recalled (`memory`, optional) into a probability of passing; the tests then run
+representative by representative in that order until one passes, so unlikely candidates cost
+nothing more.
 
 The choice: a representative whose validation passed, first in prediction order; if none
 passed, the best validation score, then the most votes, then the best prediction. Every
@@ -20,7 +22,9 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from engine.decisions.grouping import Candidate, group_candidates
-from engine.decisions.quality import predict, signals_from_report
+from engine.decisions.quality import signals_from_report
+from engine.decisions.quality_features import features_of
+from engine.decisions.quality_fit import current
 from engine.errors import OperatorError
 from engine.ops import OPERATORS
 from engine.ops.files import artifact_ids, files_of
@@ -38,6 +42,7 @@ class ConsensusInput(BaseModel):
         default_factory=list, description="the model groups in their configured order"
     )
     threshold: float = Field(1.0, ge=0.5, le=1.0, description="similarity that joins a group")
+    memory: dict[str, Any] | None = None  # memory.recall's result (None: nothing recalled)
 
 
 @OPERATORS.register("llm.consensus", ConsensusInput, decision=True)
@@ -63,17 +68,21 @@ async def consensus(inputs: ConsensusInput, ctx: StepContext) -> dict[str, Any]:
     cheap = await asyncio.gather(
         *(_checked(ctx, rep.files, only=mesh.cheap_stages(language)) for rep in reps)
     )
-    predictions = [
-        predict(
+    quality = current().snapshot()
+    features = [
+        features_of(
             signals_from_report(
                 report,
                 agreement=len(g.members) / n,
                 candidates=n,
                 history=known[rep.model_group],
-            )
+            ),
+            inputs.memory,
+            rep.files,
         )
         for g, rep, report in zip(groups, reps, cheap, strict=True)
     ]
+    predictions = [quality.predict(f) for f in features]
     ranked = sorted(
         range(len(groups)), key=lambda k: (-predictions[k][0], -len(groups[k].members), k)
     )
@@ -121,6 +130,7 @@ async def consensus(inputs: ConsensusInput, ctx: StepContext) -> dict[str, Any]:
                     predictions[k][0],
                     reports[k],
                     agreement=len(g.members) / n,
+                    features=features[k],
                 )
     evidence = {
         "reason": why,
@@ -141,6 +151,7 @@ async def consensus(inputs: ConsensusInput, ctx: StepContext) -> dict[str, Any]:
                 "fingerprint": g.fingerprint,
                 "predicted": predictions[k][0],
                 "prediction_terms": predictions[k][1],
+                "features": features[k],
                 "tests_ran": tests_ran(reports[k]),
                 "passed": reports[k].passed,
                 "score": reports[k].score,
@@ -150,6 +161,7 @@ async def consensus(inputs: ConsensusInput, ctx: StepContext) -> dict[str, Any]:
         ],
         "validation_order": ranked,
         "history": {g: list(h) for g, h in known.items()},
+        "prediction_model": quality.describe(),
     }
     files = artifact_ids(winner)
     return {

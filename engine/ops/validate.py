@@ -1,20 +1,24 @@
 """`validate.code`: run the validation mesh over files produced by earlier steps.
 
 Before the tests (the expensive stage) run, the quality prediction estimates from the cheap
-stages' findings and the model group's history how likely the code is to pass; the estimate
-is stored with the step and, with the outcome, in the learning store.
+stages' findings, the model group's history and what memory recalled (`memory`, the result of
+`memory.recall`, optional) how likely the code is to pass; the estimate, its features and the
+model that made it ("hand-set" or the fitted one, engine/decisions/quality_fit.py) are stored
+with the step and, with the outcome, in the learning store.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from adapters.learning import CandidateOutcome, LearningUnavailable
 from adapters.sandbox import SandboxUnavailable, bad_file_name
-from engine.decisions.quality import Signals, predict, signals_from_report
+from engine.decisions.quality import Signals, signals_from_report
+from engine.decisions.quality_features import features_of
+from engine.decisions.quality_fit import current
 from engine.errors import OperatorError, RetryableOperatorError
 from engine.ops import OPERATORS
 from engine.ops.files import artifact_ids, files_of
@@ -28,6 +32,7 @@ class ValidateInput(BaseModel):
     """The results whose files are validated together."""
 
     files: list[Any] = Field(min_length=1)
+    memory: dict[str, Any] | None = None  # memory.recall's result (None: nothing recalled)
 
 
 async def history(ctx: StepContext, model_group: str) -> tuple[int, int]:
@@ -50,8 +55,10 @@ async def record_candidate(
     report: ValidationReport,
     *,
     agreement: float = 1.0,
+    features: Mapping[str, float] | None = None,
 ) -> None:
-    """Keep a candidate's outcome when its tests ran (the label the prediction learns from)."""
+    """Keep a candidate's outcome and the prediction's features when its tests ran (the label
+    the prediction learns from)."""
     if not model_group or not tests_ran(report):
         return
     await ctx.services.learning.outcomes.record_candidate(
@@ -64,6 +71,7 @@ async def record_candidate(
             predicted=predicted,
             passed=tests_passed(report),
             agreement=agreement,
+            features=dict(features or {}),
         )
     )
 
@@ -196,19 +204,31 @@ async def validate_code(inputs: ValidateInput, ctx: StepContext) -> dict[str, An
     )
     known = await history(ctx, group)
     prediction: dict[str, Any] = {}
+    quality = current().snapshot()
+
+    def estimate(signals: Signals) -> None:
+        features = features_of(signals, inputs.memory, files)
+        p, terms = quality.predict(features)
+        prediction.update(
+            predicted=p,
+            terms=terms,
+            history=list(known),
+            model=quality.describe(),
+            features=features,
+        )
 
     async def predict_first(cheap: list[StageResult]) -> bool:
         partial = ValidationReport(
             language=ctx.request.language, passed=False, score=0.0, stages=cheap
         )
-        p, terms = predict(signals_from_report(partial, history=known))
-        prediction.update(predicted=p, terms=terms, history=list(known))
+        estimate(signals_from_report(partial, history=known))
         return True  # one candidate: its tests always run; the estimate is recorded
 
     report = await run_mesh(ctx, files, before_tests=predict_first)
     validated = artifact_ids(inputs.files)
     if not prediction:  # a gate failed before the tests: the estimate from that
-        p, terms = predict(gate_failed_signals(known))
-        prediction.update(predicted=p, terms=terms, history=list(known))
-    await record_candidate(ctx, group, prediction["predicted"], report)
+        estimate(gate_failed_signals(known))
+    await record_candidate(
+        ctx, group, prediction["predicted"], report, features=prediction["features"]
+    )
     return {**await summarize(ctx, report), "prediction": prediction, "files": validated}
