@@ -77,6 +77,14 @@ DELEGATED = {
         ["bench", "learn"],
         "Simulate runs against the stand-in and show decide.pattern learning (`--runs N`).",
     ),
+    "memory-bench": (
+        ["bench", "memory"],
+        "Recall precision@5 and latency at 10k/100k memories, PostgreSQL and Neo4j.",
+    ),
+    "correction-bench": (
+        ["bench", "corrections"],
+        "Simulate a person rejecting a recurring mistake; later runs should avoid it.",
+    ),
     "eval": (
         ["bench", "eval"],
         "Measure single model vs consensus vs consensus+loop on HumanEval (`--humaneval`).",
@@ -144,6 +152,9 @@ def run(
         str | None, typer.Option(help="an uploaded diagram's process id, e.g. Process_1")
     ] = None,
     file: Annotated[list[Path] | None, typer.Option(help="a file to include (repeatable)")] = None,
+    project: Annotated[
+        str | None, typer.Option(help="the project: its memories are recalled first")
+    ] = None,
     server: ServerOpt = None,
     token: TokenOpt = None,
     as_json: JsonOpt = False,
@@ -166,6 +177,8 @@ def run(
     body = {"text": request, "language": language, "pattern": pattern, "files": files}
     if diagram is not None:
         body["diagram"] = diagram
+    if project is not None:
+        body["project"] = project
     try:
         created = client.request("POST", "/api/runs", json=body)
         final = follow(

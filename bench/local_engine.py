@@ -42,7 +42,7 @@ async def local_engine(
             run_worker(app, concurrency=concurrency, stalled_after=stalled_after, name=service)
         )
         try:
-            yield engine, LearningRecorder(engine.learning, engine.db, engine.events)
+            yield engine, LearningRecorder(engine.learning, engine.db, engine.events, engine.models)
         finally:
             worker.cancel()
             await asyncio.gather(worker, return_exceptions=True)

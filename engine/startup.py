@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from engine.container import Database, Engine, build_engine, open_database
+from engine.decisions import quality_fit
 from engine.decisions.learned import keep_fitted
 from engine.learning.recorder import recording
 from engine.settings import Settings
@@ -44,11 +45,14 @@ async def started_engine(
         database = await asyncio.to_thread(open_database, settings)
     engine = build_engine(settings, database, pool_timeout=pool_timeout, pre_ping=pre_ping)
     classifier = asyncio.create_task(keep_fitted(engine.db))  # people's choices teach it
+    # earlier candidates' features and outcomes teach the quality prediction
+    quality = asyncio.create_task(quality_fit.keep_fitted(engine.learning.outcomes))
     try:
-        async with recording(engine.learning, engine.db, engine.events):
+        async with recording(engine.learning, engine.db, engine.events, engine.models):
             yield engine
     finally:
-        classifier.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await classifier
+        for task in (classifier, quality):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await engine.close()

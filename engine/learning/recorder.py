@@ -3,7 +3,8 @@ learning stores. A finished step is one outcome record; when a run finishes, the
 also reads the run's validation and improve steps to record failure signatures, the fixes
 that resolved them, whether each improve iteration helped, and people's corrections; and
 every step of the run as a visit of its element, with the flows its gateways took
-(engine/learning/visits.py).
+(engine/learning/visits.py); and the run's memories (engine/memory/capture.py), with whether
+the memories it recalled helped.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -24,7 +25,12 @@ from engine.learning import Learning
 from engine.learning.events import LearningEvents, RunFinished, StepFinished
 from engine.learning.signatures import signatures
 from engine.learning.visits import PinnedDiagram, element_visits, pinned_diagram
-from engine.tables import blobs, diagram_versions, incidents, runs, steps
+from engine.memory.capture import run_memories
+from engine.memory.embedder import embed
+from engine.tables import artifacts, blobs, diagram_versions, incidents, runs, steps
+
+if TYPE_CHECKING:
+    from adapters.models import ModelRouter
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +38,17 @@ log = logging.getLogger(__name__)
 class LearningRecorder:
     """Drains learning events into the learning stores."""
 
-    def __init__(self, learning: Learning, db: AsyncEngine, events: LearningEvents) -> None:
+    def __init__(
+        self,
+        learning: Learning,
+        db: AsyncEngine,
+        events: LearningEvents,
+        models: ModelRouter | None = None,
+    ) -> None:
         self.learning = learning
         self.db = db
         self.events = events
+        self.models = models  # embeds memories when it has an `embedder` group
         self._diagrams: dict[int, PinnedDiagram] = {}  # by version id (versions never change)
 
     async def run_forever(self, poll: float = 0.2) -> None:
@@ -97,6 +110,7 @@ class LearningRecorder:
                 ).mappings()
             }
             incident_counts = await _incident_counts(conn, run_id)
+            files = await _final_files(conn, run_id)
             diagrams = await self._pinned(conn, run["spec_versions"])
         request = run["request"]
         language = request.get("language", "python")
@@ -125,8 +139,10 @@ class LearningRecorder:
             log.exception("could not record the element visits of run %s", run_id)
         if self.learning.knowledge is not self.learning.outcomes:
             await self.learning.knowledge.record_run(outcome, request.get("text", ""))
+        people: list[tuple[str, dict[str, Any]]] = []
         for r in rows:  # people's answers (approvals, reviews) are learning data too
             if r["kind"] == "UserTask" and isinstance(r["result"], dict):
+                people.append((r["element_id"], r["result"]))
                 approved = r["result"].get("approved")
                 await self.learning.knowledge.record_correction(
                     Correction(
@@ -137,38 +153,78 @@ class LearningRecorder:
                         at=r["finished_at"] or datetime.now(UTC),
                     )
                 )
+        fixes: list[FailureFix] = []
         for before, after in zip(validations, validations[1:], strict=False):
             sigs = signatures(before["result"].get("findings") or [])
             if before["result"].get("passed") or not sigs:
                 continue
             helped = bool(after["result"].get("passed"))
-            fix = ""
-            if helped:
-                improve = next(
-                    (
-                        r
-                        for r in improves
-                        if before["started_at"] <= r["started_at"] <= after["started_at"]
-                    ),
-                    None,
-                )
-                fix = _fix_summary(improve, answers)
+            improve = next(
+                (
+                    r
+                    for r in improves
+                    if before["started_at"] <= r["started_at"] <= after["started_at"]
+                ),
+                None,
+            )
+            fix = _fix_summary(improve, answers) if helped else ""
+            group = str((improve["result"] or {}).get("model_group") or "") if improve else ""
             for sig in sigs:
                 await self.learning.outcomes.record_iteration(
                     IterationOutcome(
                         run_id=str(run_id), signature=sig, language=language, helped=helped
                     )
                 )
-                await self.learning.knowledge.record_failure_fix(
-                    FailureFix(
-                        run_id=str(run_id),
-                        request=request.get("text", "")[:500],
-                        pattern=pattern,
-                        language=language,
-                        signature=sig,
-                        fix=fix,
-                    )
+                item = FailureFix(
+                    run_id=str(run_id),
+                    request=request.get("text", "")[:500],
+                    pattern=pattern,
+                    language=language,
+                    signature=sig,
+                    fix=fix,
+                    model_group=group,
                 )
+                fixes.append(item)
+                await self.learning.knowledge.record_failure_fix(item)
+        await self._remember(run, rows, outcome, files, fixes, people)
+
+    async def _remember(
+        self,
+        run: Any,
+        rows: Any,
+        outcome: RunOutcome,
+        files: dict[str, str],
+        fixes: list[FailureFix],
+        people: list[tuple[str, dict[str, Any]]],
+    ) -> None:
+        """Keep the run's memories, and tell the store whether what it recalled helped."""
+        groups = [
+            str(r["result"].get("model_group"))
+            for r in rows
+            if isinstance(r["result"], dict) and r["result"].get("model_group")
+        ]
+        memories = run_memories(
+            dict(run), outcome, files, fixes, people, groups[-1] if groups else ""
+        )
+        vectors, _ = await embed(self.models, [m.text for m in memories])
+        if vectors:
+            memories = [
+                m.model_copy(update={"embedding": v})
+                for m, v in zip(memories, vectors, strict=True)
+            ]
+        knowledge = self.learning.knowledge
+        await knowledge.record_memories(memories)
+        recalled = sorted(
+            {
+                str(m["id"])
+                for r in rows
+                if r["operator"] == "memory.recall" and isinstance(r["result"], dict)
+                for m in r["result"].get("memories") or []
+                if isinstance(m, dict) and m.get("id")
+            }
+        )
+        if recalled:
+            await knowledge.record_recall(recalled, outcome.success)
 
     async def _pinned(self, conn: AsyncConnection, pinned: dict[str, int]) -> list[PinnedDiagram]:
         """The diagram versions a run pinned (read once per process, then kept)."""
@@ -183,6 +239,16 @@ class LearningRecorder:
             for vid, diagram_id, version, xml, subprocesses in found:
                 self._diagrams[vid] = pinned_diagram(diagram_id, version, xml, subprocesses or {})
         return [self._diagrams[vid] for vid in pinned.values() if vid in self._diagrams]
+
+
+async def _final_files(conn: AsyncConnection, run_id: Any) -> dict[str, str]:
+    """The code and test files a run ended with (the latest artifact of each path)."""
+    found = await conn.execute(
+        select(artifacts.c.path, artifacts.c.content)
+        .where(artifacts.c.run_id == run_id, artifacts.c.kind.in_(("code", "test")))
+        .order_by(artifacts.c.created_at)
+    )
+    return {path: content for path, content in found}
 
 
 async def _incident_counts(conn: AsyncConnection, run_id: Any) -> dict[Any, int]:
@@ -207,10 +273,10 @@ def _fix_summary(improve: Any, answers: dict[str, str]) -> str:
 
 @contextlib.asynccontextmanager
 async def recording(
-    learning: Learning, db: AsyncEngine, events: LearningEvents
+    learning: Learning, db: AsyncEngine, events: LearningEvents, models: ModelRouter | None = None
 ) -> AsyncIterator[LearningRecorder]:
     """Run a recorder for the life of the block; record what is left on the way out."""
-    recorder = LearningRecorder(learning, db, events)
+    recorder = LearningRecorder(learning, db, events, models)
     task = asyncio.create_task(recorder.run_forever())
     try:
         yield recorder

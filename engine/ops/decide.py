@@ -1,7 +1,10 @@
 """Decision operators: `decide.pattern` and `decide.next`, each {choice, evidence, confidence}.
 
-Both start from a rule (the prior) and consult the learning store; the evidence names what
-was asked and what came back, so a person can see why a run went the way it did.
+Both start from a rule (the prior) and consult both learning roles: the outcome store (counts
+per task type; InfluxDB in production) and the knowledge store (similar earlier requests and
+failure → fix paths; Neo4j in production). The evidence names each store, what it was asked
+and what came back — or that it was unavailable, in which case the decision is made from what
+the other store and the rules say. A person can see why a run went the way it did.
 """
 
 from __future__ import annotations
@@ -11,8 +14,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from adapters.learning import LearningUnavailable, PatternStats
+from adapters.learning import LearningUnavailable, MemoryQuery, PatternStats
 from engine.learning.signatures import signatures
+from engine.memory.embedder import embed
+from engine.memory.rank import QueryContext, features, relevant
 from engine.ops import OPERATORS
 from engine.steps.contract import StepContext
 
@@ -25,6 +30,7 @@ CANDIDATES: dict[str, list[str]] = {
     "schema_change": ["migration"],
 }
 PRIOR_WEIGHT = 2.0  # pseudo-successes the rules' choice starts with
+NEIGHBOURS = 10  # similar earlier requests weighed by decide.pattern
 ESCALATE_SCORE = 0.5  # stuck code scoring at least this goes to a person instead of failing
 
 
@@ -105,17 +111,37 @@ async def decide_pattern(inputs: PatternInput, ctx: StepContext) -> dict[str, An
             "confidence": 1.0 if requested else float(inputs.intent.get("confidence", 0.5)),
             "evidence": evidence,
         }
+    learning = ctx.services.learning
+    stores: dict[str, Any] = {}
+    rows: list[PatternStats] | None = None
     try:
-        rows = await ctx.services.learning.outcomes.pattern_stats(task_type, language)
+        rows = await learning.outcomes.pattern_stats(task_type, language)
+        stores["outcomes"] = {
+            "backend": _backend(learning.outcomes),
+            "asked": f"pattern_stats({task_type}, {language})",
+            "rows": len(rows),
+        }
     except LearningUnavailable as exc:
-        evidence["rule"] = "rules' choice: learning store unavailable"
-        evidence["learning_error"] = str(exc)
+        stores["outcomes"] = {"backend": _backend(learning.outcomes), "unavailable": str(exc)}
+    near = await _neighbours(ctx, candidates, task_type)
+    stores["knowledge"] = near.pop("store")
+    evidence["stores"] = stores
+    if rows is None and not near["counts"]:
+        evidence["rule"] = "rules' choice: learning stores unavailable"
+        evidence["learning_error"] = stores["outcomes"]["unavailable"]
         return {
             "choice": prior,
             "confidence": float(inputs.intent.get("confidence", 0.5)),
             "evidence": evidence,
         }
-    stats = {s.pattern: s for s in rows}
+    stats = {s.pattern: s for s in rows or []}
+    for pattern, (wins, losses) in near["counts"].items():  # similar requests count again
+        s = stats.get(pattern)
+        stats[pattern] = PatternStats(
+            pattern=pattern,
+            successes=(s.successes if s else 0) + wins,
+            failures=(s.failures if s else 0) + losses,
+        )
     choice, samples, why = thompson(
         prior,
         candidates,
@@ -128,6 +154,56 @@ async def decide_pattern(inputs: PatternInput, ctx: StepContext) -> dict[str, An
     return {"choice": choice, "confidence": samples[choice]["mean"], "evidence": evidence}
 
 
+def _backend(store: Any) -> str:
+    return str(getattr(store, "backend", type(store).__name__))
+
+
+async def _neighbours(ctx: StepContext, candidates: list[str], task_type: str) -> dict[str, Any]:
+    """Outcomes of similar earlier requests of the same task type (same language; this
+    project's or no project's) from the knowledge store: per pattern (successes, failures).
+    "Similar" is recall's gate (engine/memory/rank.py `relevant`). A person's rejection
+    counts as a failure of the pattern that produced the code. Similar requests are also in
+    the per-task-type counts, so they weigh twice: the nearest evidence counts most."""
+    knowledge = ctx.services.learning.knowledge
+    request = ctx.request
+    vectors, embedding = await embed(ctx.services.models, [request.text])
+    query = MemoryQuery(
+        text=request.text,
+        language=request.language,
+        embedding=vectors[0] if vectors else None,
+        project=request.project or "",
+        kinds=["outcome", "correction"],
+        limit=NEIGHBOURS,
+    )
+    store: dict[str, Any] = {
+        "backend": _backend(knowledge),
+        "asked": f"memory_candidates(similar requests, {request.language}, kinds outcome and "
+        f"correction, {NEIGHBOURS} at most)",
+        "embedding": embedding,
+    }
+    counts: dict[str, tuple[int, int]] = {}
+    try:
+        found = await knowledge.memory_candidates(query)
+    except LearningUnavailable as exc:
+        store["unavailable"] = str(exc)
+        return {"store": store, "counts": counts}
+    context = QueryContext(purpose="first", text=request.text, embedded=vectors is not None)
+    shown = []
+    for c, f in zip(found, features(found, context), strict=True):
+        m = c.memory
+        if m.pattern not in candidates or m.success is None or not relevant(f, context):
+            continue
+        if m.task_type and m.task_type != task_type:
+            continue
+        wins, losses = counts.get(m.pattern, (0, 0))
+        counts[m.pattern] = (wins + 1, losses) if m.success else (wins, losses + 1)
+        shown.append(
+            {"run_id": m.run_id, "kind": m.kind, "pattern": m.pattern, "success": m.success}
+        )
+    store.update(neighbours=shown, per_pattern={p: list(v) for p, v in counts.items()})
+    return {"store": store, "counts": counts}
+
+
 class NextInput(BaseModel):
     """The validation result, the loop bound and whether a person may be asked."""
 
@@ -138,6 +214,57 @@ class NextInput(BaseModel):
 
 NO_GAIN_ITERATIONS = 2  # the loop has converged when this many improve iterations gained nothing
 MIN_GAIN = 0.01  # a score must rise by at least this to count as an improvement
+
+
+async def _improve_chance(
+    ctx: StepContext, sigs: list[str], evidence: dict[str, Any]
+) -> tuple[float | None, int]:
+    """(the chance that another improve iteration helps, fixes known for these failures).
+
+    The outcome store counts improve iterations on these signatures that helped; the knowledge
+    store's failure → fix → outcome paths say whether (and by which model group) they were
+    fixed before. The chance is Laplace-smoothed over the iteration counts, or over the paths
+    when the outcome store is unavailable; None when neither answers."""
+    learning = ctx.services.learning
+    language = ctx.request.language
+    stores: dict[str, Any] = {}
+    chance = None
+    helped = total = 0
+    try:
+        for sig in sigs:
+            h, t = await learning.outcomes.iteration_stats(sig, language)
+            helped, total = helped + h, total + t
+        stores["outcomes"] = {
+            "backend": _backend(learning.outcomes),
+            "asked": f"iteration_stats for {len(sigs)} signature(s)",
+            "helped": helped,
+            "iterations": total,
+        }
+    except LearningUnavailable as exc:
+        stores["outcomes"] = {"backend": _backend(learning.outcomes), "unavailable": str(exc)}
+        evidence["learning_error"] = str(exc)
+    fixed = tried = 0
+    try:
+        paths = await learning.knowledge.fix_paths(sigs, language)
+        fixed, tried = sum(p.fixed for p in paths), sum(p.tried for p in paths)
+        stores["knowledge"] = {
+            "backend": _backend(learning.knowledge),
+            "asked": f"fix_paths for {len(sigs)} signature(s)",
+            "paths": [p.model_dump() for p in paths][:10],
+            "fixed_by": sorted({p.model_group for p in paths if p.fixed and p.model_group}),
+        }
+    except LearningUnavailable as exc:
+        stores["knowledge"] = {"backend": _backend(learning.knowledge), "unavailable": str(exc)}
+    if "unavailable" not in stores["outcomes"]:
+        chance = (helped + 1) / (total + 2)  # Laplace: 0.5 with no history
+        evidence["history"] = {"helped": helped, "iterations": total}
+    elif "unavailable" not in stores["knowledge"]:
+        chance = (fixed + 1) / (tried + 2)
+        evidence["history"] = {"helped": fixed, "iterations": tried}
+    if chance is not None:
+        evidence["history"].update(chance_next_helps=round(chance, 3), fixed_before=fixed)
+    evidence["stores"] = stores
+    return chance, fixed
 
 
 def converged(scores: list[float]) -> bool:
@@ -175,25 +302,15 @@ async def decide_next(inputs: NextInput, ctx: StepContext) -> dict[str, Any]:
         "signatures": sigs,
     }
     chance = None
+    fixed_before = 0
     if not passed and sigs:
-        helped = total = 0
-        try:
-            for sig in sigs:
-                h, t = await ctx.services.learning.outcomes.iteration_stats(
-                    sig, ctx.request.language
-                )
-                helped, total = helped + h, total + t
-            chance = (helped + 1) / (total + 2)  # Laplace: 0.5 with no history
-            evidence["history"] = {
-                "helped": helped,
-                "iterations": total,
-                "chance_next_helps": round(chance, 3),
-            }
-        except LearningUnavailable as exc:
-            evidence["learning_error"] = str(exc)
+        chance, fixed_before = await _improve_chance(ctx, sigs, evidence)
     min_evidence = ctx.services.settings.min_evidence
     hopeless = (
-        chance is not None and chance < 0.1 and evidence["history"]["iterations"] >= (min_evidence)
+        chance is not None
+        and chance < 0.1
+        and evidence["history"]["iterations"] >= min_evidence
+        and not fixed_before  # the graph knows a fix for this failure: keep trying
     )
     # iterations done so far = validations - 1; the bound counts improve iterations
     bound_reached = iteration > inputs.max_iterations

@@ -21,6 +21,7 @@ class GenerateInput(BaseModel):
     model_config = ConfigDict(extra="allow")
     template: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     group: str = "coder"
+    memory: dict[str, Any] | None = None  # memory.recall's result, shown in the prompt
 
 
 class ImproveInput(BaseModel):
@@ -96,7 +97,12 @@ async def generate(inputs: GenerateInput, ctx: StepContext) -> dict[str, Any]:
     language = ctx.request.language
     extra = await _template_inputs(dict(inputs.model_extra or {}), ctx)
     messages = ctx.services.prompts.messages(
-        inputs.template, request=ctx.request, language=language, group=inputs.group, inputs=extra
+        inputs.template,
+        request=ctx.request,
+        language=language,
+        group=inputs.group,
+        inputs=extra,
+        memory=(inputs.memory or {}).get("summary", ""),
     )
     answer = await ask(ctx, inputs.group, messages)
     return await keep(ctx, messages, answer, extract_files(answer.text, language))

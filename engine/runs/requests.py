@@ -116,6 +116,12 @@ class RunRequest(BaseModel):
         pattern=f"^{PROCESS_ID}$",
         description="start an uploaded diagram by its process id (e.g. Process_1) instead",
     )
+    project: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$",
+        description="the project this request belongs to: memories learned in it are "
+        "recalled first for its later requests, and never for another project's",
+    )
     files: dict[_FileName, _FileText] = Field(default_factory=dict, max_length=50)
     checks: dict[_FileName, _FileText] = Field(
         default_factory=dict,

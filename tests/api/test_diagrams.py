@@ -87,7 +87,7 @@ def test_schema_violation_names_line(api: httpx.Client) -> None:
     )
     [err] = rejected(api, "quick.bpmn", bad)
     assert err["line"] == line_of(bad, "<spiffworkflow:nonsense/>")
-    assert err["element_id"] == "implement" and "spiffworkflow:nonsense" in err["message"]
+    assert err["element_id"] == "remember" and "spiffworkflow:nonsense" in err["message"]
 
 
 def test_good_upload_versions_and_dedupes(api: httpx.Client) -> None:

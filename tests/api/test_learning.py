@@ -79,10 +79,12 @@ def test_recall_brings_an_earlier_fix_into_the_improve_prompt(
     run = wait_run(api, start_run(api, text, "quick"))
     assert run["status"] == "completed"
     recall = next(d for d in run["decisions"] if d["element_id"] == "recall")
-    assert recall["choice"] == "recalled" and recall["evidence"]["fixes_found"] >= 1
+    assert recall["choice"] == "recalled", recall
+    step = next(s for s in run["steps"] if s["element_id"] == "recall")
+    assert any(m["kind"] == "fix" for m in step["result"]["memories"]), step["result"]
     improve = next(s for s in run["steps"] if s["element_id"] == "improve")
     prompt = api.get(f"/api/runs/{run['id']}/outputs/{improve['result']['prompt']}").json()
-    assert "What fixed these failures before" in prompt["content"]
+    assert "- Fixed before (tests.failed: test_add" in prompt["content"]
 
 
 def test_approvals_are_recorded_as_corrections(env: Environment, api: httpx.Client) -> None:

@@ -95,3 +95,38 @@ def test_real_stores_survive_being_stopped(
         # buffered records are retried and arrive; nothing was dropped
         eventually(lambda: quick_runs(influx_server.url), 3, timeout=60)
         eventually(lambda: fixes(neo4j_server, sigs), 3, timeout=60)
+
+
+def test_decisions_ask_both_stores_and_go_on_without_neo4j(
+    stores_env: Environment, neo4j_server: Any
+) -> None:
+    def stores_of(run: dict[str, Any], element: str) -> dict[str, Any]:
+        decision = next(d for d in run["decisions"] if d["element_id"] == element)
+        return dict(decision["evidence"]["stores"])
+
+    with stores_env.client() as api:
+        run = wait_run(api, start_run(api, TEXT))  # the orchestrator decides the pattern
+        assert run["status"] == "completed"
+        pattern = stores_of(run, "choose_pattern")
+        assert pattern["outcomes"]["backend"] == "influxdb" and "rows" in pattern["outcomes"]
+        assert pattern["knowledge"]["backend"] == "neo4j" and "neighbours" in pattern["knowledge"]
+        improve = stores_of(run, "decide_next")  # the first one: the code failed its tests
+        assert improve["outcomes"]["backend"] == "influxdb" and "iterations" in improve["outcomes"]
+        assert improve["knowledge"]["backend"] == "neo4j" and "paths" in improve["knowledge"]
+
+        neo4j_server.stop()
+        try:
+            run = wait_run(api, start_run(api, TEXT), timeout=60)
+            assert run["status"] == "completed"
+            decision = next(d for d in run["decisions"] if d["element_id"] == "choose_pattern")
+            assert decision["choice"] in ("quick", "standard")
+            pattern = stores_of(run, "choose_pattern")
+            assert "rows" in pattern["outcomes"], "the outcome store still answers"
+            assert "Neo4j" in pattern["knowledge"]["unavailable"]
+            improve = stores_of(run, "decide_next")
+            assert "Neo4j" in improve["knowledge"]["unavailable"]
+            assert "iterations" in improve["outcomes"]
+            remember = next(s for s in run["steps"] if s["element_id"] == "remember")
+            assert "neo4j unavailable" in remember["result"]["evidence"]["learning_error"]
+        finally:
+            neo4j_server.start()

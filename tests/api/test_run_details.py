@@ -66,7 +66,7 @@ async def test_an_unchanged_run_is_served_from_memory_and_a_change_is_seen(engin
         assert again == first and queries.reads == 1, "an unchanged run is not read again"
 
         async with engine.db.connect() as conn:
-            [implement] = (
+            [remember] = (
                 await conn.execute(
                     select(steps.c.task_id).where(
                         steps.c.run_id == run_id, steps.c.state == "started"
@@ -76,13 +76,13 @@ async def test_an_unchanged_run_is_served_from_memory_and_a_change_is_seen(engin
         seen = changes.mark(str(run_id))
         await engine.runs.complete_step(
             run_id,
-            implement.task_id,
-            operator="llm.generate",
-            result={"files": {}},
+            remember.task_id,
+            operator="memory.recall",
+            result={"choice": "nothing", "summary": "", "memories": [], "avoid": []},
             usage={"tokens_in": 5},
             duration_ms=1.0,
             attempt=1,
-            decision=False,
+            decision=True,
             finishes=False,
         )
         await _until(lambda: changes.mark(str(run_id)) > seen, "the change's notification")
@@ -90,6 +90,6 @@ async def test_an_unchanged_run_is_served_from_memory_and_a_change_is_seen(engin
         assert queries.reads == 2
         assert changed["tokens_in"] == 5
         states = {s["element_id"]: s["state"] for s in changed["steps"]}
-        assert states["implement"] == "completed" and states["validate"] == "started"
+        assert states["remember"] == "completed" and states["implement"] == "started"
     finally:
         await changes.close()

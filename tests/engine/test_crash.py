@@ -62,6 +62,7 @@ def test_runs_survive_sigkilled_workers(crash_env: tuple[Environment, Standin]) 
         for kill in range(KILLS):
             time.sleep(rng.uniform(1.0, 3.0))
             victim = rng.randrange(len(workers))
+            _validating(workers[victim].pid)  # kill it with a step in flight, not while it boots
             workers[victim].send_signal(signal.SIGKILL)
             workers[victim].wait(10)
             workers[victim] = env.start_worker(10 + kill)

@@ -79,6 +79,6 @@ def test_every_schema_error_is_reported_on_its_element() -> None:
     assert len(problems) == 2, problems
     nonsense, bogus = sorted(problems, key=lambda p: p.line or 0)
     assert nonsense.line == bad[: bad.index("<spiffworkflow:nonsense")].count("\n") + 1
-    assert nonsense.element_id == "implement" and "spiffworkflow:nonsense" in nonsense.message
+    assert nonsense.element_id == "remember" and "spiffworkflow:nonsense" in nonsense.message
     assert bogus.element_id and bogus.element_id in bad[bad.index('bogus="1"') :][:80]
     assert "schema: " in bogus.message and "bogus" in bogus.message

@@ -45,13 +45,22 @@ async def _waiting(engine, run_id):  # type: ignore[no-untyped-def]
     return rows
 
 
+# what memory.recall returns when nothing was learned yet (the `remember` step of a pattern)
+NOTHING = {"choice": "nothing", "summary": "", "memories": [], "avoid": []}
+
+
+async def _past_remember(engine, run_id) -> None:  # type: ignore[no-untyped-def]
+    assert await _complete(engine, run_id, {"remember": NOTHING}) == "remember"
+
+
 async def test_duplicate_and_late_results_are_dropped(engine) -> None:  # type: ignore[no-untyped-def]
     run_id = await engine.runs.start(RunRequest(text="add(a, b)", pattern="quick"), created_by="t")
+    await _past_remember(engine, run_id)
     [implement] = await _waiting(engine, run_id)
     assert implement["element_id"] == "implement"
     step = await engine.runs.prepare_step(run_id, implement["task_id"])
     assert step is not None and step.operator == "llm.generate" and step.visit == 1
-    assert step.params == {"template": "implement", "group": "coder"}
+    assert step.params == {"template": "implement", "group": "coder", "memory": NOTHING}
     kwargs = dict(
         operator="llm.generate",
         result={"files": {}},
@@ -67,7 +76,7 @@ async def test_duplicate_and_late_results_are_dropped(engine) -> None:  # type: 
     async with engine.db.connect() as conn:
         row = (await conn.execute(select(runs).where(runs.c.id == run_id))).mappings().one()
     assert row["tokens_in"] == 3, "the duplicate must not be counted again"
-    assert row["lock_version"] == 2
+    assert row["lock_version"] == 3  # remember, then implement once
     [validate] = await _waiting(engine, run_id)
     step = await engine.runs.prepare_step(run_id, validate["task_id"])
     assert step is not None and step.params["files"] == [{"files": {}}]
@@ -107,7 +116,7 @@ async def _complete(engine, run_id, result_by_element):  # type: ignore[no-untyp
         usage={},
         duration_ms=1.0,
         attempt=1,
-        decision=element == "decide_next",
+        decision=element in ("decide_next", "remember"),
         finishes=element in ("accept", "give_up"),
     )
     assert applied
@@ -125,6 +134,7 @@ async def test_a_loop_does_not_grow_the_stored_state(engine) -> None:  # type: i
     the step table keeps the whole history, and the run still ends as the diagram says."""
     run_id = await engine.runs.start(RunRequest(text="add(a, b)", pattern="quick"), created_by="t")
     results = {
+        "remember": NOTHING,
         "implement": {"files": {"add.py": "def add(a, b): return a - b"}},
         "validate": {"passed": False, "score": 0.2, "findings": []},
         "decide_next": {"choice": "improve", "confidence": 0.5},
@@ -166,6 +176,7 @@ async def test_a_cached_workflow_is_not_used_after_another_process_changed_the_r
         run_id = await engine.runs.start(
             RunRequest(text="add(a, b)", pattern="quick"), created_by="t"
         )
+        await _past_remember(engine, run_id)
         assert len(engine.runs.kernel.cache) == 1
         results = {"implement": {"files": {}}, "validate": {"passed": True, "score": 1.0}}
         assert await _complete(other, run_id, results) == "implement"
@@ -198,6 +209,7 @@ async def test_a_step_is_learned_from_once_with_its_result(engine) -> None:  # t
     """With the learning tables on the run database, a step's learning record is written in
     the transaction that stores its result: a duplicate result (dropped) adds none."""
     run_id = await engine.runs.start(RunRequest(text="add(a, b)", pattern="quick"), created_by="t")
+    await _past_remember(engine, run_id)
     [implement] = await _waiting(engine, run_id)
     learned = StepOutcome(
         run_id=str(run_id),
