@@ -18,6 +18,8 @@ BENCHES = {
     "conformance": ("bench.conformance", "SpiffWorkflow's test diagrams: raw vs through the API"),
     "statistics": ("bench.statistics", "GET /api/diagrams/quick/statistics over 10,000 steps"),
     "classify": ("bench.classify", "rules + learned classifier on held-out labelled requests"),
+    "memory": ("bench.memory", "recall precision@5 and latency at 10k and 100k memories"),
+    "corrections": ("bench.corrections", "a person's rejections recalled: later runs avoid it"),
 }
 """Bench name -> (module with `main(argv) -> int`, one line for `--help`). A new bench is a
 module with such a `main` and a line here."""
