@@ -16,6 +16,7 @@ from engine.container import Database, Engine, build_engine, open_database
 from engine.decisions import quality_fit
 from engine.decisions.learned import keep_fitted
 from engine.learning.recorder import recording
+from engine.memory.training import keep_ranker_fitted
 from engine.settings import Settings
 from engine.telemetry import setup_tracing
 
@@ -47,11 +48,13 @@ async def started_engine(
     classifier = asyncio.create_task(keep_fitted(engine.db))  # people's choices teach it
     # earlier candidates' features and outcomes teach the quality prediction
     quality = asyncio.create_task(quality_fit.keep_fitted(engine.learning.outcomes))
+    # what runs recalled and whether they then completed teach the memory ranker
+    ranker = asyncio.create_task(keep_ranker_fitted(engine.db))
     try:
         async with recording(engine.learning, engine.db, engine.events, engine.models):
             yield engine
     finally:
-        for task in (classifier, quality):
+        for task in (classifier, quality, ranker):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

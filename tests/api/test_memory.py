@@ -3,10 +3,14 @@ people's corrections reach the prompt, within the recall's token budget."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import httpx
 
+from adapters.database import create_engine
+from engine.memory.rank import FEATURES
+from engine.memory.training import recall_samples
 from tests.api.test_learning import wait_rows
 from tests.servers import Environment, wait_run
 
@@ -52,6 +56,18 @@ def test_first_attempt_prompt_holds_recalled_memories_under_budget(
     assert "## What earlier runs and people taught" in prompt
     assert "- Solved before (python): solution.py" in prompt
     assert result["summary"] in prompt
+
+    # what the ranker learns from: each memory a finished run recalled, with its features
+    async def samples() -> list[tuple[dict[str, float], bool]]:
+        db = create_engine(env.database_url, pool_size=1)
+        try:
+            return await recall_samples(db)
+        finally:
+            await db.dispose()
+
+    found = asyncio.run(samples())
+    assert found and set(found[0][0]) == set(FEATURES)
+    assert any(passed for _, passed in found)
 
 
 def test_a_rejection_is_recalled_as_a_warning_for_a_similar_request(
