@@ -56,12 +56,21 @@ async def _load(store: KnowledgeStore, memories: list[Memory]) -> float:
     return time.perf_counter() - began
 
 
+def _p95(values: list[float]) -> float:
+    """Nearest-rank 95th percentile."""
+    ordered = sorted(values)
+    return ordered[max(0, int(0.95 * len(ordered) + 0.5) - 1)]
+
+
 async def _measure(
     store: KnowledgeStore, models: Any, queries: list[BenchQuery]
 ) -> tuple[float, float, float]:
-    """(precision@5, p50 ms, p95 ms) over `queries` through the whole cascade."""
+    """(precision@5, p50 ms, p95 ms) over `queries` through the whole cascade; prints where
+    the time went (the cascade's own stage timings)."""
     from engine.memory.rank import QueryContext
     from engine.memory.recall import recall
+
+    stages: dict[str, list[float]] = {}
 
     async def one(q: BenchQuery) -> tuple[float, float]:
         began = time.perf_counter()
@@ -75,15 +84,24 @@ async def _measure(
         ms = (time.perf_counter() - began) * 1000
         if "learning_error" in found["evidence"]:
             raise RuntimeError(found["evidence"]["learning_error"])
+        for stage, value in found["evidence"]["ms"].items():
+            stages.setdefault(stage, []).append(float(value))
         top = [m["id"] for m in found["memories"]][:5]
         return sum(1 for i in top if i in q.relevant) / 5, ms
 
     for q in queries[:WARM_UP]:
         await one(q)
+    stages.clear()
     results = [await one(q) for q in queries]
-    times = sorted(ms for _, ms in results)
-    p95 = times[max(0, int(0.95 * len(times) + 0.5) - 1)]
-    return statistics.fmean(p for p, _ in results), statistics.median(times), p95
+    times = [ms for _, ms in results]
+    print(
+        "  stages (p50 / p95 ms): "
+        + ", ".join(
+            f"{name} {statistics.median(v):.1f} / {_p95(v):.1f}" for name, v in stages.items()
+        ),
+        flush=True,
+    )
+    return statistics.fmean(p for p, _ in results), statistics.median(times), _p95(times)
 
 
 async def _postgres_store(workdir: Path, name: str) -> tuple[Any, Any]:
