@@ -45,7 +45,8 @@ from adapters.learning.contract import (
     RunOutcome,
     as_utc,
 )
-from adapters.learning.neo4j_memory import MEMORY_SCHEMA, MEMORY_WRITES, Neo4jMemoryMixin
+from adapters.learning.neo4j_memory import Neo4jMemoryMixin
+from adapters.learning.neo4j_memory_cypher import MEMORY_SCHEMA, MEMORY_WRITES
 
 # errors that say "Neo4j is not reachable / not able right now": keep the records, back off
 _UNAVAILABLE: tuple[type[BaseException], ...] = (

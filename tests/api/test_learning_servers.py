@@ -105,6 +105,8 @@ def test_decisions_ask_both_stores_and_go_on_without_neo4j(
         return dict(decision["evidence"]["stores"])
 
     with stores_env.client() as api:
+        # a first run creates the InfluxDB database (a fresh one answers "not executed")
+        assert wait_run(api, start_run(api, TEXT, "quick"))["status"] == "completed"
         run = wait_run(api, start_run(api, TEXT))  # the orchestrator decides the pattern
         assert run["status"] == "completed"
         pattern = stores_of(run, "choose_pattern")
