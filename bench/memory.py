@@ -133,7 +133,9 @@ async def _neo4j_store(workdir: Path, name: str) -> tuple[Any, Any]:
 
     server = Neo4jServer(workdir / f"neo4j-{name}", heap="2g", start_timeout=120)
     await asyncio.to_thread(server.start)
-    store = Neo4jKnowledgeStore(server.uri, batch_size=LOAD_BATCH, buffer_size=4 * LOAD_BATCH)
+    store = Neo4jKnowledgeStore(
+        server.uri, batch_size=LOAD_BATCH, buffer_size=4 * LOAD_BATCH, flush_timeout=300.0
+    )
 
     async def close() -> None:
         await store.close()

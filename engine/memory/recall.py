@@ -69,8 +69,8 @@ async def recall(
         ),
         key=lambda t: (-t[0], t[1].memory.id),
     )
-    chosen = [(s, c, f) for s, c, f in scored if f["kind"] > 0][:top_k]
-    lines, tokens, counted = _fit_budget(chosen, budget, token_model)
+    chosen = _with_warnings([(s, c, f) for s, c, f in scored if f["kind"] > 0], top_k)
+    lines, tokens, counted, kept = _fit_budget(chosen, budget, token_model)
     t3 = time.perf_counter()
     evidence.update(
         candidates=len(cands),
@@ -86,7 +86,27 @@ async def recall(
             "rank": round((t3 - t2) * 1000, 1),
         },
     )
-    return _result(chosen[: len(lines)], lines, evidence, began)
+    return _result([chosen[i] for i in kept], lines, evidence, began)
+
+
+MAX_WARNINGS = 2  # people's corrections kept in the top k even when others score higher
+
+
+def _with_warnings(
+    ranked: list[tuple[float, MemoryCandidate, dict[str, float]]], top_k: int
+) -> list[tuple[float, MemoryCandidate, dict[str, float]]]:
+    """The best `top_k`, except that up to MAX_WARNINGS relevant corrections always get in
+    (in place of the lowest others): ten runs' solutions of the same request must not crowd
+    a person's warning out of the prompt."""
+    chosen = ranked[:top_k]
+    warnings = [r for r in ranked[top_k:] if r[1].memory.kind == "correction"]
+    have = sum(1 for r in chosen if r[1].memory.kind == "correction")
+    for warning in warnings[: max(0, MAX_WARNINGS - have)]:
+        others = [i for i, r in enumerate(chosen) if r[1].memory.kind != "correction"]
+        if not others:
+            break
+        chosen[others[-1]] = warning
+    return sorted(chosen, key=lambda r: (-r[0], r[1].memory.id))
 
 
 def _line(c: MemoryCandidate) -> str:
@@ -104,24 +124,35 @@ def _line(c: MemoryCandidate) -> str:
 
 def _fit_budget(
     chosen: list[tuple[float, MemoryCandidate, dict[str, float]]], budget: int, model: str | None
-) -> tuple[list[str], int, str]:
+) -> tuple[list[str], int, str, list[int]]:
     """Lines for the chosen memories, best first, each cut to its share of the budget by the
-    estimate (engine/memory/tokens.py); the whole is then counted with the tokenizer (once:
-    a count costs milliseconds), and whole lines are dropped from the end while it is over."""
+    estimate (engine/memory/tokens.py); the same line from several memories is written once
+    with their count. The whole is then counted with the tokenizer (once: a count costs
+    milliseconds), and whole lines are dropped from the end while it is over. Returns the
+    lines, their tokens, how they were counted and which of `chosen` they show."""
     if not chosen:
-        return [], 0, "estimate"
+        return [], 0, "estimate", []
     share = int((budget / len(chosen) - 2) * CHARS_PER_TOKEN)  # room for the line breaks
-    lines = []
-    for _, c, _f in chosen:
+    shown: dict[str, list[int]] = {}  # line -> the chosen memories it shows, in order
+    for i, (_, c, _f) in enumerate(chosen):
         line = _line(c)
         if len(line) > share:
             line = line[: share - 2].rstrip() + " …"
-        lines.append(line)
-    total, counted = count_tokens("\n".join(lines), model)
-    while lines and total > budget:
-        lines.pop()
-        total, counted = count_tokens("\n".join(lines), model)
-    return lines, total, counted
+        shown.setdefault(line, []).append(i)
+    order = list(shown)
+
+    def text(n: int) -> str:
+        return "\n".join(
+            f"{line} (×{len(shown[line])})" if len(shown[line]) > 1 else line for line in order[:n]
+        )
+
+    n = len(order)
+    total, counted = count_tokens(text(n), model)
+    while n and total > budget:
+        n -= 1
+        total, counted = count_tokens(text(n), model)
+    kept = sorted(i for line in order[:n] for i in shown[line])
+    return text(n).split("\n") if n else [], total, counted, kept
 
 
 def _result(

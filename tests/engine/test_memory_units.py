@@ -117,9 +117,14 @@ def test_the_best_five_fit_the_token_budget() -> None:
     chosen = [
         (1.0, _cand(f"m{i}", "solution", lexical=1.0, sim=None, success=True), {}) for i in range(5)
     ]
-    for _, c, _ in chosen:
-        c.memory.content = long[:900]
-    lines, tokens, how = _fit_budget(chosen, 500, None)
-    assert len(lines) == 5 and tokens <= 500 and how == "estimate"
+    for i, (_, c, _) in enumerate(chosen):
+        c.memory.content = f"{i} {long[:900]}"
+    lines, tokens, how, kept = _fit_budget(chosen, 500, None)
+    assert len(lines) == 5 and tokens <= 500 and how == "estimate" and kept == [0, 1, 2, 3, 4]
     assert all(line.endswith(" …") for line in lines)
+    # the same lesson from several runs is one line, with their count
+    for _, c, _ in chosen:
+        c.memory.content = "add.py — def add(a, b)"
+    lines, _, _, kept = _fit_budget(chosen, 500, None)
+    assert lines == ["- Solved before (python): add.py — def add(a, b) (×5)"] and len(kept) == 5
     assert estimate_tokens("abcdefg") == 2 and count_tokens("abc", None) == (1, "estimate")
