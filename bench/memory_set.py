@@ -1,4 +1,6 @@
-"""A memory set for the recall benchmark, derived from the 164 HumanEval problems (data only).
+"""A memory set for the recall benchmark, derived from the 164 HumanEval problems (data only;
+one module over 400 lines: the set's rules — problems, paraphrases, distractors — are read
+together to judge the benchmark).
 
 `build(n_memories, seed)` returns memories (`adapters.learning.memory.Memory`) and queries
 with their relevant ids, the same for the same arguments:

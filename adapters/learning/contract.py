@@ -9,7 +9,9 @@ Two roles, so each production backend does what it is good at:
   signatures and the fixes that resolved them, corrections from human review; answering
   "what fixed these failures before".
 PostgreSQL implements both (the embedded default). Every implementation passes the same
-contract tests (tests/adapters/test_learning_contract.py) against a real server.
+contract tests (tests/adapters/test_learning_contract.py, test_memory_contract.py) against a
+real server. The contract stays one module (over 400 lines): its records and both protocols
+are read together when a store is written; the memory records live in memory.py.
 
 The two protocols are the abstract bases of the two kinds of store: an implementation names
 its kind as a base class (`class InfluxOutcomeStore(BufferedStore[str], OutcomeStore)`), so
