@@ -78,6 +78,19 @@ class Signals:
     correction_hits: int = 0  # names a recalled correction objected to that the code uses
 
 
+CLEAN = Signals(
+    gate_failed=False,
+    lint_errors=0,
+    type_errors=0,
+    security_errors=0,
+    agreement=1.0,
+    candidates=1,
+    history_passed=0,
+    history_total=0,
+)
+"""A lone candidate whose cheap checks found nothing, without history (p = 0.5)."""
+
+
 def signals_from_report(
     report: ValidationReport,
     *,

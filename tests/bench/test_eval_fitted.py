@@ -3,26 +3,18 @@ candidates, cross-validated by problem."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from dataclasses import replace
 
 from bench.eval.evaluate import _features
 from bench.eval.figures import Outcome, Summary, table
 from bench.eval.fitted import compare, quality_lines
-from engine.decisions.quality import Signals, auc
+from engine.decisions.quality import CLEAN, auc
 from engine.decisions.quality_features import features_of
 from engine.decisions.quality_fit import hand_set
 
-BASE = Signals(
-    gate_failed=False,
-    lint_errors=0,
-    type_errors=0,
-    security_errors=0,
-    agreement=1.0,
-    candidates=3,
-    history_passed=0,
-    history_total=0,
-)
+BASE = dataclasses.replace(CLEAN, candidates=3)
 
 
 def outcomes(strategy_seed: int, problems: int, per_problem: int) -> list[Outcome]:

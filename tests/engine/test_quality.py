@@ -7,20 +7,19 @@ from dataclasses import replace
 
 import pytest
 
-from engine.decisions.quality import GATE_STAGES, Signals, auc, brier, predict, signals_from_report
+from engine.decisions.quality import (
+    CLEAN,
+    GATE_STAGES,
+    Signals,
+    auc,
+    brier,
+    predict,
+    signals_from_report,
+)
 from validation.mesh import LANGUAGES
 from validation.report import Finding, StageResult, ValidationReport
 
-BASE = Signals(
-    gate_failed=False,
-    lint_errors=0,
-    type_errors=0,
-    security_errors=0,
-    agreement=1.0,
-    candidates=1,
-    history_passed=0,
-    history_total=0,
-)
+BASE = CLEAN
 
 
 def p(**changes: object) -> float:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from adapters.learning import CandidateOutcome
-from engine.decisions.quality import MAX_COUNTED, Signals, predict
+from engine.decisions.quality import CLEAN, MAX_COUNTED, Signals, predict
 from engine.decisions.quality_features import (
     FEATURES,
     MAX_MEMORY_COUNTED,
@@ -39,16 +39,7 @@ from engine.decisions.quality_fit import (
     reliability,
 )
 
-BASE = Signals(
-    gate_failed=False,
-    lint_errors=0,
-    type_errors=0,
-    security_errors=0,
-    agreement=1.0,
-    candidates=1,
-    history_passed=0,
-    history_total=0,
-)
+BASE = CLEAN
 MEMORY = {
     "choice": "recalled",
     "summary": "...",
