@@ -3,8 +3,9 @@
 Two roles, so each production backend does what it is good at:
 - `OutcomeStore`: time series of step and run outcomes (InfluxDB in production), answering
   success counts per (task type, language, pattern), whether another improve iteration
-  helped for a failure signature, and per-element statistics of a diagram across runs
-  (`element_stats`: the heatmap on the diagram page).
+  helped for a failure signature, per-element statistics of a diagram across runs
+  (`element_stats`: the heatmap on the diagram page), and what the learned choices (the
+  model group routed to a step, the action after a failed step) led to (`policy_stats`).
 - `KnowledgeStore`: relationships (Neo4j in production): runs, requests, patterns, failure
   signatures and the fixes that resolved them, corrections from human review; answering
   "what fixed these failures before".
@@ -27,7 +28,7 @@ server of its own does so through the shared bounded buffer and sender in buffer
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, Field, computed_field, field_validator
 
@@ -43,11 +44,13 @@ from adapters.learning.memory import (
 
 __all__ = [
     "MAX_BUCKET_S",
+    "MAX_CHOICE_STATS",
     "MEMORY_KINDS",
     "SCOPES",
     "MAX_PREDICTION_PAIRS",
     "VISIT_OUTCOMES",
     "CandidateOutcome",
+    "ChoiceStats",
     "Correction",
     "DiagramStats",
     "ElementStats",
@@ -65,6 +68,7 @@ __all__ = [
     "MemoryQuery",
     "OutcomeStore",
     "PatternStats",
+    "PolicyOutcome",
     "RunOutcome",
     "SeriesPoint",
     "StepOutcome",
@@ -76,6 +80,7 @@ __all__ = [
 
 MAX_BUCKET_S = 7 * 24 * 3600  # the largest bucket `run_series` accepts (one week)
 MAX_PREDICTION_PAIRS = 10_000  # the most (most recent) pairs `prediction_pairs` returns
+MAX_CHOICE_STATS = 10_000  # the most rows `policy_stats` returns (see there which)
 
 
 def _now() -> datetime:
@@ -151,6 +156,47 @@ class CandidateOutcome(BaseModel):
     agreement: float = Field(default=1.0, allow_inf_nan=False)
     features: dict[str, float] = Field(default_factory=dict)  # the prediction's inputs, by name
     at: datetime = Field(default_factory=_now)
+
+
+class PolicyOutcome(BaseModel):
+    """What one learned choice led to: the model group chosen for a step (policy "route"),
+    or the action chosen after a step failed (policy "failure").
+
+    `success`: route, the candidate's tests passed; failure, the step recovered.
+    `duration_ms`: route, the model call's time; failure, from the failure to the step's end.
+    `tokens`: tokens in and out of the model call (route). `explored`: the choice was an
+    exploration step, not the best estimate. `duration_ms` must be finite (InfluxDB cannot
+    store NaN or infinity: a ValidationError here, not lost data later).
+    """
+
+    policy: Literal["route", "failure"]
+    run_id: str
+    task_id: str
+    element: str  # BPMN element id of the step
+    task_type: str = "unknown"
+    language: str
+    failure_class: str = ""  # "failure" policy only, e.g. "timeout", "rate_limit"
+    choice: str  # the model group (route) or the action (failure: retry, switch, ...)
+    success: bool
+    duration_ms: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+    tokens: int = Field(default=0, ge=0)
+    explored: bool = False
+    at: datetime = Field(default_factory=_now)
+
+
+class ChoiceStats(BaseModel):
+    """Outcomes of one choice in one context (`OutcomeStore.policy_stats`)."""
+
+    element: str
+    task_type: str
+    language: str
+    failure_class: str
+    choice: str
+    successes: int
+    failures: int
+    mean_ms: float  # mean duration_ms (0.0 when none)
+    mean_tokens: float  # mean tokens
+    explored: int  # how many were exploration steps
 
 
 VISIT_OUTCOMES = ("completed", "failed", "cancelled")
@@ -351,6 +397,7 @@ class OutcomeStore(Protocol):
     async def record_run(self, outcome: RunOutcome) -> None: ...
     async def record_iteration(self, outcome: IterationOutcome) -> None: ...
     async def record_candidate(self, outcome: CandidateOutcome) -> None: ...
+    async def record_policy(self, outcome: PolicyOutcome) -> None: ...
     async def record_visits(self, visits: list[ElementVisit], flows: list[FlowTaken]) -> None:
         """A finished run's element visits and the gateway flows it took."""
         ...
@@ -398,6 +445,23 @@ class OutcomeStore(Protocol):
     async def prediction_samples(self, since: datetime) -> list[tuple[dict[str, float], bool]]:
         """(features, passed) of the candidates recorded at or after `since` with non-empty
         features, oldest first; at most `MAX_PREDICTION_PAIRS`, the most recent ones."""
+        ...
+
+    async def policy_stats(
+        self,
+        policy: str,
+        *,
+        element: str | None = None,
+        task_type: str | None = None,
+        language: str | None = None,
+        failure_class: str | None = None,
+        since: datetime | None = None,
+    ) -> list[ChoiceStats]:
+        """Outcomes of `policy` ("route" or "failure") recorded at or after `since` (any time
+        when None), per (element, task type, language, failure class, choice), sorted by that
+        tuple; a filter that is None matches any value, a string exactly that value. At most
+        `MAX_CHOICE_STATS` rows: when more groups match, those whose latest outcome is the
+        most recent (ties by the tuple)."""
         ...
 
     async def flush(self) -> None: ...

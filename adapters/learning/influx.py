@@ -19,6 +19,9 @@ Measurements (tags are indexed strings, fields are values):
 - `visit`: tags diagram_id, diagram_version, element_id, kind, outcome; fields run_id,
   task_id, incidents, duration_ms, model_ms (absent when None), tokens_in, tokens_out.
 - `flow`: tags diagram_id, diagram_version, gateway, flow; field run_id.
+- `policy`: tags policy, element, task_type, language, failure_class, choice; fields success
+  (bool), duration_ms, tokens, explored (bool), run_id, task_id (its query in
+  influx_policy.py).
 
 Writes never wait for the server: `record_*` encode the point (`influxdb_client.Point`, one
 line of line protocol) and hand it to the shared buffered sender (buffered.py: bounded buffer,
@@ -53,11 +56,12 @@ import httpx
 from influxdb_client import Point, WritePrecision
 from pydantic import BaseModel
 
-from adapters.learning import influx_features, influxql
+from adapters.learning import influx_features, influx_policy, influxql
 from adapters.learning.buffered import BufferedStore, SendFailed
 from adapters.learning.contract import (
     MAX_PREDICTION_PAIRS,
     CandidateOutcome,
+    ChoiceStats,
     DiagramStats,
     ElementStats,
     ElementVisit,
@@ -68,6 +72,7 @@ from adapters.learning.contract import (
     LearningUnavailable,
     OutcomeStore,
     PatternStats,
+    PolicyOutcome,
     RunOutcome,
     SeriesPoint,
     StepOutcome,
@@ -89,6 +94,7 @@ _TAGS = {
     "candidate": "model_group task_type language",
     "visit": "diagram_id diagram_version element_id kind outcome",
     "flow": "diagram_id diagram_version gateway flow",
+    "policy": "policy element task_type language failure_class choice",
 }
 _FIELDS = {
     "step": "success duration_ms tokens_in tokens_out score attempt iteration run_id task_id",
@@ -97,6 +103,7 @@ _FIELDS = {
     "candidate": "predicted passed agreement run_id task_id",
     "visit": "run_id task_id incidents duration_ms model_ms tokens_in tokens_out",
     "flow": "run_id",
+    "policy": "success duration_ms tokens explored run_id task_id",
 }
 
 
@@ -184,6 +191,9 @@ class InfluxOutcomeStore(BufferedStore[str], OutcomeStore):
     async def record_candidate(self, outcome: CandidateOutcome) -> None:
         point = influx_features.add_features(_point("candidate", outcome), outcome.features)
         self._append(point, outcome.at)
+
+    async def record_policy(self, outcome: PolicyOutcome) -> None:
+        self._append(_point("policy", outcome), outcome.at)
 
     async def record_visits(self, visits: list[ElementVisit], flows: list[FlowTaken]) -> None:
         for visit in visits:
@@ -410,6 +420,31 @@ class InfluxOutcomeStore(BufferedStore[str], OutcomeStore):
         query = influx_features.PREDICTION_SAMPLES.format(limit=MAX_PREDICTION_PAIRS)
         [result] = await self._query(query, params, epoch="ns")
         return influx_features.samples(result)
+
+    async def policy_stats(
+        self,
+        policy: str,
+        *,
+        element: str | None = None,
+        task_type: str | None = None,
+        language: str | None = None,
+        failure_class: str | None = None,
+        since: datetime | None = None,
+    ) -> list[ChoiceStats]:
+        filters = {
+            "element": element,
+            "task_type": task_type,
+            "language": language,
+            "failure_class": failure_class,
+        }
+        params: dict[str, str | int] = {
+            name: _tag_value(value) for name, value in filters.items() if value is not None
+        }
+        query = influx_policy.query(list(params), since=since is not None)
+        params |= {"policy": _tag_value(policy), "until": influxql.MAX_TIME_NS}
+        if since is not None:
+            params["since"] = influxql.ns(since)
+        return influx_policy.stats(await self._query(query, params, epoch="ns"))
 
     async def _query(
         self, query: str, params: Mapping[str, str | int], *, epoch: str | None = None

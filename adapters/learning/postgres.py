@@ -1,7 +1,9 @@
 """The embedded-default learning store: outcomes and knowledge in PostgreSQL tables.
 
 One class implements both learning roles for this store (over 400 lines), as `influx` and
-`neo4j` do for theirs: the contract suite runs each against the same tests."""
+`neo4j` do for theirs: the contract suite runs each against the same tests. The memories
+(postgres_memory.py) and the policy outcomes (postgres_policy.py) are mixed in from modules
+of their own."""
 
 from __future__ import annotations
 
@@ -58,6 +60,7 @@ from adapters.learning.contract import (
     check_bucket_s,
 )
 from adapters.learning.postgres_memory import PostgresMemories, learning_memories
+from adapters.learning.postgres_policy import PostgresPolicies, learning_policy_outcomes
 from adapters.write_batch import WriteBatch
 
 log = logging.getLogger(__name__)
@@ -134,6 +137,8 @@ learning_flows = _record_table(
 )
 # created by migration 0013 (defined beside the memory queries, in postgres_memory.py)
 learning_memories.to_metadata(learning_metadata)
+# created by migration 0014 (defined beside the policy queries, in postgres_policy.py)
+learning_policy_outcomes.to_metadata(learning_metadata)
 
 
 def _no_nul(value: Any) -> Any:
@@ -141,7 +146,7 @@ def _no_nul(value: Any) -> Any:
     return value.replace("\x00", "") if isinstance(value, str) else value
 
 
-class PostgresLearningStore(PostgresMemories, OutcomeStore, KnowledgeStore):
+class PostgresLearningStore(PostgresMemories, PostgresPolicies, OutcomeStore, KnowledgeStore):
     """Both learning roles on the run database (no extra server needed)."""
 
     backend = "postgres"

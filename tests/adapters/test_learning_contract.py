@@ -27,6 +27,7 @@ from adapters.learning import (
     LatencyStat,
     LearningUnavailable,
     PatternStats,
+    PolicyOutcome,
     RunOutcome,
     SeriesPoint,
     StepOutcome,
@@ -681,6 +682,31 @@ async def test_candidate_queries_raise_learning_unavailable(unreachable_outcome_
     await unreachable_outcome_store.record_candidate(
         CandidateOutcome(
             run_id="r", task_id="t", model_group="coder", language="python", passed=True
+        )
+    )
+    await unreachable_outcome_store.flush()
+    health = unreachable_outcome_store.health()
+    assert not health.healthy and health.buffered + health.dropped == 1
+
+
+async def test_policy_queries_raise_learning_unavailable(unreachable_outcome_store: Any) -> None:
+    with pytest.raises(LearningUnavailable):
+        await unreachable_outcome_store.policy_stats("route")
+    with pytest.raises(LearningUnavailable):
+        await unreachable_outcome_store.policy_stats(
+            "failure", element="e", failure_class="timeout", since=BASE
+        )
+    # recording never raises: the outcome is buffered (InfluxDB) or counted as lost
+    await unreachable_outcome_store.record_policy(
+        PolicyOutcome(
+            policy="failure",
+            run_id="r",
+            task_id="t",
+            element="e",
+            language="python",
+            failure_class="timeout",
+            choice="retry",
+            success=True,
         )
     )
     await unreachable_outcome_store.flush()
