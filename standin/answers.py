@@ -8,6 +8,7 @@ from pydantic import BaseModel
 
 from standin.humaneval import HumanEvalReplay
 from standin.options import StandinOptions
+from standin.profiles import ProfileDice
 from standin.script import BUILTIN_DEFAULT, Script, ScriptMatcher, load_script
 
 Source = Literal["script", "script_error", "humaneval_reference", "humaneval_broken", "default"]
@@ -20,6 +21,8 @@ class Answer(BaseModel):
     content: str | None = None
     status: int | None = None
     detail: str = ""
+    passed: bool | None = None
+    """For `pass_rate` rules: True when `reply` was chosen, False for `otherwise`."""
 
 
 def _script_from(options: StandinOptions) -> Script | None:
@@ -31,11 +34,12 @@ def _script_from(options: StandinOptions) -> Script | None:
 
 
 class Answerer:
-    """Picks answers in the documented order; holds the script and replay counters."""
+    """Picks answers in the documented order; holds the script, profiles and replay counters."""
 
     def __init__(self, options: StandinOptions) -> None:
         script = _script_from(options)
         self.matcher = ScriptMatcher(script, options.seed) if script is not None else None
+        self.profiles = ProfileDice(script.profiles if script is not None else [], options.seed)
         self.replay = (
             HumanEvalReplay(
                 accuracy=options.accuracy,
@@ -52,10 +56,12 @@ class Answerer:
         """Return the default answer text."""
         return self.matcher.default if self.matcher is not None else BUILTIN_DEFAULT
 
-    def answer(self, model: str, prompt: str, nonce: str | None = None) -> Answer:
-        """Return the answer for one choice of one request."""
+    def answer(
+        self, model: str, prompt: str, nonce: str | None = None, passed: bool | None = None
+    ) -> Answer:
+        """Return the answer for one choice of one request (`passed`: a profile's draw)."""
         if self.matcher is not None:
-            found = self.matcher.match(prompt, model)
+            found = self.matcher.match(prompt, model, passed)
             if found is not None:
                 detail = f"rule {found.rule_index}"
                 if found.status is not None:
@@ -63,7 +69,9 @@ class Answerer:
                     return Answer(
                         source="script_error", status=found.status, content=message, detail=detail
                     )
-                return Answer(source="script", content=found.reply or "", detail=detail)
+                return Answer(
+                    source="script", content=found.reply or "", detail=detail, passed=found.passed
+                )
         if self.replay is not None:
             replayed = self.replay.answer(model, prompt, nonce)
             if replayed is not None:

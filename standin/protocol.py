@@ -151,6 +151,21 @@ class RuntimeSettings(BaseModel):
     latency_ms: float
 
 
+class ProfileStats(BaseModel):
+    """Counters of one script profile (`profiles:`), in `GET /standin/stats`."""
+
+    profile: int
+    model: str
+    match: str | None = None
+    requests: int = 0
+    failures: int = 0
+    timeouts: int = 0
+    correct: int = 0
+    """Answers where a `pass_rate` rule chose `reply`."""
+    incorrect: int = 0
+    """Answers where a `pass_rate` rule chose `otherwise`."""
+
+
 class StandinStats(BaseModel):
     """Counts returned by `GET /standin/stats`."""
 
@@ -161,6 +176,7 @@ class StandinStats(BaseModel):
     scripted_failures: int = 0
     by_model: dict[str, int] = Field(default_factory=dict)
     by_source: dict[str, int] = Field(default_factory=dict)
+    profiles: list[ProfileStats] = Field(default_factory=list)
 
 
 def count_tokens(text: str) -> int:
@@ -168,10 +184,14 @@ def count_tokens(text: str) -> int:
     return (len(text) + 3) // 4
 
 
-def usage(prompt: str, completions: list[str]) -> dict[str, int]:
-    """Return an OpenAI usage object for one prompt and its completions."""
+def usage(
+    prompt: str, completions: list[str], completion_tokens: int | None = None
+) -> dict[str, int]:
+    """Return an OpenAI usage object for one prompt and its completions (`completion_tokens`
+    overrides the counted completion tokens)."""
     prompt_tokens = count_tokens(prompt)
-    completion_tokens = sum(count_tokens(c) for c in completions)
+    if completion_tokens is None:
+        completion_tokens = sum(count_tokens(c) for c in completions)
     return {
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
@@ -180,7 +200,12 @@ def usage(prompt: str, completions: list[str]) -> dict[str, int]:
 
 
 def completion(
-    completion_id: str, created: int, model: str, prompt: str, contents: list[str]
+    completion_id: str,
+    created: int,
+    model: str,
+    prompt: str,
+    contents: list[str],
+    completion_tokens: int | None = None,
 ) -> dict[str, Any]:
     """Return a `chat.completion` object with one choice per content."""
     return {
@@ -198,7 +223,7 @@ def completion(
             }
             for index, content in enumerate(contents)
         ],
-        "usage": usage(prompt, contents),
+        "usage": usage(prompt, contents, completion_tokens),
     }
 
 
@@ -234,6 +259,7 @@ def stream_chunks(
     prompt: str,
     contents: list[str],
     include_usage: bool,
+    completion_tokens: int | None = None,
 ) -> list[dict[str, Any]]:
     """Return the `chat.completion.chunk` objects of a streamed answer, usage chunk last."""
     chunks: list[dict[str, Any]] = []
@@ -248,7 +274,7 @@ def stream_chunks(
         chunks.append(_chunk(completion_id, created, model, [final], include_usage))
     if include_usage:
         last = _chunk(completion_id, created, model, [], False)
-        last["usage"] = usage(prompt, contents)
+        last["usage"] = usage(prompt, contents, completion_tokens)
         chunks.append(last)
     return chunks
 

@@ -22,9 +22,31 @@ A script is a YAML file (``--script PATH``) or an in-process `Script` object::
         status: 500           # optional: answer this HTTP error instead of a reply;
                               # `reply`, if also given, becomes the error message
     default: "I am the WeaverGen stand-in model and have no scripted answer for this prompt."
+    # Profiles (optional; `standin.profiles`) make each model behave differently by context.
+    # The FIRST profile whose `model` (required; compared like a rule's) and optional
+    # `match` (regex on the whole prompt, DOTALL) fit a chat request applies to it.
+    profiles:
+      - model: coder
+        match: "TEMPLATE: fix_bug"
+        pass_rate: 0.4        # replaces the answering rule's `pass_rate` (only rules with
+                              # `reply` + `otherwise` use it)
+        latency_ms: 800       # wait this long before answering ...
+        jitter_ms: 200        # ... plus a uniform draw in [-jitter, +jitter] (never below 0)
+        timeout_rate: 0.5     # probability the request first hangs `hang_ms` (default
+        hang_ms: 30000        # 30000), then answers: a client with a shorter timeout times out
+        fail_rate: 0.1        # probability of HTTP 503 "stand-in model: injected failure
+                              # (profile N)"
+        tokens_out: 900       # completion tokens reported in usage, per choice (else counted)
 
 Each rule needs `reply`, `replies` or `status`; `reply` and `replies` exclude each other.
 Unknown keys are errors, so typos are caught when the file is loaded.
+
+A profile acts after the server-wide latency and failure dice, in this order: its latency,
+the timeout dice, the failure dice, then the answer. Its dice come from a generator of
+their own seeded from the server seed, so a given seed and request order give the same
+outcomes, and scripts without profiles behave exactly as without this feature.
+`GET /standin/stats` counts per profile: requests, failures, timeouts, and `correct` /
+`incorrect` answers (`reply` / `otherwise` chosen by a `pass_rate` rule).
 """
 
 from __future__ import annotations
@@ -36,6 +58,8 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from standin.profiles import Profile, compile_match, model_matches
 
 BUILTIN_DEFAULT = "I am the WeaverGen stand-in model and have no scripted answer for this prompt."
 
@@ -60,10 +84,7 @@ class ScriptRule(BaseModel):
     @field_validator("match")
     @classmethod
     def _regex_compiles(cls, value: str) -> str:
-        try:
-            re.compile(value, re.DOTALL)
-        except re.error as exc:
-            raise ValueError(f"invalid regex {value!r}: {exc}") from exc
+        compile_match(value)
         return value
 
     @field_validator("replies")
@@ -93,12 +114,13 @@ class ScriptRule(BaseModel):
 
 
 class Script(BaseModel):
-    """A whole script: ordered rules and the default answer."""
+    """A whole script: ordered rules, the default answer and per-model profiles."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     rules: list[ScriptRule] = Field(default_factory=list)
     default: str | None = None
+    profiles: list[Profile] = Field(default_factory=list)
 
 
 class ScriptMatch(BaseModel):
@@ -107,6 +129,8 @@ class ScriptMatch(BaseModel):
     rule_index: int
     reply: str | None
     status: int | None
+    passed: bool | None = None
+    """For `pass_rate` rules: True when `reply` was chosen, False for `otherwise`."""
 
 
 def _describe(exc: ValidationError, source: str) -> str:
@@ -114,8 +138,8 @@ def _describe(exc: ValidationError, source: str) -> str:
     lines: list[str] = []
     for err in exc.errors():
         loc = list(err["loc"])
-        if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
-            where = f"rule {loc[1]}"
+        if len(loc) >= 2 and loc[0] in ("rules", "profiles") and isinstance(loc[1], int):
+            where = f"{'rule' if loc[0] == 'rules' else 'profile'} {loc[1]}"
             field = ".".join(str(p) for p in loc[2:])
         else:
             where = "script"
@@ -151,12 +175,6 @@ def load_script(path: Path) -> Script:
     return parse_script(data, str(path))
 
 
-def _model_matches(wanted: str | None, requested: str) -> bool:
-    if wanted is None:
-        return True
-    return wanted in (requested, requested.rsplit("/", 1)[-1])
-
-
 class ScriptMatcher:
     """Applies a script to prompts, keeping the per-rule counters that `replies` needs."""
 
@@ -171,19 +189,23 @@ class ScriptMatcher:
         """Return the script's default answer or the built-in one."""
         return self.script.default if self.script.default is not None else BUILTIN_DEFAULT
 
-    def match(self, prompt: str, model: str) -> ScriptMatch | None:
-        """Return the first matching rule's answer (advancing its counter), or None."""
+    def match(self, prompt: str, model: str, passed: bool | None = None) -> ScriptMatch | None:
+        """Return the first matching rule's answer (advancing its counter), or None.
+
+        `passed` (a profile's draw) replaces the rule's own `pass_rate` draw."""
         rules = zip(self.script.rules, self._patterns, strict=True)
         for index, (rule, pattern) in enumerate(rules):
-            if not _model_matches(rule.model, model) or not pattern.search(prompt):
+            if not model_matches(rule.model, model) or not pattern.search(prompt):
                 continue
             count = self._counts[index]
             self._counts[index] = count + 1
+            chosen: bool | None = None
             if rule.replies is not None:
                 reply: str | None = rule.replies[min(count, len(rule.replies) - 1)]
             elif rule.pass_rate is not None:
-                reply = rule.reply if self._rng.random() < rule.pass_rate else rule.otherwise
+                chosen = self._rng.random() < rule.pass_rate if passed is None else passed
+                reply = rule.reply if chosen else rule.otherwise
             else:
                 reply = rule.reply
-            return ScriptMatch(rule_index=index, reply=reply, status=rule.status)
+            return ScriptMatch(rule_index=index, reply=reply, status=rule.status, passed=chosen)
         return None

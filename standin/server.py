@@ -25,6 +25,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from standin.answers import Answer, Answerer
 from standin.embeddings import embed_many
 from standin.options import StandinOptions
+from standin.profiles import ProfileRoll
 from standin.protocol import (
     OWNER,
     ChatRequest,
@@ -54,6 +55,7 @@ class StandinState:
         self.rng = random.Random(options.seed)  # noqa: S311 - failure dice, not security
         self.stats = StandinStats()
         self.answerer = Answerer(options)
+        self.stats.profiles = self.answerer.profiles.stats
         self.request_number = 0
         self.started = int(time.time())
 
@@ -78,6 +80,34 @@ class StandinState:
             message = f"stand-in model: injected failure (fail_rate={settings.fail_rate})"
             return number, _error(503, message)
         return number, None
+
+    async def apply_profile(
+        self, number: int, model: str, roll: ProfileRoll
+    ) -> JSONResponse | None:
+        """Wait the profile's latency, hang on a timeout draw, then return its injected
+        failure's response, or None to answer."""
+        if roll.delay_s > 0:
+            await asyncio.sleep(roll.delay_s)
+        if roll.hang:
+            logger.info(
+                "stand-in model: request %d model=%s profile %d hangs %.0f ms (timeout_rate)",
+                number,
+                model,
+                roll.index,
+                roll.profile.hang_ms,
+            )
+            await asyncio.sleep(roll.hang_s)
+        if roll.fail:
+            self.stats.failed += 1
+            self.stats.injected_failures += 1
+            logger.info(
+                "stand-in model: request %d model=%s profile %d injected failure",
+                number,
+                model,
+                roll.index,
+            )
+            return _error(503, f"stand-in model: injected failure (profile {roll.index})")
+        return None
 
 
 def _nonce(request: ChatRequest, choice: int) -> str | None:
@@ -192,9 +222,19 @@ def build_app(options: StandinOptions) -> FastAPI:
             return failure
 
         prompt = request.prompt()
+        roll = state.answerer.profiles.roll(prompt, request.model, request.n)
+        if roll is not None:
+            failure = await state.apply_profile(number, request.model, roll)
+            if failure is not None:
+                return failure
+
         answers: list[Answer] = []
         for choice in range(request.n):
-            answer = state.answerer.answer(request.model, prompt, _nonce(request, choice))
+            passed = roll.passes[choice] if roll is not None and roll.passes else None
+            nonce = _nonce(request, choice)
+            answer = state.answerer.answer(request.model, prompt, nonce, passed)
+            if roll is not None:
+                state.answerer.profiles.record_answer(roll.index, answer.passed)
             state.count(answer.source, state.stats.by_source)
             if answer.status is not None:
                 state.stats.failed += 1
@@ -211,25 +251,28 @@ def build_app(options: StandinOptions) -> FastAPI:
 
         state.stats.served += 1
         contents = [a.content or "" for a in answers]
-        counted = usage(prompt, contents)
+        tokens_out = roll.completion_tokens(len(contents)) if roll is not None else None
+        counted = usage(prompt, contents, tokens_out)
         logger.info(
-            "stand-in model: request %d model=%s source=%s %s prompt_tokens=%d "
+            "stand-in model: request %d model=%s source=%s %s%s prompt_tokens=%d "
             "completion_tokens=%d",
             number,
             request.model,
             ",".join(a.source for a in answers),
             ",".join(a.detail for a in answers if a.detail),
+            f" profile {roll.index}" if roll is not None else "",
             counted["prompt_tokens"],
             counted["completion_tokens"],
         )
         completion_id = f"chatcmpl-standin-{number:06d}"
         created = int(time.time())
         if not request.stream:
-            return JSONResponse(completion(completion_id, created, request.model, prompt, contents))
+            body = completion(completion_id, created, request.model, prompt, contents, tokens_out)
+            return JSONResponse(body)
 
         include_usage = bool(request.stream_options and request.stream_options.include_usage)
         chunks = stream_chunks(
-            completion_id, created, request.model, prompt, contents, include_usage
+            completion_id, created, request.model, prompt, contents, include_usage, tokens_out
         )
 
         async def events() -> AsyncIterator[str]:
