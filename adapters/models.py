@@ -21,6 +21,8 @@ from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 from pydantic import BaseModel, Field, ValidationError
 
+from adapters.model_health import ModelHealth
+
 _tracer = trace.get_tracer("weavergen.models")
 
 
@@ -48,6 +50,7 @@ class RouterSettings(BaseModel):
     timeout_seconds: float = 120
     num_retries: int = 2
     max_in_flight: int = 32
+    auto_groups: list[str] = Field(default_factory=list)  # `groups: auto` (ModelRouter)
 
 
 class ModelsConfig(BaseModel):
@@ -64,10 +67,11 @@ class ModelsConfigError(ValueError):
 class ModelCallError(Exception):
     """A model call failed; names the model group and deployments, says if retrying may help."""
 
-    def __init__(self, message: str, *, retryable: bool) -> None:
+    def __init__(self, message: str, *, retryable: bool, kind: str = "error") -> None:
         super().__init__(message)
         self.message = message
         self.retryable = retryable
+        self.kind = kind  # timeout, rate_limit, unavailable, bad_request, unknown_group, error
 
 
 class ModelAnswer(BaseModel):
@@ -142,6 +146,7 @@ class ModelRouter:
         self._deployments = {
             d.id: (group, d) for group, g in config.groups.items() for d in g.deployments
         }
+        self.health = ModelHealth()  # which groups are down (the router avoids them)
 
     def warm(self) -> None:
         """Import LiteLLM and build the router now (about 12 CPU-s without bytecode, 2 s with)
@@ -153,6 +158,13 @@ class ModelRouter:
     def groups(self) -> list[str]:
         """Model group names."""
         return sorted(self.config.groups)
+
+    def auto_groups(self) -> list[str]:
+        """The groups `groups: auto` means (models.yaml `settings.auto_groups`)."""
+        wanted = self.config.settings.auto_groups
+        if wanted:
+            return [g for g in wanted if g in self.config.groups]
+        return [g for g in self.groups() if g not in ("classifier", "embedder")]
 
     def has_group(self, name: str) -> bool:
         """Whether models.yaml defines model group `name` (e.g. an `embedder`)."""
@@ -206,6 +218,7 @@ class ModelRouter:
             raise ModelCallError(
                 f"unknown model group {group!r}; models.yaml defines {', '.join(self.groups())}",
                 retryable=False,
+                kind="unknown_group",
             )
         if self._router is None:  # not warmed yet: build it off the event loop
             await asyncio.to_thread(self.warm)
@@ -228,10 +241,12 @@ class ModelRouter:
                     resp = await self._router.acompletion(model=group, messages=messages, **kwargs)
                 except Exception as exc:
                     error = self._error(group, exc)
+                    self.health.failed(group, error.kind, error.message)
                     span.set_attributes({"weavergen.outcome": "failed"})
                     span.set_status(Status(StatusCode.ERROR, error.message))
                     raise error from exc
             duration = (time.perf_counter() - start) * 1000
+            self.health.answered(group)
             deployment = str((getattr(resp, "_hidden_params", None) or {}).get("model_id") or "?")
             usage = getattr(resp, "usage", None)
             answer = ModelAnswer(
@@ -266,6 +281,7 @@ class ModelRouter:
             raise ModelCallError(
                 f"unknown model group {group!r}; models.yaml defines {', '.join(self.groups())}",
                 retryable=False,
+                kind="unknown_group",
             )
         if not texts:
             return []
@@ -325,7 +341,21 @@ class ModelRouter:
         return ModelCallError(
             f"model group {group!r} failed ({kind}) on deployment(s) {tried}: {detail}",
             retryable=retryable,
+            kind=_kind(kind, retryable),
         )
+
+
+def _kind(exception_name: str, retryable: bool) -> str:
+    """The failure kind of a LiteLLM exception class name (`ModelCallError.kind`)."""
+    if "Timeout" in exception_name:
+        return "timeout"
+    if "RateLimit" in exception_name:
+        return "rate_limit"
+    if retryable:
+        return "unavailable"
+    if "BadRequest" in exception_name or "ContextWindow" in exception_name:
+        return "bad_request"
+    return "error"
 
 
 def _field(item: Any, name: str) -> Any:

@@ -16,6 +16,8 @@ from engine.learning import Learning, build_learning
 from engine.learning.events import LearningEvents
 from engine.migrate import upgrade
 from engine.ops import OPERATORS
+from engine.policies.journal import Journal
+from engine.policies.service import Policies
 from engine.prompts import PromptLibrary
 from engine.runs import RunDefaults, RunService
 from engine.runs.cache import WorkflowCache
@@ -151,6 +153,15 @@ def build_engine(
             exploration=settings.learning_exploration,
             script_cpu_seconds=settings.script_cpu_seconds,
             script_memory_mb=settings.script_memory_mb,
+        ),
+        policies=Policies(
+            Journal(db),
+            learning,
+            models,
+            min_evidence=settings.learning_min_evidence,
+            exploration=settings.learning_exploration,
+            max_attempts=settings.max_attempts,
+            retry_base_seconds=settings.retry_base_seconds,
         ),
     )
     runner = StepRunner(

@@ -84,10 +84,11 @@ class OperatorError(Exception):
 
     retryable = False
 
-    def __init__(self, message: str, *, code: str = "operator_failed") -> None:
+    def __init__(self, message: str, *, code: str = "operator_failed", kind: str = "") -> None:
         super().__init__(message)
         self.message = message
         self.code = code
+        self.failure_kind = kind  # a model call's failure kind (timeout, rate_limit, …)
 
 
 class RetryableOperatorError(OperatorError):

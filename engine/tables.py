@@ -249,3 +249,34 @@ web_sessions = Table(
     _created(),
     Column("expires_at", DateTime(timezone=True), nullable=False),
 )
+
+# learned policies (engine/policies): each choice of the router and the failure policy, with
+# its evidence; `success` is filled in when the step it was made for ends (failure policy)
+policy_decisions = Table(
+    "policy_decisions",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    _run_ref(),
+    Column("task_id", UUID(as_uuid=True), nullable=False),
+    Column("element_id", Text, nullable=False),
+    Column("policy", Text, nullable=False),  # route | failure
+    Column("context", JSONB, nullable=False),
+    Column("choice", Text, nullable=False),
+    Column("explored", Boolean, nullable=False, server_default=text("false")),
+    Column("evidence", JSONB, nullable=False),
+    _created(),
+    Column("success", Boolean),
+    Column("settled_at", DateTime(timezone=True)),
+    Index("policy_decisions_run_idx", "run_id", "id"),
+    Index("policy_decisions_task_idx", "task_id"),
+)
+
+# a pinned policy decides from a DMN decision table version instead of learning
+policy_pins = Table(
+    "policy_pins",
+    metadata,
+    Column("policy", Text, primary_key=True),  # pattern | route | failure
+    Column("decision_version", Integer, ForeignKey("decision_versions.id"), nullable=False),
+    Column("pinned_by", Text),
+    _created(),
+)

@@ -103,3 +103,14 @@ def rules(text: str) -> dict[str, Any]:
         "confidence": 0.4,
         "matched": bug or migration or feature,
     }
+
+
+# patterns that can serve a task type; learning only chooses among these
+CANDIDATES: dict[str, list[str]] = {
+    "function": ["quick", "standard"],
+    "feature": ["standard", "quick"],
+    "unknown": ["standard", "quick"],
+    "bug_fix": ["bug_fix"],
+    "schema_change": ["migration"],
+}
+PRIOR_WEIGHT = 2.0  # pseudo-successes the rules' choice starts with

@@ -15,21 +15,14 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from adapters.learning import LearningUnavailable, MemoryQuery, PatternStats
+from engine.decisions.rules import CANDIDATES, PRIOR_WEIGHT
 from engine.learning.signatures import signatures
 from engine.memory.embedder import embed
 from engine.memory.rank import QueryContext, features, relevant
 from engine.ops import OPERATORS
+from engine.policies.dmn import decide as decide_table
 from engine.steps.contract import StepContext
 
-# patterns that can serve a task type; learning only chooses among these
-CANDIDATES: dict[str, list[str]] = {
-    "function": ["quick", "standard"],
-    "feature": ["standard", "quick"],
-    "unknown": ["standard", "quick"],
-    "bug_fix": ["bug_fix"],
-    "schema_change": ["migration"],
-}
-PRIOR_WEIGHT = 2.0  # pseudo-successes the rules' choice starts with
 NEIGHBOURS = 10  # similar earlier requests weighed by decide.pattern
 ESCALATE_SCORE = 0.5  # stuck code scoring at least this goes to a person instead of failing
 
@@ -111,6 +104,9 @@ async def decide_pattern(inputs: PatternInput, ctx: StepContext) -> dict[str, An
             "confidence": 1.0 if requested else float(inputs.intent.get("confidence", 0.5)),
             "evidence": evidence,
         }
+    pinned = await _pinned(ctx, candidates, task_type, language, evidence)
+    if pinned is not None:
+        return {"choice": pinned, "confidence": 1.0, "evidence": evidence}
     learning = ctx.services.learning
     stores: dict[str, Any] = {}
     rows: list[PatternStats] | None = None
@@ -152,6 +148,31 @@ async def decide_pattern(inputs: PatternInput, ctx: StepContext) -> dict[str, An
     )
     evidence.update(candidates=samples, rule=why)
     return {"choice": choice, "confidence": samples[choice]["mean"], "evidence": evidence}
+
+
+async def _pinned(
+    ctx: StepContext,
+    candidates: list[str],
+    task_type: str,
+    language: str,
+    evidence: dict[str, Any],
+) -> str | None:
+    """The pattern a pinned DMN table gives for this request (None: learning decides)."""
+    policies = ctx.services.policies
+    pin = await policies.journal.pin("pattern") if policies is not None else None
+    if pin is None:
+        return None
+    decided = decide_table(pin.xml, "pattern", {"task_type": task_type, "language": language})
+    evidence["pinned"] = {"table": pin.decision_id, "version": pin.version, "rule": decided.rule}
+    if decided.output in candidates:
+        evidence["rule"] = f"{pin.label}: rule {decided.rule} says {decided.output}"
+        return decided.output
+    evidence["pinned"]["fell_back"] = decided.error or (
+        f"rule {decided.rule} says {decided.output}, which cannot serve a {task_type} request"
+        if decided.output
+        else f"no rule matched {task_type} in {language}"
+    )
+    return None
 
 
 def _backend(store: Any) -> str:

@@ -2,34 +2,46 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from adapters.models import ModelAnswer, ModelCallError
 from adapters.sandbox import bad_file_name
 from engine.errors import OperatorError, RetryableOperatorError
+from engine.learning.signatures import signatures
 from engine.ops import OPERATORS
 from engine.ops.codeblocks import extract_files
 from engine.ops.files import files_of
+from engine.policies.router import route
 from engine.steps.contract import StepContext
 
+Groups = Literal["auto"] | list[str] | None
+Prefer = Literal["quality", "speed", "cost"] | None
 
-class GenerateInput(BaseModel):
-    """Template, model group, and any further named inputs for the template."""
+
+class Routed(BaseModel):
+    """A model group, or a set of them the router chooses among (`groups`: "auto" or a
+    list; `prefer`: what the choice weighs besides success, default the run's option)."""
+
+    group: str = "coder"
+    groups: Groups = Field(default=None, description='"auto" or a list of model groups')
+    prefer: Prefer = None
+
+
+class GenerateInput(Routed):
+    """Template, model group(s), and any further named inputs for the template."""
 
     model_config = ConfigDict(extra="allow")
     template: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
-    group: str = "coder"
     memory: dict[str, Any] | None = None  # memory.recall's result, shown in the prompt
 
 
-class ImproveInput(BaseModel):
+class ImproveInput(Routed):
     """The result to improve and the validation result that found its problems."""
 
     code: dict[str, Any]
     report: dict[str, Any]
-    group: str = "coder"
     memory: dict[str, Any] | None = None  # memory.recall's result: fixes that helped before
 
 
@@ -39,8 +51,10 @@ async def ask(ctx: StepContext, group: str, messages: list[dict[str, str]]) -> M
         answer = await ctx.services.models.complete(group, messages, user=str(ctx.run_id))
     except ModelCallError as exc:
         if exc.retryable:
-            raise RetryableOperatorError(exc.message, code="model_unavailable") from exc
-        raise OperatorError(exc.message, code="model_failed") from exc
+            raise RetryableOperatorError(
+                exc.message, code="model_unavailable", kind=exc.kind
+            ) from exc
+        raise OperatorError(exc.message, code="model_failed", kind=exc.kind) from exc
     ctx.usage.update(
         tokens_in=answer.tokens_in,
         tokens_out=answer.tokens_out,
@@ -63,7 +77,7 @@ async def keep(
         if path.lower().endswith((".md", ".txt", ".rst")):
             kind = "doc"
         file_ids[path] = await ctx.store.put_artifact(path, content, kind)
-    return {
+    result = {
         "prompt": prompt_id,
         "answer": answer_id,
         "files": file_ids,
@@ -72,6 +86,32 @@ async def keep(
         "tokens_in": answer.tokens_in,
         "tokens_out": answer.tokens_out,
     }
+    if ctx.route is not None:  # validation tells the router how this choice did
+        result["route"] = {**ctx.route, "model_ms": round(answer.duration_ms, 1)}
+    return result
+
+
+async def choose_group(
+    ctx: StepContext, inputs: Routed, report: dict[str, Any] | None = None
+) -> str:
+    """The diagram's group, or the router's choice among `groups` (kept in `ctx.route`)."""
+    policies = ctx.services.policies
+    if inputs.groups is None or policies is None:
+        return inputs.group
+    prefer = ctx.request.options.prefer or inputs.prefer or "quality"
+    sigs = signatures((report or {}).get("findings") or []) if report else None
+    chosen = await route(
+        policies, ctx, inputs.groups, named=inputs.group, prefer=prefer, signatures=sigs
+    )
+    ctx.route = {
+        "group": chosen.group,
+        "element": ctx.element_id,
+        "task_id": str(ctx.task_id),
+        "decision": chosen.decision_id,
+        "explored": chosen.explored,
+        "candidates": chosen.candidates,
+    }
+    return chosen.group
 
 
 async def _template_inputs(extra: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
@@ -96,15 +136,16 @@ async def generate(inputs: GenerateInput, ctx: StepContext) -> dict[str, Any]:
     """Render a prompt template, ask the model group, keep the answer and its files."""
     language = ctx.request.language
     extra = await _template_inputs(dict(inputs.model_extra or {}), ctx)
+    group = await choose_group(ctx, inputs)
     messages = ctx.services.prompts.messages(
         inputs.template,
         request=ctx.request,
         language=language,
-        group=inputs.group,
+        group=group,
         inputs=extra,
         memory=(inputs.memory or {}).get("summary", ""),
     )
-    answer = await ask(ctx, inputs.group, messages)
+    answer = await ask(ctx, group, messages)
     return await keep(ctx, messages, answer, extract_files(answer.text, language))
 
 
@@ -114,11 +155,12 @@ async def improve(inputs: ImproveInput, ctx: StepContext) -> dict[str, Any]:
     language = ctx.request.language
     current = await files_of(inputs.code, ctx)
     findings = inputs.report.get("findings") or []
+    group = await choose_group(ctx, inputs, inputs.report)
     messages = ctx.services.prompts.messages(
         "improve",
         request=ctx.request,
         language=language,
-        group=inputs.group,
+        group=group,
         inputs={},
         files=current,
         findings=findings,
@@ -126,7 +168,7 @@ async def improve(inputs: ImproveInput, ctx: StepContext) -> dict[str, Any]:
         iteration=ctx.visit,
         memory=(inputs.memory or {}).get("summary", ""),
     )
-    answer = await ask(ctx, inputs.group, messages)
+    answer = await ask(ctx, group, messages)
     new_files = extract_files(answer.text, language)
     result = await keep(ctx, messages, answer, new_files)
     # files the model did not return stay as they were, but for names no work dir can hold

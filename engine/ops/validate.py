@@ -22,6 +22,7 @@ from engine.decisions.quality_fit import current
 from engine.errors import OperatorError, RetryableOperatorError
 from engine.ops import OPERATORS
 from engine.ops.files import artifact_ids, files_of
+from engine.policies.router import record_outcome
 from engine.steps.contract import StepContext
 from engine.telemetry import tracer
 from validation.mesh import ValidationMesh
@@ -74,6 +75,26 @@ async def record_candidate(
             features=dict(features or {}),
         )
     )
+
+
+async def record_routes(ctx: StepContext, items: list[Any], passed: bool) -> None:
+    """The router learns from each validated result a routed step produced: its tests
+    passed or not (a gate failure or missing tests count as not)."""
+    policies = ctx.services.policies
+    if policies is None:
+        return
+    for item in items:
+        routed = item.get("route") if isinstance(item, dict) else None
+        if isinstance(routed, dict) and routed.get("group"):
+            tokens = int(item.get("tokens_in") or 0) + int(item.get("tokens_out") or 0)
+            await record_outcome(
+                policies,
+                ctx,
+                routed,
+                success=passed,
+                duration_ms=float(routed.get("model_ms") or 0.0),
+                tokens=tokens,
+            )
 
 
 def tests_ran(report: ValidationReport) -> bool:
@@ -231,4 +252,5 @@ async def validate_code(inputs: ValidateInput, ctx: StepContext) -> dict[str, An
     await record_candidate(
         ctx, group, prediction["predicted"], report, features=prediction["features"]
     )
+    await record_routes(ctx, inputs.files, tests_passed(report))
     return {**await summarize(ctx, report), "prediction": prediction, "files": validated}

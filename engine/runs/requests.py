@@ -66,6 +66,11 @@ class RunOptions(BaseModel):
     escalate: bool | None = Field(
         None, description="ask a person about stuck code that nearly passes (false: give up)"
     )
+    prefer: Literal["quality", "speed", "cost"] | None = Field(
+        None,
+        description="what a step that routes among model groups weighs besides success: "
+        "quality (default), speed (latency) or cost (tokens); overrides the diagram's",
+    )
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,7 @@ class RunDefaults:
             if options.max_iterations is None
             else options.max_iterations,
             "escalate": self.escalate if options.escalate is None else options.escalate,
+            "prefer": options.prefer or "quality",
         }
 
 

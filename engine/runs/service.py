@@ -257,14 +257,16 @@ class RunService:
         attempts: int,
         operator: str,
         learned: StepOutcome | None = None,
+        boundary: bool = True,
     ) -> str:
-        """A step failed for good: a BPMN error on its boundary event, else an incident."""
+        """A step failed for good: a BPMN error on its boundary event, else an incident
+        (`boundary` False: an incident even so — the failure policy escalated)."""
 
         async def change(wf: BpmnWorkflow, tx: Tx) -> str:
             task = waiting_task(wf, task_id)
             element = task.task_spec.bpmn_id
             writes.record_step_error(tx.batch, task_id, attempts=attempts, message=error.message)
-            if deliver_error(task, error):
+            if boundary and deliver_error(task, error):
                 detail: dict[str, Any] = {"code": error.code, "message": error.message}
                 writes.add_event(tx.batch, run_id, task_id, element, "bpmn_error", detail)
                 return "boundary"

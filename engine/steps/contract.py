@@ -22,6 +22,7 @@ from engine.runs.prepared import StepInfo
 if TYPE_CHECKING:  # services are built by the composition root; only their types matter here
     from adapters.models import ModelRouter
     from engine.learning import Learning
+    from engine.policies.service import Policies
     from engine.prompts import PromptLibrary
     from validation.mesh import ValidationMesh
 
@@ -55,6 +56,7 @@ class Services:
     prompts: PromptLibrary
     validation: ValidationMesh
     settings: OperatorSettings = field(default_factory=OperatorSettings)
+    policies: Policies | None = None  # learned routing and failure policy (engine/policies)
 
 
 @dataclass
@@ -66,6 +68,7 @@ class StepContext(StepInfo):
     store: StepStore
     services: Services
     usage: dict[str, Any] = field(default_factory=dict)  # tokens, model group, deployment
+    route: dict[str, Any] | None = None  # the router's choice for this attempt, if it routed
 
 
 In = TypeVar("In", bound=BaseModel)

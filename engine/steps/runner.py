@@ -14,6 +14,8 @@ from opentelemetry.trace import Status, StatusCode
 from adapters.learning import StepOutcome
 from engine.errors import OperatorError, RetryableOperatorError, is_infrastructure
 from engine.json_limits import MAX_RESULT_BYTES, JsonTooLarge, check_json
+from engine.policies.failure import Action, after_failure, settle
+from engine.policies.router import record_outcome
 from engine.runs import ParamError, RunService
 from engine.runs.artifacts import RunStore
 from engine.steps.contract import OperatorRegistry, Services, StepContext
@@ -125,22 +127,25 @@ class StepRunner:
                     classifies=operator.classifies,
                     learned=_outcome(ctx, duration, True, score),
                 )
+                if attempt > 1 and self.services.policies is not None:
+                    await settle(self.services.policies, ctx, task_id, True)
                 return "completed" if applied else "dropped"
             duration = (time.perf_counter() - start) * 1000
             span.set_attributes(_usage_attrs(ctx.usage, duration, "failed"))
             span.set_status(Status(StatusCode.ERROR, error.message))
             learned = _outcome(ctx, duration, False, None)
-        if error.retryable and attempt < self.max_attempts:
-            delay = self.retry_base_seconds * 2 ** (attempt - 1)
+        action = await self._next_action(ctx, error, attempt, duration)
+        if action.action in ("retry", "switch"):
             await self.runs.record_attempt(run_id, task_id, attempt, error.message, learned)
             log.warning(
-                "step %s attempt %d failed, retrying in %.1fs: %s",
+                "step %s attempt %d failed, %s in %.1fs: %s",
                 step.element_id,
                 attempt,
-                delay,
+                "retrying" if action.action == "retry" else "switching model group",
+                action.delay,
                 error.message,
             )
-            raise RetryLater(delay, error.message)
+            raise RetryLater(action.delay, error.message)
         outcome = await self.runs.fail_step(
             run_id,
             task_id,
@@ -148,7 +153,10 @@ class StepRunner:
             attempts=attempt,
             operator=step.operator,
             learned=learned,
+            boundary=action.action != "escalate",
         )
+        if self.services.policies is not None:
+            await settle(self.services.policies, ctx, task_id, False)
         log.warning(
             "step %s failed after %d attempt(s) -> %s: %s",
             step.element_id,
@@ -157,6 +165,20 @@ class StepRunner:
             error.message,
         )
         return outcome
+
+    async def _next_action(
+        self, ctx: StepContext, error: OperatorError, attempt: int, duration_ms: float
+    ) -> Action:
+        """Retry, switch group, escalate or fail: the failure policy's choice (engine/policies),
+        or today's rule (retry with backoff while attempts remain) without it."""
+        policies = self.services.policies
+        if policies is None:
+            if error.retryable and attempt < self.max_attempts:
+                return Action("retry", self.retry_base_seconds * 2 ** (attempt - 1), None)
+            return Action("fail", 0.0, None)
+        if ctx.route is not None:  # the routed group did not answer: the router learns it
+            await record_outcome(policies, ctx, ctx.route, success=False, duration_ms=duration_ms)
+        return await after_failure(policies, ctx, error, attempt)
 
 
 def _outcome(
