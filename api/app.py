@@ -20,10 +20,12 @@ from api import (
     metrics,
     openapi,
     pages,
+    pages_policies,
     pages_tasks,
     pages_versions,
     routes_diagrams,
     routes_learning,
+    routes_policies,
     routes_run_control,
     routes_runs,
     routes_statistics,
@@ -77,7 +79,10 @@ def create_app(engine: Engine) -> FastAPI:
     app.state.queries = RunQueries(engine.db)
     app.state.tokens = TokenService(engine.db)
     app.state.changes = RunChanges(engine.database.url)
-    app.state.run_details = RunDetails(app.state.queries, app.state.changes)
+    policies = engine.services.policies
+    app.state.run_details = RunDetails(
+        app.state.queries, app.state.changes, journal=policies.journal if policies else None
+    )
     app.state.intake = Intake(
         concurrency=engine.settings.intake_concurrency, queue=engine.settings.intake_queue
     )
@@ -90,12 +95,14 @@ def create_app(engine: Engine) -> FastAPI:
     app.include_router(routes_runs.router)
     app.include_router(routes_diagrams.router)
     app.include_router(routes_learning.router)
+    app.include_router(routes_policies.router)
     app.include_router(routes_tasks.router)
     app.include_router(routes_run_control.router)
     app.include_router(routes_statistics.router)
     app.include_router(pages.router)
     app.include_router(pages_versions.router)
     app.include_router(pages_tasks.router)
+    app.include_router(pages_policies.router)
     dist = engine.settings.web_dist
     if not (dist / "run.js").exists():
         log.warning("browser assets missing in %s: run `make install` to build them", dist)

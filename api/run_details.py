@@ -6,17 +6,23 @@ notifications (and this process's own changes, counted at once), so an answer ke
 count it was read at is served until the count moves. Nothing is kept while notifications
 are not arriving, for a run this process has not yet seen change, or across a gap in the
 notifications.
+
+The answer also carries the run's learned choices (`learned`: the model router's and the
+failure policy's decisions with their evidence, `engine.policies.journal.Journal.for_run`);
+each is written while a step runs, before the step's own change is counted.
 """
 
 from __future__ import annotations
 
 import json
 from collections import OrderedDict
+from typing import Any
 from uuid import UUID
 
 from fastapi.encoders import jsonable_encoder
 
 from api.changes import RunChanges
+from engine.policies.journal import Journal
 from engine.runs.queries import RunQueries
 
 KEPT_RUNS = 2048
@@ -25,10 +31,18 @@ KEPT_RUNS = 2048
 class RunDetails:
     """The newest answers for runs' detail, at most `size` of them."""
 
-    def __init__(self, queries: RunQueries, changes: RunChanges, size: int = KEPT_RUNS) -> None:
+    def __init__(
+        self,
+        queries: RunQueries,
+        changes: RunChanges,
+        size: int = KEPT_RUNS,
+        *,
+        journal: Journal | None = None,
+    ) -> None:
         self.queries = queries
         self.changes = changes
         self.size = size
+        self.journal = journal
         self._kept: OrderedDict[str, tuple[tuple[int, int], bytes]] = OrderedDict()
 
     async def get(self, run_id: UUID) -> bytes:
@@ -43,12 +57,17 @@ class RunDetails:
         if knowable and kept is not None and kept[0] == version:
             self._kept.move_to_end(key)
             return kept[1]
-        detail = _encoded(await self.queries.get_run(run_id))
+        detail = _encoded(await self._read(run_id))
         if knowable:
             self._kept[key] = (version, detail)
             self._kept.move_to_end(key)
             while len(self._kept) > self.size:
                 self._kept.popitem(last=False)
+        return detail
+
+    async def _read(self, run_id: UUID) -> dict[str, Any]:
+        detail = await self.queries.get_run(run_id)
+        detail["learned"] = await self.journal.for_run(run_id) if self.journal else []
         return detail
 
 

@@ -35,6 +35,7 @@ await build({
     editor: `${here}src/editor.js`,
     decision: `${here}src/decision.js`, // and decision.css, from the CSS it imports
     run: `${here}src/run.js`,
+    learned: `${here}src/learned.js`, // the run page's learned decisions, and learned.css
     tasks: `${here}src/tasks.js`, // and tasks.css (forms.css)
     start: `${here}src/start.js`, // and start.css (forms.css)
     dashboard: `${here}src/dashboard.js`,

@@ -59,6 +59,8 @@ async def contexts(policies: Policies, policy: str) -> list[Context]:
     if policy == "pattern":
         found = []
         for task_type, options in CANDIDATES.items():
+            if len(options) < 2:  # one pattern serves it: decide.pattern never asks
+                continue
             for language in LANGUAGES:
                 stats = {s.pattern: s for s in await outcomes.pattern_stats(task_type, language)}
                 arms = [

@@ -12,7 +12,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from engine.errors import NotFound
+from engine.errors import BadRequest, NotFound
 from engine.tables import decision_versions, policy_decisions, policy_pins
 
 
@@ -143,9 +143,16 @@ class Journal:
         async with self.db.begin() as conn:
             known = (
                 await conn.execute(
-                    select(decision_versions.c.id).where(decision_versions.c.id == version_id)
+                    select(decision_versions.c.decision_id).where(
+                        decision_versions.c.id == version_id
+                    )
                 )
             ).first()
+            if known is not None and known[0] != f"learned_{policy}":
+                raise BadRequest(
+                    f"decision table version {version_id} is {known[0]!r}; the {policy} policy "
+                    f"can only be pinned to a version of learned_{policy}"
+                )
             if known is None:
                 raise NotFound(
                     f"decision table version {version_id} does not exist; export the "

@@ -16,6 +16,7 @@ import pytest
 from tests.api.helpers import start_run
 from tests.api.test_auth import create_token
 from tests.api.test_forms import START_FORM
+from tests.api.test_policies import ROUTED
 from tests.servers import Environment, Standin, wait_run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -116,6 +117,31 @@ def test_decision_table_renders_and_is_edited(
     assert saved["versions"][-1]["created_by"] == "local-cli"
     large = saved["xml"][saved["xml"].index('id="rule_large_discount"') :][:120]
     assert "<text>15</text>" in large, large
+
+
+def test_policy_is_exported_to_dmn_pinned_and_unpinned(
+    browser_env: dict[str, str], api: httpx.Client
+) -> None:
+    stored = api.post(
+        "/api/diagrams",
+        files={"file": ("routed.bpmn", ROUTED.encode())},
+        params={"new_version": "true"},
+    )
+    assert stored.status_code in (200, 201), stored.text
+    started = api.post(
+        "/api/runs", json={"text": "Write a function add(a, b)", "diagram": "routed"}
+    )
+    assert started.status_code == 201, started.text
+    routed = wait_run(api, started.json()["id"])
+    assert routed["status"] == "completed" and routed["learned"], routed
+    try:
+        run_scenario("policies", {**browser_env, "ROUTED_RUN": routed["id"]})
+    finally:
+        api.delete("/api/policies/pattern/pin")  # never leave the shared server pinned
+    assert (ARTIFACTS / "policy-dmn.png").stat().st_size > 10_000
+    assert (ARTIFACTS / "policies-run-learned.png").stat().st_size > 5_000
+    [pattern] = [p for p in api.get("/api/policies").json() if p["policy"] == "pattern"]
+    assert pattern["state"] == "learning" and pattern["latest_version"] >= 1
 
 
 def test_heatmap_shows_the_counts_of_ten_quick_runs(

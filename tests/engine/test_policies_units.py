@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import random
 
-from adapters.model_health import COOL_DOWN_S, DOWN_AFTER, ModelHealth
 from adapters.learning import ChoiceStats
+from adapters.model_health import COOL_DOWN_S, DOWN_AFTER, ModelHealth
 from engine.diagrams.decisions import load_decision
 from engine.policies.bandit import Arm, choose
 from engine.policies.dmn import Rule, decide, table_xml
