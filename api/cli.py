@@ -85,6 +85,7 @@ DELEGATED = {
         ["bench", "corrections"],
         "Simulate a person rejecting a recurring mistake; later runs should avoid it.",
     ),
+    "route-bench": (["bench", "route"], "Routing regret vs random, prefer speed, failure policy."),
     "eval": (
         ["bench", "eval"],
         "Measure single model vs consensus vs consensus+loop on HumanEval (`--humaneval`).",

@@ -20,6 +20,7 @@ BENCHES = {
     "classify": ("bench.classify", "rules + learned classifier on held-out labelled requests"),
     "memory": ("bench.memory", "recall precision@5 and latency at 10k and 100k memories"),
     "corrections": ("bench.corrections", "a person's rejections recalled: later runs avoid it"),
+    "route": ("bench.route", "model routing regret vs random, prefer speed, failure policy"),
 }
 """Bench name -> (module with `main(argv) -> int`, one line for `--help`). A new bench is a
 module with such a `main` and a line here."""
