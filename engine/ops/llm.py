@@ -26,7 +26,9 @@ class Routed(BaseModel):
 
     group: str = "coder"
     groups: Groups = Field(default=None, description='"auto" or a list of model groups')
-    prefer: Prefer = None
+    prefer: Prefer = Field(
+        default=None, description="quality, speed or cost (the run's options.prefer wins)"
+    )
 
 
 class GenerateInput(Routed):
