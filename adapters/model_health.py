@@ -2,7 +2,7 @@
 
 The router (engine/policies/router.py) never chooses a group that is down. A group is down
 after `DOWN_AFTER` consecutive calls that failed because it did not answer (connection
-refused, 5xx, timeout), for `COOL_DOWN_S` seconds after the last such failure; one
+refused, 5xx, timeout, rate limited), for `COOL_DOWN_S` seconds after the last such failure; one
 answered call brings it back at once. Failures that say nothing about the group's health
 (a bad request, an unknown group) do not count.
 """
@@ -42,7 +42,7 @@ class ModelHealth:
         g = self._groups.setdefault(group, _Group())
         g.failures += 1
         g.last_failure = self._now()
-        g.last_error = message[:300]
+        g.last_error = message[:300].replace("\x00", "")
 
     def down(self, group: str) -> str | None:
         """Why `group` is down (None when it is not)."""

@@ -49,7 +49,9 @@ async def export_policy(request: Request, policy: str) -> Response:
 @router.post("/policies/{policy}/pin")
 async def pin_policy(request: Request, policy: str) -> Response:
     who = await _admin_form(request, policy)
-    await actions.pin(request.app.state.engine, policy, who)
+    shown = str((await request.form()).get("version") or "")  # the version the page showed
+    version = int(shown) if shown.isdigit() else None
+    await actions.pin(request.app.state.engine, policy, who, version=version)
     return RedirectResponse(f"/policies#policy-{policy}", status_code=303)
 
 

@@ -83,7 +83,9 @@ async def contexts(policies: Policies, policy: str) -> list[Context]:
         grouped[tuple(getattr(r, k) for k in keys)].append(r)
     found = []
     for key, group in sorted(grouped.items()):
-        choices = sorted({r.choice for r in group})
+        choices = sorted(
+            {r.choice for r in group} | ({"retry", "switch"} if policy == "failure" else set())
+        )
         prior = {"retry": PRIOR_RETRY} if policy == "failure" else {}
         arms, _ = arms_from(group, choices, group[0].element, prior)
         weights = (TIME_WEIGHT, 0.0) if policy == "failure" else None

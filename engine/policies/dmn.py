@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 from types import SimpleNamespace
 from typing import Any
 
@@ -101,14 +102,19 @@ class Decided:
     error: str = ""
 
 
+@lru_cache(maxsize=32)  # a pinned table is evaluated for every decision: parse it once
+def _engine(xml: str, did: str) -> Any:
+    parser = WeaverParser(validator=None)
+    parser.add_dmn_xml(parse_xml(xml.encode(), f"{did}.dmn").getroot())
+    found = [d for d in parser.dmn_parsers if d]
+    return parser.get_engine(found[0] if len(found) == 1 else did, None)
+
+
 def decide(xml: str, policy: str, inputs: dict[str, str]) -> Decided:
     """Evaluate a policy's table for `inputs` (the variables of `INPUTS[policy]`)."""
     did = decision_id(policy)
     try:
-        parser = WeaverParser(validator=None)
-        parser.add_dmn_xml(parse_xml(xml.encode(), f"{did}.dmn").getroot())
-        found = [d for d in parser.dmn_parsers if d]
-        engine = parser.get_engine(found[0] if len(found) == 1 else did, None)
+        engine = _engine(xml, did)
         task: Any = SimpleNamespace(
             data=dict(inputs), workflow=SimpleNamespace(script_engine=script_engine())
         )

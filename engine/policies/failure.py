@@ -57,13 +57,20 @@ async def after_failure(
     group = str(route.get("group") or ctx.usage.get("model_group") or "")
     context = {"failure_class": cls, "element": ctx.element_id, "group": group}
     evidence: dict[str, Any] = {
-        "error": error.message[:500],
+        "error": error.message[:500].replace("\x00", ""),
         "failure_class": cls,
         "attempt": attempt,
         "max_attempts": policies.max_attempts,
         "retryable": error.retryable,
     }
-    allowed = _allowed(policies, ctx, error, attempt, route, evidence)
+    failures = await policies.journal.failures(ctx.task_id)
+    tried = {g for action, g in failures if action == "switch"} | {group}
+    others = [
+        g
+        for g in route.get("candidates", [])
+        if g not in tried and policies.models.health.down(g) is None
+    ]
+    allowed = _allowed(policies, error, attempt, others, evidence)
     action, explored = await _choose(policies, ctx, context, allowed, evidence)
     delay = policies.retry_base_seconds * 2 ** (attempt - 1) if action == "retry" else 0.0
     evidence["delay_s"] = delay
@@ -82,19 +89,19 @@ async def after_failure(
 
 def _allowed(
     policies: Policies,
-    ctx: StepContext,
     error: OperatorError,
     attempt: int,
-    route: dict[str, Any],
+    others: list[str],
     evidence: dict[str, Any],
 ) -> list[str]:
+    """The actions possible now; `others`: the step's groups that are up and not yet tried
+    (switch needs one)."""
     if not error.retryable:
         evidence["rule"] = "another attempt cannot fix this failure"
         return ["fail"]
     if attempt >= policies.max_attempts:
         evidence["rule"] = f"attempt {attempt} was the last of {policies.max_attempts}"
         return ["fail"]
-    others = [g for g in route.get("candidates", []) if g != route.get("group")]
     evidence["switch_to"] = others
     return ["retry", "switch", "escalate", "fail"] if others else ["retry", "escalate", "fail"]
 

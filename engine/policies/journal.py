@@ -59,14 +59,27 @@ class Journal:
                     task_id=task_id,
                     element_id=element_id,
                     policy=policy,
-                    context=context,
+                    context=_clean(context),
                     choice=choice,
                     explored=explored,
-                    evidence=evidence,
+                    evidence=_clean(evidence),
                 )
                 .returning(policy_decisions.c.id)
             )
             return int(row.scalar_one())
+
+    async def settle_route(self, decision_id: int, success: bool) -> bool:
+        """Mark a route decision with its outcome; False when it already has one (a step run
+        again after a lost acknowledgement must not teach the router twice)."""
+        d = policy_decisions.c
+        async with self.db.begin() as conn:
+            done = await conn.execute(
+                update(policy_decisions)
+                .where(d.id == decision_id, d.policy == "route", d.settled_at.is_(None))
+                .values(success=success, settled_at=func.now())
+                .returning(d.id)
+            )
+            return done.first() is not None
 
     async def failures(self, task_id: UUID) -> list[tuple[str, str]]:
         """(action, model group) of the failure policy's choices for this step, oldest first:
@@ -181,3 +194,15 @@ class Journal:
         async with self.db.begin() as conn:
             done = await conn.execute(policy_pins.delete().where(policy_pins.c.policy == policy))
             return bool(done.rowcount)
+
+
+def _clean(value: Any) -> Any:
+    """`value` without NUL characters in its strings (PostgreSQL's JSONB refuses them; error
+    messages of model servers may hold anything)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {str(k).replace("\x00", ""): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value

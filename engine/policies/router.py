@@ -101,9 +101,9 @@ async def route(
     down = {g: why for g in groups if (why := policies.models.health.down(g))}
     failures = await policies.journal.failures(ctx.task_id)
     switched = {g for action, g in failures if action == "switch"}
-    usable = [g for g in groups if g not in down and g not in switched] or [
-        g for g in groups if g not in down
-    ]
+    up = [g for g in groups if g not in down]
+    last = failures[-1][1] if failures else None
+    usable = [g for g in up if g not in switched] or [g for g in up if g != last] or up
     evidence: dict[str, Any] = {
         "candidates": groups,
         "prefer": prefer,
@@ -232,7 +232,11 @@ async def record_outcome(
     tokens: int = 0,
 ) -> None:
     """Teach the router how its choice `routed` (a step result's `route`) did: the
-    candidate's tests passed or not (validation), or the model call failed (the runner)."""
+    candidate's tests passed or not (validation), or the model call failed (the runner);
+    once per decision."""
+    decision = routed.get("decision")
+    if isinstance(decision, int) and not await policies.journal.settle_route(decision, success):
+        return
     try:
         await policies.learning.outcomes.record_policy(
             PolicyOutcome(

@@ -127,7 +127,7 @@ class StepRunner:
                     classifies=operator.classifies,
                     learned=_outcome(ctx, duration, True, score),
                 )
-                if attempt > 1 and self.services.policies is not None:
+                if applied and attempt > 1 and self.services.policies is not None:
                     await settle(self.services.policies, ctx, task_id, True)
                 return "completed" if applied else "dropped"
             duration = (time.perf_counter() - start) * 1000
@@ -155,7 +155,7 @@ class StepRunner:
             learned=learned,
             boundary=action.action != "escalate",
         )
-        if self.services.policies is not None:
+        if self.services.policies is not None and outcome != "dropped":
             await settle(self.services.policies, ctx, task_id, False)
         log.warning(
             "step %s failed after %d attempt(s) -> %s: %s",
@@ -176,7 +176,7 @@ class StepRunner:
             if error.retryable and attempt < self.max_attempts:
                 return Action("retry", self.retry_base_seconds * 2 ** (attempt - 1), None)
             return Action("fail", 0.0, None)
-        if ctx.route is not None:  # the routed group did not answer: the router learns it
+        if ctx.route is not None and error.failure_kind:  # the routed group's call failed
             await record_outcome(policies, ctx, ctx.route, success=False, duration_ms=duration_ms)
         return await after_failure(policies, ctx, error, attempt)
 
