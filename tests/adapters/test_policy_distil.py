@@ -5,12 +5,38 @@ live evidence disagrees with a pinned table."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+
+from adapters.database import create_engine
 from adapters.learning import PolicyOutcome
+from adapters.learning.postgres import PostgresLearningStore
+from engine.migrate import upgrade
 from engine.policies.distil import drift, export
 from engine.policies.dmn import Rule, decide, table_xml
+from tests.servers import Cluster
+
+
+@pytest.fixture(params=["postgres", "influxdb"])
+async def fresh_store(request: pytest.FixtureRequest, cluster: Cluster) -> AsyncIterator[Any]:
+    """An outcome store of its own: an export reads every context the store knows, and the
+    contract tests fill the shared one with ten thousand."""
+    if request.param == "postgres":
+        url = cluster.database("wg_distil")
+        upgrade(url)
+        db = create_engine(url, pool_size=2)
+        yield PostgresLearningStore(db)
+        await db.dispose()
+        return
+    from adapters.learning.influx import InfluxOutcomeStore
+
+    server = request.getfixturevalue("influx_server")
+    store = InfluxOutcomeStore(server.url, database=f"distil_{uuid.uuid4().hex[:8]}")
+    yield store
+    await store.close()
 
 
 def outcome(policy: str, choice: str, success: bool, ms: float, **context: str) -> PolicyOutcome:
@@ -27,8 +53,9 @@ def outcome(policy: str, choice: str, success: bool, ms: float, **context: str) 
     )
 
 
-async def test_export_and_drift_follow_the_evidence(outcome_store: Any) -> None:
-    element = f"implement_{uuid.uuid4().hex[:6]}"  # the stores are shared between tests
+async def test_export_and_drift_follow_the_evidence(fresh_store: Any) -> None:
+    outcome_store = fresh_store
+    element = "implement"
     route = {"element": element, "task_type": "function"}
     for i in range(10):
         await outcome_store.record_policy(outcome("route", "coder", i < 9, 400, **route))
