@@ -19,7 +19,9 @@ sees every earlier batch's outcomes.
    requests, where, when it answers, it is by far the best group. `--failure-runs`
    feature runs, each beside a function run (whose calls to coder answer), two at a time,
    with the failure policy pinned to a DMN table that always retries (the behaviour before
-   learning), then as many learning. Before/after: what followed a timeout (retry, switch,
+   learning), then as many learning. In both, a pinned route table sends feature steps to
+   coder first, so both phases meet the same timeouts and only the failure policy differs.
+   Before/after: what followed a timeout (retry, switch,
    or fail after the last attempt) and the mean run time of the feature runs. Steps get 2
    attempts (`max_attempts`), so one step's timeouts alone never make coder "down" (3
    unanswered calls in a row), which would hide it from the router and the failure policy.
@@ -254,11 +256,12 @@ async def failure(engine: Any, pairs: list[tuple[str, str]]) -> tuple[float, flo
     """Phase 3: before (pinned: always retry) and after (learned) for timeouts on coder;
     each feature run goes with a function run (its model calls to coder answer)."""
     policies = engine.services.policies
-    xml = table_xml("failure", [Rule({}, "retry", "always retry (the behaviour before learning)")])
-    stored = await engine.catalog.binding.add_decision(
-        xml.encode(), "learned_failure.dmn", created_by="bench", new_version=True
-    )
-    await policies.journal.set_pin("failure", int(stored["version_id"]), "bench")
+    # feature steps go to coder first in both phases (a pinned route table), so both see the
+    # same timeouts and only the failure policy differs; function steps are still learned
+    first = Rule({"task_type": "feature"}, "coder", "feature steps try coder first")
+    await _pin(engine, "route", table_xml("route", [first]))
+    always = Rule({}, "retry", "always retry (the behaviour before learning)")
+    await _pin(engine, "failure", table_xml("failure", [always]))
     print(
         f"failure policy: coder times out ({TIMEOUT_S:.0f} s) on half its feature requests; "
         f"{len(pairs) // 2} feature runs per phase, each beside a function run"
@@ -275,8 +278,16 @@ async def failure(engine: Any, pairs: list[tuple[str, str]]) -> tuple[float, flo
     print(f"  the failure policy's last estimates: {await _last_estimates(engine)}")
     print(f"  route decisions that found a group down (3 unanswered calls in a row): {down}")
     print(f"  {len(before) + len(learning)} runs in {time.monotonic() - started:.0f} s")
+    await policies.journal.unpin("route")
 
     return _mean_time(before), _mean_time(learning[half:])
+
+
+async def _pin(engine: Any, policy: str, xml: str) -> None:
+    stored = await engine.catalog.binding.add_decision(
+        xml.encode(), f"learned_{policy}.dmn", created_by="bench", new_version=True
+    )
+    await engine.services.policies.journal.set_pin(policy, int(stored["version_id"]), "bench")
 
 
 def _mean_time(outcomes: list[Outcome]) -> float:
