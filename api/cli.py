@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from api import cli_classify, cli_tasks
+from api import cli_classify, cli_models, cli_tasks
 from api.cli_common import JsonOpt, ServerOpt, TokenOpt, console
 from api.cli_common import client as _client
 from api.cli_common import fail as _fail
@@ -41,6 +41,7 @@ app.add_typer(token_app, name="token")
 app.add_typer(diagrams_app, name="diagrams")
 cli_tasks.register(app)
 cli_classify.register(app)
+cli_models.register(app)
 
 
 @app.command()
