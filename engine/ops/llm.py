@@ -12,6 +12,7 @@ from engine.errors import OperatorError, RetryableOperatorError
 from engine.learning.signatures import signatures
 from engine.ops import OPERATORS
 from engine.ops.codeblocks import extract_files
+from engine.ops.doctests import with_doctests
 from engine.ops.files import files_of
 from engine.policies.router import route
 from engine.steps.contract import StepContext
@@ -148,7 +149,8 @@ async def generate(inputs: GenerateInput, ctx: StepContext) -> dict[str, Any]:
         memory=(inputs.memory or {}).get("summary", ""),
     )
     answer = await ask(ctx, group, messages)
-    return await keep(ctx, messages, answer, extract_files(answer.text, language))
+    files = with_doctests(extract_files(answer.text, language), language, ctx.request.text)
+    return await keep(ctx, messages, answer, files)
 
 
 @OPERATORS.register("llm.improve", ImproveInput)
