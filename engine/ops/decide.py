@@ -20,7 +20,6 @@ from engine.learning.signatures import signatures
 from engine.memory.embedder import embed
 from engine.memory.rank import QueryContext, features, relevant
 from engine.ops import OPERATORS
-from engine.policies.dmn import decide as decide_table
 from engine.steps.contract import StepContext
 
 NEIGHBOURS = 10  # similar earlier requests weighed by decide.pattern
@@ -159,20 +158,16 @@ async def _pinned(
 ) -> str | None:
     """The pattern a pinned DMN table gives for this request (None: learning decides)."""
     policies = ctx.services.policies
-    pin = await policies.journal.pin("pattern") if policies is not None else None
-    if pin is None:
+    if policies is None:
         return None
-    decided = decide_table(pin.xml, "pattern", {"task_type": task_type, "language": language})
-    evidence["pinned"] = {"table": pin.decision_id, "version": pin.version, "rule": decided.rule}
-    if decided.output in candidates:
-        evidence["rule"] = f"{pin.label}: rule {decided.rule} says {decided.output}"
-        return decided.output
-    evidence["pinned"]["fell_back"] = decided.error or (
-        f"rule {decided.rule} says {decided.output}, which cannot serve a {task_type} request"
-        if decided.output
-        else f"no rule matched {task_type} in {language}"
+    return await policies.journal.pinned_choice(
+        "pattern",
+        {"task_type": task_type, "language": language},
+        candidates,
+        evidence,
+        unusable=f"which cannot serve a {task_type} request",
+        unmatched=f"no rule matched {task_type} in {language}",
     )
-    return None
 
 
 def _backend(store: Any) -> str:

@@ -20,7 +20,6 @@ from uuid import UUID
 from adapters.learning import LearningUnavailable, PolicyOutcome
 from engine.errors import OperatorError
 from engine.policies.bandit import choose
-from engine.policies.dmn import decide
 from engine.policies.router import arms_from
 
 if TYPE_CHECKING:
@@ -115,22 +114,16 @@ async def _choose(
 ) -> tuple[str, bool]:
     if len(allowed) == 1:
         return allowed[0], False
-    pin = await policies.journal.pin("failure")
-    if pin is not None:
-        decided = decide(pin.xml, "failure", context)
-        evidence["pinned"] = {
-            "table": pin.decision_id,
-            "version": pin.version,
-            "rule": decided.rule,
-        }
-        if decided.output in allowed:
-            evidence["rule"] = f"{pin.label}: rule {decided.rule} says {decided.output}"
-            return str(decided.output), False
-        evidence["pinned"]["fell_back"] = decided.error or (
-            f"rule {decided.rule} says {decided.output}, which is not possible here"
-            if decided.output
-            else "no rule matched this failure"
-        )
+    pinned = await policies.journal.pinned_choice(
+        "failure",
+        context,
+        allowed,
+        evidence,
+        unusable="which is not possible here",
+        unmatched="no rule matched this failure",
+    )
+    if pinned is not None:
+        return pinned, False
     learned = [a for a in allowed if a in ("retry", "switch")]
     if len(learned) == 1:
         evidence["rule"] = "retry: the step has no other model group to switch to"

@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from engine.errors import BadRequest, NotFound
+from engine.policies.dmn import decide
 from engine.tables import decision_versions, policy_decisions, policy_pins
 
 
@@ -188,6 +189,38 @@ class Journal:
         if pinned is None:  # unpinned by someone else in between
             raise NotFound(f"policy {policy!r} is not pinned")
         return pinned
+
+    async def pinned_choice(
+        self,
+        policy: str,
+        inputs: dict[str, str],
+        allowed: list[str],
+        evidence: dict[str, Any],
+        *,
+        unusable: str,
+        unmatched: str,
+    ) -> str | None:
+        """What the table `policy` is pinned to says for `inputs`, when it is one of `allowed`
+        (None: not pinned, no rule matched, or the rule's choice is not possible here; the
+        evidence's `pinned` says which, with `unusable` / `unmatched` as the reasons)."""
+        pin = await self.pin(policy)
+        if pin is None:
+            return None
+        decided = decide(pin.xml, policy, inputs)
+        evidence["pinned"] = {
+            "table": pin.decision_id,
+            "version": pin.version,
+            "rule": decided.rule,
+        }
+        if decided.output in allowed:
+            evidence["rule"] = f"{pin.label}: rule {decided.rule} says {decided.output}"
+            return str(decided.output)
+        evidence["pinned"]["fell_back"] = decided.error or (
+            f"rule {decided.rule} says {decided.output}, {unusable}"
+            if decided.output
+            else unmatched
+        )
+        return None
 
     async def unpin(self, policy: str) -> bool:
         """Return `policy` to learning; False when it was not pinned."""

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 from adapters.learning import ChoiceStats, LearningUnavailable, PolicyOutcome
 from engine.errors import OperatorError
 from engine.policies.bandit import Arm, choose
-from engine.policies.dmn import decide
 
 if TYPE_CHECKING:
     from engine.policies.service import Policies
@@ -145,22 +144,16 @@ async def _choose(
         group = failures[-1][1]
         evidence["rule"] = f"the failure policy retries {group}"
         return group, False
-    pin = await policies.journal.pin("route")
-    if pin is not None:
-        decided = decide(pin.xml, "route", context)
-        evidence["pinned"] = {
-            "table": pin.decision_id,
-            "version": pin.version,
-            "rule": decided.rule,
-        }
-        if decided.output in usable:
-            evidence["rule"] = f"{pin.label}: rule {decided.rule} says {decided.output}"
-            return str(decided.output), False
-        evidence["pinned"]["fell_back"] = decided.error or (
-            f"rule {decided.rule} names {decided.output}, which is not usable here"
-            if decided.output
-            else "no rule matched this step"
-        )
+    pinned = await policies.journal.pinned_choice(
+        "route",
+        context,
+        usable,
+        evidence,
+        unusable="which is not usable here",
+        unmatched="no rule matched this step",
+    )
+    if pinned is not None:
+        return pinned, False
     if len(usable) == 1:
         evidence["rule"] = f"only {usable[0]} is usable"
         return usable[0], False
