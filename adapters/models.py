@@ -13,55 +13,38 @@ import sys
 import threading
 import time
 from array import array
-from pathlib import Path
 from typing import Any
 
-import yaml
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel
 
 from adapters.model_health import ModelHealth
+from adapters.models_config import (
+    Deployment,
+    ModelGroup,
+    ModelsConfig,
+    ModelsConfigError,
+    RouterSettings,
+    load_models_config,
+    single_endpoint_config,
+)
+from adapters.token_budget import fit
+
+__all__ = [
+    "Deployment",
+    "ModelAnswer",
+    "ModelCallError",
+    "ModelGroup",
+    "ModelRouter",
+    "ModelsConfig",
+    "ModelsConfigError",
+    "RouterSettings",
+    "load_models_config",
+    "single_endpoint_config",
+]
 
 _tracer = trace.get_tracer("weavergen.models")
-
-
-class Deployment(BaseModel):
-    """One server behind a model group (a vLLM replica)."""
-
-    id: str
-    model: str  # e.g. hosted_vllm/coder
-    api_base: str
-    api_key: str | None = None  # or api_key_env
-    api_key_env: str | None = None
-    weight: int = 1
-
-
-class ModelGroup(BaseModel):
-    """Deployments answering to one name (`coder`), and the groups to fall back to."""
-
-    deployments: list[Deployment] = Field(min_length=1)
-    fallbacks: list[str] = Field(default_factory=list)
-
-
-class RouterSettings(BaseModel):
-    """Timeouts, retries and the in-flight cap."""
-
-    timeout_seconds: float = 120
-    num_retries: int = 2
-    max_in_flight: int = 32
-    auto_groups: list[str] = Field(default_factory=list)  # `groups: auto` (ModelRouter)
-
-
-class ModelsConfig(BaseModel):
-    """The parsed models.yaml."""
-
-    settings: RouterSettings = Field(default_factory=RouterSettings)
-    groups: dict[str, ModelGroup] = Field(min_length=1)
-
-
-class ModelsConfigError(ValueError):
-    """models.yaml is missing or wrong; the message names the file and the field."""
 
 
 class ModelCallError(Exception):
@@ -83,27 +66,6 @@ class ModelAnswer(BaseModel):
     tokens_in: int
     tokens_out: int
     duration_ms: float
-
-
-def load_models_config(path: Path) -> ModelsConfig:
-    """Read and validate models.yaml."""
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ModelsConfigError(f"{path}: file not found; set WEAVERGEN_MODELS") from None
-    except yaml.YAMLError as exc:
-        raise ModelsConfigError(f"{path}: not valid YAML: {exc}") from None
-    try:
-        config = ModelsConfig.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ModelsConfigError(f"{path}: {where}: {first['msg']}") from None
-    for name, group in config.groups.items():
-        for fb in group.fallbacks:
-            if fb not in config.groups:
-                raise ModelsConfigError(f"{path}: groups.{name}.fallbacks: unknown group {fb!r}")
-    return config
 
 
 def _litellm(max_in_flight: int) -> Any:
@@ -185,6 +147,8 @@ class ModelRouter:
                             "api_key": key or "none",
                             "timeout": self.config.settings.timeout_seconds,
                             "weight": d.weight,
+                            "temperature": d.temperature,
+                            **({"seed": d.seed} if d.seed is not None else {}),
                             # local models cost nothing; declaring it skips LiteLLM's price lookup
                             "input_cost_per_token": 0.0,
                             "output_cost_per_token": 0.0,
@@ -210,7 +174,7 @@ class ModelRouter:
         *,
         json_schema: dict[str, Any] | None = None,
         max_tokens: int | None = None,
-        temperature: float = 0.2,
+        temperature: float | None = None,
         user: str | None = None,
     ) -> ModelAnswer:
         """Ask model group `group`; raise ModelCallError naming group and deployments."""
@@ -222,16 +186,17 @@ class ModelRouter:
             )
         if self._router is None:  # not warmed yet: build it off the event loop
             await asyncio.to_thread(self.warm)
-        kwargs: dict[str, Any] = {"temperature": temperature}
+        # without one, each deployment's own (models.yaml `temperature`, default 0.2)
+        kwargs: dict[str, Any] = {} if temperature is None else {"temperature": temperature}
+        context = self._context_length(group)
+        if context is not None:  # a small model: the prompt and the answer must fit
+            messages, max_tokens = fit(messages, context, max_tokens)
         if max_tokens:
             kwargs["max_tokens"] = max_tokens
         if user:
             kwargs["user"] = user
         if json_schema is not None:
-            kwargs["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {"name": "answer", "schema": json_schema, "strict": True},
-            }
+            kwargs["response_format"] = self._response_format(group, json_schema)
         start = time.perf_counter()
         with _tracer.start_as_current_span(
             f"model {group}", attributes={"weavergen.model_group": group}
@@ -330,12 +295,29 @@ class ModelRouter:
         usage = getattr(resp, "usage", None)
         return vectors, (deployment, int(getattr(usage, "prompt_tokens", 0) or 0))
 
+    def _serving(self, group: str) -> list[Deployment]:
+        """The deployments a call to `group` may reach: its own, then its fallbacks'."""
+        groups = [group, *self.config.groups[group].fallbacks]
+        return [d for g in groups for d in self.config.groups[g].deployments]
+
+    def _context_length(self, group: str) -> int | None:
+        """The smallest context window among the deployments a call may reach (None: unknown)."""
+        known = [d.context_length for d in self._serving(group) if d.context_length]
+        return min(known) if known else None
+
+    def _response_format(self, group: str, schema: dict[str, Any]) -> dict[str, Any]:
+        """Constrained output in the form every deployment a call may reach takes: OpenAI's
+        `json_schema`, or `json_object` with the schema beside it (llama-cpp-python)."""
+        if any(d.structured_output == "json_object" for d in self._serving(group)):
+            return {"type": "json_object", "schema": schema}
+        return {
+            "type": "json_schema",
+            "json_schema": {"name": "answer", "schema": schema, "strict": True},
+        }
+
     def _error(self, group: str, exc: Exception) -> ModelCallError:
         kind = type(exc).__name__
-        groups = [group, *self.config.groups[group].fallbacks]
-        tried = ", ".join(
-            f"{d.id} ({d.api_base})" for g in groups for d in self.config.groups[g].deployments
-        )
+        tried = ", ".join(f"{d.id} ({d.api_base})" for d in self._serving(group))
         detail = str(exc).splitlines()[0][:300] if str(exc) else kind
         retryable = any(name in kind for name in _RETRYABLE) or "Timeout" in kind
         return ModelCallError(
@@ -371,29 +353,3 @@ def _vector(value: Any) -> list[float]:
             floats.byteswap()
         return floats.tolist()
     return [float(v) for v in value]
-
-
-def single_endpoint_config(
-    api_base: str,
-    groups: list[str],
-    *,
-    timeout_seconds: float = 30,
-    num_retries: int = 1,
-    max_in_flight: int = 32,
-) -> str:
-    """A models.yaml text where every group is one deployment at the same OpenAI-compatible
-    endpoint, serving a model named like the group (the stand-in serves any name)."""
-    config = ModelsConfig(
-        settings=RouterSettings(
-            timeout_seconds=timeout_seconds, num_retries=num_retries, max_in_flight=max_in_flight
-        ),
-        groups={
-            g: ModelGroup(
-                deployments=[
-                    Deployment(id=f"{g}-standin-1", model=f"hosted_vllm/{g}", api_base=api_base)
-                ]
-            )
-            for g in groups
-        },
-    )
-    return yaml.safe_dump(config.model_dump(mode="json", exclude_none=True), sort_keys=False)

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from api.cli_common import console
+from api.model_server import models_file_in_use
 
 
 def register(app: typer.Typer) -> None:
@@ -51,7 +52,7 @@ async def _ask_model(text: str, language: str) -> dict[str, Any] | None:
     from engine.settings import Settings
 
     settings = Settings()
-    models = ModelRouter(load_models_config(settings.models_file))
+    models = ModelRouter(load_models_config(models_file_in_use(settings)))
     prompts = PromptLibrary(settings.templates_dir)
     request = RunRequest(text=text, language=language)  # type: ignore[arg-type]
     answer = await ask_model(models, prompts, request, "cli")

@@ -1,13 +1,13 @@
 """`weavergen models`: the model groups and deployments of models.yaml, each one probed.
 
-The models file is the one the server would use (`Settings().models_file`, i.e.
-`WEAVERGEN_MODELS`). Each deployment is asked, concurrently, for its `GET {api_base}/models`
-(reachable, the model names it serves and who owns them) and for a one-token
-`POST {api_base}/chat/completions` (its latency). The completion goes to the deployment
-itself, not through the LiteLLM router: the router picks a deployment per group (and falls
-back to other groups), so it cannot say which deployment of a group answers. The `embedder`
-group, which the engine only asks for embeddings (an embedding model may serve nothing else),
-is asked for the embedding of one word instead.
+The models file is the one the server uses (`WEAVERGEN_MODELS`, else models.yaml; the
+embedded model's while `weavergen serve` runs one). Each deployment is asked, concurrently,
+for its `GET {api_base}/models` (reachable, the model names it serves and who owns them)
+and for a one-token `POST {api_base}/chat/completions` (its latency). The completion goes
+to the deployment itself, not through the LiteLLM router: the router picks a deployment per
+group (and falls back to other groups), so it cannot say which deployment of a group
+answers. The `embedder` group, which the engine only asks for embeddings (an embedding model
+may serve nothing else), is asked for the embedding of one word instead.
 
 Labels: "stand-in (not a real model)" when the server says it is the stand-in (models owned
 by `weavergen-standin`, or the `x-weavergen-standin` header); "embedded (local CPU model)"
@@ -36,6 +36,7 @@ from rich.table import Table
 
 from adapters.models import Deployment, ModelsConfig, ModelsConfigError, load_models_config
 from api.cli_common import JsonOpt, fail
+from api.model_server import models_file_in_use
 from engine.memory.embedder import EMBEDDER_GROUP
 from engine.settings import Settings
 
@@ -103,13 +104,14 @@ def models(
     when every deployment answers, 1 when one does not, 2 when models.yaml is missing or
     wrong."""
     settings = Settings()
+    models_file = models_file_in_use(settings)
     try:
-        config = load_models_config(settings.models_file)
+        config = load_models_config(models_file)
     except ModelsConfigError as exc:
         fail(escape(str(exc)), 2)
         return
     except OSError as exc:  # a directory, no permission
-        fail(escape(f"{settings.models_file}: cannot read: {exc.strerror or exc}"), 2)
+        fail(escape(f"{models_file}: cannot read: {exc.strerror or exc}"), 2)
         return
     embedded_url = os.environ.get(EMBEDDED_ENV) or None  # read now, never at import
     probes = _deployments(config, embedded_url)
@@ -119,7 +121,7 @@ def models(
     summary = _summary(probes, probed=not no_probe)
     if as_json:
         body = {
-            "models_file": str(settings.models_file),
+            "models_file": str(models_file),
             "embedded_url": embedded_url,
             "probed": not no_probe,
             "total": len(probes),
@@ -130,7 +132,7 @@ def models(
         print(json.dumps(body, indent=2))
     else:
         out = Console(width=None if sys.stdout.isatty() else 200, highlight=False)
-        out.print(f"models file: {escape(str(settings.models_file))}", soft_wrap=True)
+        out.print(f"models file: {escape(str(models_file))}", soft_wrap=True)
         out.print(_config_table(probes, labels=no_probe))
         if not no_probe:
             out.print(_probe_table(probes))

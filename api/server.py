@@ -13,6 +13,7 @@ from pathlib import Path
 import uvicorn
 
 from api.app import create_app
+from api.model_server import EMBEDDED_ENV, start_embedded, stop_embedded
 from api.tokens import TokenService
 from engine.jobs.supervisor import WorkerSupervisor
 from engine.settings import Settings
@@ -46,6 +47,18 @@ async def ensure_cli_token(settings: Settings, tokens: TokenService) -> Path:
 
 async def serve(settings: Settings) -> None:
     """Start database, diagrams, workers and the HTTP API; stop them all on exit."""
+    local, models_file = await start_embedded(settings)
+    if models_file is not None and local is not None:  # the workers read them from the env
+        settings = settings.model_copy(update={"models_file": models_file})
+        os.environ["WEAVERGEN_MODELS"] = str(models_file)
+        os.environ[EMBEDDED_ENV] = local.url
+    try:
+        await _serve(settings)
+    finally:
+        await stop_embedded(local, settings)
+
+
+async def _serve(settings: Settings) -> None:
     # pre-ping: after a database restart no request meets a connection the server dropped
     async with started_engine(settings, service="weavergen", pre_ping=True) as engine:
         stored = await engine.catalog.sync_folder(settings.bpmn_dir)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -20,6 +21,18 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path(".weavergen"), validation_alias="WEAVERGEN_DATA_DIR")
     database_url: SecretStr | None = Field(None, validation_alias="DATABASE_URL")
     models_file: Path = Field(ROOT / "models.yaml", validation_alias="WEAVERGEN_MODELS")
+    # the embedded CPU model (adapters/local_model.py): `auto` starts it when no model server
+    # answers at models.yaml's URLs and WEAVERGEN_MODELS is not set; `on` always; `off` never
+    local_model: Literal["auto", "on", "off"] = Field(
+        "auto", validation_alias="WEAVERGEN_LOCAL_MODEL"
+    )
+    local_model_port: int = Field(8010, validation_alias="WEAVERGEN_LOCAL_MODEL_PORT")
+    # CPU threads it computes with (0 = every core) and its context window in tokens (at most
+    # what the model was trained on)
+    local_model_threads: int = Field(0, ge=0, validation_alias="WEAVERGEN_LOCAL_MODEL_THREADS")
+    local_model_context: int = Field(4096, ge=512, validation_alias="WEAVERGEN_LOCAL_MODEL_CONTEXT")
+    # another GGUF file to serve (default: SmolLM2-135M-Instruct from `make install`)
+    local_model_path: Path | None = Field(None, validation_alias="WEAVERGEN_LOCAL_MODEL_PATH")
     bpmn_dir: Path = Field(ROOT / "bpmn", validation_alias="WEAVERGEN_BPMN_DIR")
     templates_dir: Path = Field(ROOT / "templates", validation_alias="WEAVERGEN_TEMPLATES_DIR")
     # the browser pages' bundled scripts and styles (built from web/ by `make install`)

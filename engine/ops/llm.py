@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -14,11 +15,19 @@ from engine.ops import OPERATORS
 from engine.ops.codeblocks import extract_files
 from engine.ops.doctests import with_doctests
 from engine.ops.files import files_of
+from engine.ops.missing_tests import with_answer_asserts, with_requested_tests
 from engine.policies.router import route
 from engine.steps.contract import StepContext
 
+log = logging.getLogger(__name__)
 Groups = Literal["auto"] | list[str] | None
 Prefer = Literal["quality", "speed", "cost"] | None
+
+
+TESTS_WITH_CODE = {"implement", "migrate"}
+"""Templates whose prompt asks for tests beside the code: an answer without them (and a
+request without acceptance checks) gets the answer's own asserts as tests, else is followed
+by a request for tests alone."""
 
 
 class Routed(BaseModel):
@@ -150,7 +159,35 @@ async def generate(inputs: GenerateInput, ctx: StepContext) -> dict[str, Any]:
     )
     answer = await ask(ctx, group, messages)
     files = with_doctests(extract_files(answer.text, language), language, ctx.request.text)
+    if inputs.template in TESTS_WITH_CODE and not ctx.request.checks:  # checks are tests
+        files = with_answer_asserts(files, language)
+        files = await with_requested_tests(
+            files, language, lambda code: _tests_for(ctx, group, code)
+        )
     return await keep(ctx, messages, answer, files)
+
+
+async def _tests_for(ctx: StepContext, group: str, code: dict[str, str]) -> str:
+    """The model's answer to "write tests for this code" ("" when the call fails: the tests
+    stage then reports the missing tests); its tokens count with the step's."""
+    before = dict(ctx.usage)
+    messages = ctx.services.prompts.messages(
+        "write_tests",
+        request=ctx.request,
+        language=ctx.request.language,
+        group=group,
+        inputs={"code": {"files": code, "text": ""}},
+        memory="",
+    )
+    try:
+        answer = await ask(ctx, group, messages)
+    except OperatorError as exc:
+        log.warning("step %s: asking for tests failed: %s", ctx.element_id, exc)
+        return ""
+    finally:
+        for key in ("tokens_in", "tokens_out", "model_ms"):
+            ctx.usage[key] = before.get(key, 0) + (ctx.usage.get(key) or 0)
+    return answer.text
 
 
 @OPERATORS.register("llm.improve", ImproveInput)

@@ -22,11 +22,12 @@ from engine.decisions.quality_fit import current
 from engine.errors import OperatorError, RetryableOperatorError
 from engine.ops import OPERATORS
 from engine.ops.files import artifact_ids, files_of
+from engine.ops.missing_tests import has_code
 from engine.policies.router import record_outcome
 from engine.steps.contract import StepContext
 from engine.telemetry import tracer
 from validation.mesh import ValidationMesh
-from validation.report import StageResult, ValidationReport
+from validation.report import Finding, StageResult, ValidationReport
 
 
 class ValidateInput(BaseModel):
@@ -134,6 +135,8 @@ async def run_mesh(
         # a file name the model made up that cannot be written is a finding to fix, not a crash
         bad = {p: why for p in files if (why := bad_file_name(p)) is not None}
         files = {p: c for p, c in files.items() if p not in bad}
+        if not bad and not has_code(files, language):  # nothing a model answered was code
+            return no_code_report(language, files)
         try:
             report = await mesh.validate(
                 language, {**files, **checks}, only=only, before_tests=before_tests
@@ -160,6 +163,19 @@ async def run_mesh(
             }
         )
     return report
+
+
+def no_code_report(language: str, files: Mapping[str, str]) -> ValidationReport:
+    """The report for an answer with no code in it: one failed `answer` stage whose finding
+    tells the improve step what to send, instead of stages that had nothing to check."""
+    what = f" (only {', '.join(sorted(files))})" if files else ""
+    finding = Finding(
+        rule="answer.no_code",
+        message=f"the answer held no {language} code that could be extracted{what}: send "
+        "each file in its own fenced code block, the file name in a comment on its first line",
+    )
+    stage = StageResult(name="answer", status="failed", findings=[finding])
+    return ValidationReport(language=language, passed=False, score=0.0, stages=[stage])
 
 
 async def summarize(
