@@ -39,6 +39,18 @@ def test_bad_file_name_from_the_model_is_a_finding_to_fix(api: httpx.Client) -> 
     assert "../outside.py" in first["findings"][0]["message"]
 
 
+def test_an_answer_without_code_is_a_finding_to_fix(api: httpx.Client) -> None:
+    run = wait_run(api, start_run(api, "Write a function add(a, b) NO-CODE-FIRST", "quick"))
+    assert run["status"] == "completed", run
+    assert run["incidents"] == []
+    assert choices(run, "decide_next") == ["improve", "accept"]
+    first = step(run, "validate")[0]["result"]
+    assert first["passed"] is False and first["stages"] == {"answer": "failed"}
+    [finding] = first["findings"]
+    assert finding["rule"] == "answer.no_code"
+    assert "no python code" in finding["message"] and "fenced code block" in finding["message"]
+
+
 def test_orchestrate_picks_standard_and_runs_parallel_finishing(api: httpx.Client) -> None:
     text = "Add a slugify module with a slugify function for the blog service API BROKEN-FIRST"
     run = wait_run(api, start_run(api, text))
