@@ -190,6 +190,7 @@ class LocalModelServer:
         return embedded_config(self.url, groups, self.context)
 
 
+ANSWER_TOKENS = 1024  # at about 40 tokens a second on 2 cores: 25 s at most per answer
 SAMPLING = {"coder-b": 0.5, "coder-c": 0.8}
 """Temperatures of the consensus groups on the one embedded model (others sample at 0.2): three
 candidates from one model differ by sampling, not by model."""
@@ -210,6 +211,7 @@ def embedded_config(url: str, groups: list[str], context: int) -> ModelsConfig:
                         structured_output="json_object",
                         context_length=context,
                         temperature=SAMPLING.get(g, 0.2),
+                        max_tokens=ANSWER_TOKENS,
                     )
                 ]
             )

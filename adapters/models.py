@@ -188,6 +188,9 @@ class ModelRouter:
             await asyncio.to_thread(self.warm)
         # without one, each deployment's own (models.yaml `temperature`, default 0.2)
         kwargs: dict[str, Any] = {} if temperature is None else {"temperature": temperature}
+        if max_tokens is None:
+            caps = [d.max_tokens for d in self._serving(group) if d.max_tokens]
+            max_tokens = min(caps) if caps else None
         context = self._context_length(group)
         if context is not None:  # a small model: the prompt and the answer must fit
             messages, max_tokens = fit(messages, context, max_tokens)

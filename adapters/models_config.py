@@ -26,6 +26,8 @@ class Deployment(BaseModel):
     # sampling of this deployment's answers unless a call sets its own: groups served by one
     # model sample differently, so that a consensus gets different candidates from it
     temperature: float = Field(default=0.2, ge=0, le=2)
+    # answer tokens when a call sets no limit (a small model can repeat itself to the window)
+    max_tokens: int | None = Field(default=None, ge=1)
     seed: int | None = None
 
 

@@ -51,6 +51,9 @@ def test_every_group_but_the_embedder_goes_to_the_embedded_server() -> None:
     assert sorted(config.groups) == ["classifier", "coder"]
     (deployment,) = config.groups["coder"].deployments
     assert deployment.structured_output == "json_object" and deployment.context_length == 4096
+    assert (
+        deployment.max_tokens == 1024 and config.groups["coder"].deployments[0].temperature == 0.2
+    )
 
 
 def _config(form: str, context: int | None = None) -> ModelsConfig:
