@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 
 from adapters.local_model import LocalModelError, LocalModelServer, write_config
-from adapters.models_config import ModelsConfig, load_models_config
+from adapters.models_config import ModelsConfig, ModelsConfigError, load_models_config
 from engine.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,10 @@ async def start_embedded(settings: Settings) -> tuple[LocalModelServer | None, P
     (None, None) when models.yaml's servers are used. Prints what serves the models."""
     if settings.local_model == "off":
         return None, None
-    config = load_models_config(settings.models_file)
+    try:
+        config = load_models_config(settings.models_file)
+    except (ModelsConfigError, OSError):
+        return None, None  # the engine's start reports the file's problem
     if settings.local_model == "auto":
         if "models_file" in settings.model_fields_set:  # WEAVERGEN_MODELS: the user's choice
             return None, None

@@ -14,7 +14,7 @@ from pathlib import Path
 import bench.eval
 from adapters.models import single_endpoint_config
 from api.client import find_token
-from bench.eval.evaluate import STRATEGIES, Judge, evaluate
+from bench.eval.evaluate import RUN_TIMEOUT, STRATEGIES, Judge, evaluate
 from bench.eval.figures import Summary, table
 from bench.eval.runs import HttpRuns, LocalRuns
 from bench.humaneval import humaneval_problems
@@ -70,6 +70,7 @@ async def _self_contained(
                 args.models,
                 concurrency=args.concurrency,
                 accuracies=[accuracy[m] for m in args.models],
+                run_timeout=args.run_timeout,
             )
     finally:
         standin.stop()
@@ -88,6 +89,7 @@ async def _against_server(
             args.models,
             concurrency=args.concurrency,
             accuracies=None,
+            run_timeout=args.run_timeout,
         )
     finally:
         await runs.close()
@@ -112,6 +114,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--server", default=None, help="a running WeaverGen (default: start one here)")
     p.add_argument("--token", default=None, help="API token for --server (operator)")
     p.add_argument("--concurrency", type=int, default=4, help="runs at a time")
+    p.add_argument(
+        "--run-timeout",
+        type=float,
+        default=RUN_TIMEOUT,
+        help="seconds a run may take before it counts as an error (a CPU model needs more)",
+    )
     p.add_argument(
         "--standin-accuracy",
         default=DEFAULT_ACCURACY,

@@ -54,7 +54,11 @@ class Judge:
         return self._cache[key]
 
 
-async def _wait(runs: Runs, run_id: str, timeout: float = 300.0) -> dict[str, Any]:
+RUN_TIMEOUT = 300.0
+"""Seconds a run may take before it counts as an error (`--run-timeout`; a CPU model needs more)."""
+
+
+async def _wait(runs: Runs, run_id: str, timeout: float = RUN_TIMEOUT) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     delay = 0.2
     while True:
@@ -110,13 +114,18 @@ async def _solution(runs: Runs, run_id: str, files: dict[str, str]) -> str | Non
 
 
 async def run_problem(
-    runs: Runs, judge: Judge, problem: Problem, strategy: str, models: Sequence[str]
+    runs: Runs,
+    judge: Judge,
+    problem: Problem,
+    strategy: str,
+    models: Sequence[str],
+    run_timeout: float = RUN_TIMEOUT,
 ) -> Outcome:
-    """One problem under one strategy: start, wait, judge."""
+    """One problem under one strategy: start, wait (at most `run_timeout` s), judge."""
     started = time.monotonic()
     try:
         run_id = await runs.start(request_for(problem, strategy, models))
-        run = await _wait(runs, run_id)
+        run = await _wait(runs, run_id, run_timeout)
     except Exception as exc:  # noqa: BLE001 - one failed run must not stop the evaluation
         return Outcome(
             problem.task_id, "error", False, time.monotonic() - started, 0, error=str(exc)
@@ -164,6 +173,7 @@ async def evaluate(
     *,
     concurrency: int,
     accuracies: Sequence[float] | None,
+    run_timeout: float = RUN_TIMEOUT,
 ) -> list[Summary]:
     """Every problem under every strategy, `concurrency` runs at a time; progress on stderr.
     One uncounted warm-up run first: the first model call of a process imports LiteLLM
@@ -185,7 +195,9 @@ async def evaluate(
     summaries = []
     for strategy in strategies:
         print(f"{strategy}: {len(problems)} problems", file=sys.stderr, flush=True)
-        outcomes = await _strategy(runs, judge, problems, strategy, models, concurrency)
+        outcomes = await _strategy(
+            runs, judge, problems, strategy, models, concurrency, run_timeout
+        )
         expected = expected_pass(strategy, accuracies, LOOP_ITERATIONS) if accuracies else None
         summaries.append(Summary(strategy, outcomes, expected))
     return summaries
@@ -198,6 +210,7 @@ async def _strategy(
     strategy: str,
     models: Sequence[str],
     concurrency: int,
+    run_timeout: float,
 ) -> list[Outcome]:
     gate = asyncio.Semaphore(concurrency)
     done = 0
@@ -205,7 +218,7 @@ async def _strategy(
     async def one(problem: Problem) -> Outcome:
         nonlocal done
         async with gate:
-            outcome = await run_problem(runs, judge, problem, strategy, models)
+            outcome = await run_problem(runs, judge, problem, strategy, models, run_timeout)
         done += 1
         if done % 10 == 0 or done == len(problems):
             print(f"  {strategy}: {done}/{len(problems)} runs", file=sys.stderr, flush=True)

@@ -9,7 +9,10 @@ from __future__ import annotations
 import ast
 import asyncio
 import json
+import os
+import signal
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +160,23 @@ def test_code_without_tests_gets_a_second_request_and_a_finding_to_act_on(
     else:
         assert [f.rule for f in tests.findings] == ["tests.missing"], tests
         assert "test_*.py" in tests.findings[0].message
+
+
+def test_a_model_server_that_dies_is_started_again(embedded: dict[str, str]) -> None:
+    pid = _server_pid(embedded["url"])
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        again = _server_pid(embedded["url"])
+        if again not in (None, pid):
+            try:
+                if httpx.get(f"{embedded['url']}/models", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+        time.sleep(0.5)
+    raise AssertionError("the embedded model server was not started again within 60 s")
 
 
 def test_the_model_server_stops_with_weavergen(
