@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -115,8 +116,12 @@ def _idle_transactions(env: Environment, seconds: float) -> int:
     return _transactions(env) - before
 
 
-async def _open_streams(env: Environment, run_id: str, n: int, seconds: float) -> list[int]:
-    """Hold `n` streams of the run open for `seconds`; the number of events each got."""
+async def _open_streams(
+    env: Environment, run_id: str, n: int, seconds: float, opened: threading.Event | None = None
+) -> list[int]:
+    """Hold `n` streams of the run open for `seconds`; the number of events each got.
+    `opened` is set once every stream has had its first event."""
+    first_events = 0
     headers = {"Authorization": f"Bearer {env.token}"}
     limits = httpx.Limits(max_connections=n + 5)
     async with httpx.AsyncClient(
@@ -124,12 +129,17 @@ async def _open_streams(env: Environment, run_id: str, n: int, seconds: float) -
     ) as client:
 
         async def one() -> int:
+            nonlocal first_events
             seen = 0
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(seconds):
                     async with client.stream("GET", f"/api/runs/{run_id}/stream") as resp:
                         async for line in resp.aiter_lines():
                             seen += line.startswith("event: ")
+                            if seen == 1 and line.startswith("event: "):
+                                first_events += 1
+                                if first_events == n and opened is not None:
+                                    opened.set()
             return seen
 
         return await asyncio.gather(*(one() for _ in range(n)))
@@ -142,9 +152,12 @@ def test_open_streams_wait_for_notifications_not_a_timer(
     run = wait_run(api, run_id, ("waiting",))  # waits for a person: nothing changes now
     quiet = _idle_transactions(env, 3)
     streams = 40
+    all_open = threading.Event()
     with ThreadPoolExecutor(1) as pool:
-        opened = pool.submit(asyncio.run, _open_streams(env, run_id, streams, 5.5))
-        time.sleep(1.5)  # the streams are open and have sent the run once
+        opened = pool.submit(asyncio.run, _open_streams(env, run_id, streams, 10, all_open))
+        # measured once every stream is open and has sent the run once (on a busy machine
+        # opening 40 streams can take longer than any fixed pause)
+        assert all_open.wait(20), "the streams did not all open within 20 s"
         busy = _idle_transactions(env, 3)
         counts = opened.result()
     assert all(c >= 1 for c in counts), counts
