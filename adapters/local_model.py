@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import os
 import signal
@@ -28,6 +29,12 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / "tools" / "local-model" / "venv"
 ALIAS = "local"  # the name the server serves the model under
 NOT_ROUTED = ("embedder",)  # a chat model's hidden states are no embeddings: full-text recall
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    """SIGTERM when the WeaverGen process dies, however it dies (PR_SET_PDEATHSIG)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)
 
 
 class LocalModelError(RuntimeError):
@@ -125,6 +132,7 @@ class LocalModelServer:
                 stdout=out,
                 stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,  # Ctrl-C in a terminal reaches us, and we stop it
+                preexec_fn=_die_with_parent,  # noqa: PLW1509 - prctl only
             )
         finally:
             if self.log_path and not isinstance(out, int):

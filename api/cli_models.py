@@ -36,13 +36,12 @@ from rich.table import Table
 
 from adapters.models import Deployment, ModelsConfig, ModelsConfigError, load_models_config
 from api.cli_common import JsonOpt, fail
-from api.model_server import models_file_in_use
+from api.model_server import EMBEDDED_ENV, models_file_in_use
 from engine.memory.embedder import EMBEDDER_GROUP
 from engine.settings import Settings
 
 STANDIN_OWNER = "weavergen-standin"  # standin.protocol.OWNER
 STANDIN_HEADER = "x-weavergen-standin"  # standin.server.STANDIN_HEADER
-EMBEDDED_ENV = "WEAVERGEN_EMBEDDED_MODEL_URL"
 STANDIN_LABEL = "stand-in (not a real model)"
 EMBEDDED_LABEL = "embedded (local CPU model)"
 PROBES_AT_ONCE = 8  # deployments probed at the same time

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import os
 from pathlib import Path
 
@@ -20,7 +19,6 @@ from adapters.local_model import LocalModelError, LocalModelServer, write_config
 from adapters.models_config import ModelsConfig, ModelsConfigError, load_models_config
 from engine.settings import Settings
 
-log = logging.getLogger(__name__)
 MARKER = "local-model.json"
 EMBEDDED_ENV = "WEAVERGEN_EMBEDDED_MODEL_URL"
 

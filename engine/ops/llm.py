@@ -181,12 +181,14 @@ async def _tests_for(ctx: StepContext, group: str, code: dict[str, str]) -> str:
     )
     try:
         answer = await ask(ctx, group, messages)
-    except OperatorError as exc:
+    except OperatorError as exc:  # `ask` left the usage as it was
         log.warning("step %s: asking for tests failed: %s", ctx.element_id, exc)
         return ""
-    finally:
-        for key in ("tokens_in", "tokens_out", "model_ms"):
-            ctx.usage[key] = before.get(key, 0) + (ctx.usage.get(key) or 0)
+    ctx.usage.update(  # `ask` set the second answer's alone
+        tokens_in=(before.get("tokens_in") or 0) + answer.tokens_in,
+        tokens_out=(before.get("tokens_out") or 0) + answer.tokens_out,
+        model_ms=(before.get("model_ms") or 0) + answer.duration_ms,
+    )
     return answer.text
 
 
